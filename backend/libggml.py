@@ -1,0 +1,234 @@
+"""ctypes binding to the prebuilt ggml shipped by the ``libggml-python`` wheel.
+
+Only what layoutscope needs is declared, written from ggml's public headers:
+the per-type traits (``to_float``, block and type sizes), the chunk
+quantizer, and the C GGUF reader used as a speed anchor. Everything here is
+the *reference*: layoutscope's own numpy code is checked against it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+
+#: ggml's GGML_TYPE_COUNT for the 0.20 series; ids at or above it are out of its tables.
+TYPE_COUNT = 43
+
+
+class LibggmlUnavailable(RuntimeError):
+    """libggml could not be loaded; the message says why and what to do."""
+
+
+# ggml_to_float_t: void (*)(const void * x, float * y, int64_t k)
+_TO_FLOAT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+
+
+class _TypeTraits(ctypes.Structure):
+    # struct ggml_type_traits, as declared in ggml.h (0.20.x).
+    _fields_ = [
+        ("type_name", ctypes.c_char_p),
+        ("blck_size", ctypes.c_int64),
+        ("blck_size_interleave", ctypes.c_int64),
+        ("type_size", ctypes.c_size_t),
+        ("is_quantized", ctypes.c_bool),
+        ("to_float", ctypes.c_void_p),
+        ("from_float_ref", ctypes.c_void_p),
+    ]
+
+
+class _GGUFInitParams(ctypes.Structure):
+    _fields_ = [("no_alloc", ctypes.c_bool), ("ctx", ctypes.c_void_p)]
+
+
+@dataclass(frozen=True)
+class TypeTraits:
+    """What ggml itself says about one type id."""
+
+    id: int
+    name: str
+    block_size: int
+    type_size: int
+    is_quantized: bool
+    has_to_float: bool
+    has_from_float_ref: bool
+    requires_imatrix: bool
+
+
+def library_dir() -> str:
+    """Directory holding libggml*.so from the installed libggml-python wheel."""
+    try:
+        import libggml
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise LibggmlUnavailable(
+            "libggml-python is not installed; run `pip install libggml-python`"
+        ) from exc
+    root = os.path.dirname(libggml.__file__)
+    for sub in ("lib64", "lib", "bin"):
+        path = os.path.join(root, sub)
+        if os.path.isdir(path):
+            return path
+    raise LibggmlUnavailable(f"libggml-python at {root} has no lib directory")
+
+
+class Libggml:
+    """Loaded ggml base and CPU libraries, with typed entry points."""
+
+    def __init__(self, directory: str | None = None):
+        directory = directory or library_dir()
+        try:
+            # ggml-base must be loaded globally first: ggml-cpu links against it.
+            self.base = ctypes.CDLL(
+                os.path.join(directory, "libggml-base.so"), mode=ctypes.RTLD_GLOBAL
+            )
+            self.cpu = ctypes.CDLL(
+                os.path.join(directory, "libggml-cpu.so"), mode=ctypes.RTLD_GLOBAL
+            )
+        except OSError as exc:
+            raise LibggmlUnavailable(f"cannot load ggml from {directory}: {exc}") from exc
+        self._declare()
+        self.cpu.ggml_cpu_init()
+        self._to_float: dict[int, object] = {}
+
+    def _declare(self) -> None:
+        b = self.base
+        b.ggml_get_type_traits.argtypes = [ctypes.c_int]
+        b.ggml_get_type_traits.restype = ctypes.POINTER(_TypeTraits)
+        b.ggml_quantize_requires_imatrix.argtypes = [ctypes.c_int]
+        b.ggml_quantize_requires_imatrix.restype = ctypes.c_bool
+        b.ggml_quantize_init.argtypes = [ctypes.c_int]
+        b.ggml_quantize_init.restype = None
+        b.ggml_quantize_chunk.argtypes = [
+            ctypes.c_int,  # type
+            ctypes.c_void_p,  # const float * src
+            ctypes.c_void_p,  # void * dst
+            ctypes.c_int64,  # start
+            ctypes.c_int64,  # nrows
+            ctypes.c_int64,  # n_per_row
+            ctypes.c_void_p,  # const float * imatrix
+        ]
+        b.ggml_quantize_chunk.restype = ctypes.c_size_t
+        b.gguf_init_from_file.argtypes = [ctypes.c_char_p, _GGUFInitParams]
+        b.gguf_init_from_file.restype = ctypes.c_void_p
+        b.gguf_free.argtypes = [ctypes.c_void_p]
+        b.gguf_free.restype = None
+        b.gguf_get_n_tensors.argtypes = [ctypes.c_void_p]
+        b.gguf_get_n_tensors.restype = ctypes.c_int64
+        b.gguf_get_n_kv.argtypes = [ctypes.c_void_p]
+        b.gguf_get_n_kv.restype = ctypes.c_int64
+        b.gguf_get_data_offset.argtypes = [ctypes.c_void_p]
+        b.gguf_get_data_offset.restype = ctypes.c_size_t
+        b.gguf_get_tensor_offset.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+        b.gguf_get_tensor_offset.restype = ctypes.c_size_t
+        self.cpu.ggml_cpu_init.argtypes = []
+        self.cpu.ggml_cpu_init.restype = None
+
+    # -- type traits -----------------------------------------------------
+    def traits(self, type_id: int) -> TypeTraits:
+        """ggml's own view of a type id (block size 0 means removed)."""
+        if not 0 <= type_id < TYPE_COUNT:
+            raise ValueError(f"type id {type_id} is outside ggml's table")
+        t = self.base.ggml_get_type_traits(type_id).contents
+        return TypeTraits(
+            id=type_id,
+            name=(t.type_name or b"").decode(),
+            block_size=int(t.blck_size),
+            type_size=int(t.type_size),
+            is_quantized=bool(t.is_quantized),
+            has_to_float=bool(t.to_float),
+            has_from_float_ref=bool(t.from_float_ref),
+            requires_imatrix=bool(self.base.ggml_quantize_requires_imatrix(type_id)),
+        )
+
+    # -- dequantization --------------------------------------------------
+    def to_float(self, type_id: int, raw: np.ndarray, n_elements: int) -> np.ndarray:
+        """Run ggml's ``to_float`` for ``type_id`` over ``raw`` bytes.
+
+        Q8_K has no ``to_float`` in ggml's traits; its exported
+        ``dequantize_row_q8_K`` is used instead.
+        """
+        fn = self._to_float.get(type_id)
+        if fn is None:
+            fn = self._to_float[type_id] = self._find_to_float(type_id)
+        src = np.ascontiguousarray(raw).view(np.uint8)
+        out = np.empty(n_elements, dtype=np.float32)
+        fn(src.ctypes.data, out.ctypes.data, n_elements)
+        return out
+
+    def has_to_float(self, type_id: int) -> bool:
+        """True when ggml can dequantize ``type_id`` (see :meth:`to_float`)."""
+        try:
+            self._find_to_float(type_id)
+        except ValueError:
+            return False
+        return True
+
+    def _find_to_float(self, type_id: int):
+        if not 0 <= type_id < TYPE_COUNT:
+            raise ValueError(f"type id {type_id} is outside ggml's table")
+        traits = self.base.ggml_get_type_traits(type_id).contents
+        if traits.to_float:
+            return _TO_FLOAT(traits.to_float)
+        # Q8_K has a row dequantizer that type_traits does not list.
+        name = (traits.type_name or b"").decode()
+        symbol = getattr(self.base, f"dequantize_row_{name}", None) if name else None
+        if symbol is None:
+            raise ValueError(f"ggml has no to_float for type id {type_id}")
+        return _TO_FLOAT(ctypes.cast(symbol, ctypes.c_void_p).value)
+
+    # -- quantization ----------------------------------------------------
+    def quantize(
+        self, type_id: int, values: np.ndarray, imatrix: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Quantize float32 rows (nrows, n_per_row) with ggml_quantize_chunk.
+
+        Returns the raw bytes as uint8 (nrows, row_bytes).
+        """
+        rows = np.ascontiguousarray(values, dtype=np.float32)
+        if rows.ndim == 1:
+            rows = rows[None, :]
+        nrows, n_per_row = rows.shape
+        t = self.traits(type_id)
+        if t.block_size <= 0 or n_per_row % t.block_size:
+            raise ValueError(
+                f"row length {n_per_row} is not a multiple of block size {t.block_size}"
+            )
+        row_bytes = n_per_row // t.block_size * t.type_size
+        out = np.zeros((nrows, row_bytes), dtype=np.uint8)
+        imat_ptr = None
+        if imatrix is not None:
+            imatrix = np.ascontiguousarray(imatrix, dtype=np.float32)
+            imat_ptr = imatrix.ctypes.data
+        elif t.requires_imatrix:
+            raise ValueError(f"ggml requires an importance matrix to quantize {t.name}")
+        self.base.ggml_quantize_init(type_id)
+        written = self.base.ggml_quantize_chunk(
+            type_id, rows.ctypes.data, out.ctypes.data, 0, nrows, n_per_row, imat_ptr
+        )
+        if written != out.nbytes:
+            raise RuntimeError(f"ggml wrote {written} bytes, expected {out.nbytes}")
+        return out
+
+    # -- the C GGUF reader ---------------------------------------------------
+    def gguf_open_close(self, path: str) -> int:
+        """Parse a GGUF header with ggml's C reader (no_alloc) and free it.
+
+        Returns the tensor count, or raises ValueError if ggml rejects the file.
+        """
+        ctx = self.base.gguf_init_from_file(os.fsencode(path), _GGUFInitParams(True, None))
+        if not ctx:
+            raise ValueError(f"ggml's gguf reader rejected {path}")
+        try:
+            return int(self.base.gguf_get_n_tensors(ctx))
+        finally:
+            self.base.gguf_free(ctx)
+
+
+@functools.lru_cache(maxsize=1)
+def load() -> Libggml:
+    """The process-wide libggml instance (loaded on first use)."""
+    return Libggml()

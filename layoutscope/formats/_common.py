@@ -1,0 +1,67 @@
+"""Small helpers shared by the format families: field readers and number text.
+
+Block fields are read as column views of ``(n_blocks, type_size)`` uint8
+arrays, so every dequantizer works on all blocks at once.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+
+def fp16_column(blocks: np.ndarray, offset: int) -> np.ndarray:
+    """The little-endian fp16 at ``offset`` of every block, as float32 (n, 1)."""
+    return blocks[:, offset : offset + 2].copy().view("<f2").astype(np.float32)
+
+
+def f32_column(blocks: np.ndarray, offset: int) -> np.ndarray:
+    """The little-endian float32 at ``offset`` of every block, shape (n, 1)."""
+    return blocks[:, offset : offset + 4].copy().view("<f4").astype(np.float32)
+
+
+def uint_column(blocks: np.ndarray, offset: int, size: int, count: int = 1) -> np.ndarray:
+    """``count`` little-endian unsigned ints of ``size`` bytes at ``offset``, shape (n, count)."""
+    dtype = {1: "<u1", 2: "<u2", 4: "<u4", 8: "<u8"}[size]
+    return blocks[:, offset : offset + size * count].copy().view(dtype).astype(
+        {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[size]
+    )
+
+
+def read_fp16(block: bytes, offset: int) -> np.float32:
+    """One little-endian fp16 from a block, as float32 (exact)."""
+    return np.float32(np.frombuffer(block, "<f2", 1, offset)[0])
+
+
+def read_f32(block: bytes, offset: int) -> np.float32:
+    """One little-endian float32 from a block."""
+    return np.float32(np.frombuffer(block, "<f4", 1, offset)[0])
+
+
+def read_uint(block: bytes, offset: int, size: int) -> int:
+    """One little-endian unsigned int of ``size`` bytes from a block."""
+    return int.from_bytes(block[offset : offset + size], "little")
+
+
+def hex_bytes(block: bytes, offset: int, size: int) -> str:
+    """Bytes as they sit in the file, e.g. ``66 2e``."""
+    return " ".join(f"{b:02x}" for b in block[offset : offset + size])
+
+
+def fmt(x: float) -> str:
+    """A float with enough digits to identify its float32 value."""
+    f32 = np.float32(x)
+    if not np.isfinite(f32):
+        return str(float(f32))
+    # The shortest decimal that reads back as the same float32.
+    for digits in range(1, 10):
+        text = f"{float(f32):.{digits}g}"
+        if np.float32(float(text)) == f32:
+            return text
+    return repr(float(f32))
+
+
+def f32_bits(x: float) -> str:
+    """The IEEE bit pattern of a float32, for bit-exact comparisons in text."""
+    return f"0x{struct.unpack('<I', struct.pack('<f', float(x)))[0]:08x}"

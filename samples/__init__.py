@@ -1,0 +1,1 @@
+"""Bundled sample GGUF files; ``path(name)`` finds one on disk."""
