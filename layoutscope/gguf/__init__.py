@@ -1,1 +1,28 @@
-"""(being written)"""
+"""The GGUF container: a lazy, read-only, memory-mapped reader.
+
+``Model(path)`` (or ``layoutscope.open``) parses the header, metadata and
+tensor infos, validates where every tensor's data lies and exposes tensors
+whose bytes are views of the memory map.
+"""
+
+from .errors import GGUFError
+from .header import MetadataEntry
+from .model import Model
+from .tensor import Tensor, parse_layer
+from .values import MetadataArray, ValueType
+
+__all__ = [
+    "GGUFError",
+    "MetadataArray",
+    "MetadataEntry",
+    "Model",
+    "Tensor",
+    "ValueType",
+    "open_model",
+    "parse_layer",
+]
+
+
+def open_model(path) -> Model:
+    """Open a GGUF file (all shards of a split model) read-only."""
+    return Model(path)

@@ -1,0 +1,10 @@
+"""One module per subcommand; ``run(name, args)`` imports and runs it."""
+
+from __future__ import annotations
+
+import importlib
+
+
+def run(name: str, args) -> int:
+    """Import ``layoutscope.commands.<name>`` and call its ``run(args)``."""
+    return importlib.import_module(f"{__name__}.{name}").run(args)

@@ -1,0 +1,44 @@
+"""Turn exceptions into the one-line messages and exit codes of the error policy.
+
+Bad input (a file that is missing, not GGUF or corrupt; an unknown tensor; a
+bad option value) is exit 2. A resource that is unavailable (libggml, later
+the NPU runtime) is exit 1. Anything else is a bug: exit 1 with a pointer to
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import errno
+
+EXIT_OK = 0
+EXIT_UNAVAILABLE = 1
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used; the message says which and why."""
+
+
+def classify(exc: BaseException) -> tuple[int, str]:
+    """``(exit_code, one_line_message)`` for ``exc``."""
+    from .gguf.errors import GGUFError
+
+    if isinstance(exc, GGUFError):
+        return EXIT_BAD_INPUT, exc.line()
+    if isinstance(exc, UsageError):
+        return EXIT_BAD_INPUT, str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT:
+            return EXIT_BAD_INPUT, f"{exc.filename}: no such file (check the path)"
+        if exc.errno == errno.EISDIR:
+            return EXIT_BAD_INPUT, f"{exc.filename}: is a directory, not a GGUF file"
+        return EXIT_BAD_INPUT, f"{exc.filename}: {reason}"
+    if isinstance(exc, KeyError):
+        return EXIT_BAD_INPUT, str(exc.args[0]) if exc.args else "unknown key"
+    if isinstance(exc, (IndexError, NotImplementedError)):
+        return EXIT_BAD_INPUT, str(exc)
+    if type(exc).__name__ == "LibggmlUnavailable":
+        return EXIT_UNAVAILABLE, f"{exc} (the CPU reference needs libggml-python)"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return EXIT_UNAVAILABLE, f"internal error: {type(exc).__name__}: {first} (rerun with --debug for a traceback)"

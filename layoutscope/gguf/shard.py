@@ -1,0 +1,84 @@
+"""Shard: one GGUF file mapped read-only, with its parsed header.
+
+The file is opened ``rb`` and mapped with ``ACCESS_READ``: layoutscope never
+writes to a model and works on ``chmod 444`` files.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+from typing import Optional
+
+from .errors import GGUFError
+from .header import Header, parse_header
+
+#: ``<prefix>-00001-of-00003.gguf``, llama.cpp's split naming.
+SPLIT_NAME = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
+
+
+class Shard:
+    """A GGUF file mapped into memory read-only, plus its header."""
+
+    def __init__(self, path: str):
+        self.path = os.fspath(path)
+        self._file = open(self.path, "rb")
+        try:
+            self.size = os.fstat(self._file.fileno()).st_size
+            if self.size == 0:
+                raise GGUFError("not a GGUF file: the file is empty", offset=0, path=self.path)
+            self._map: Optional[mmap.mmap] = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                self.header: Header = parse_header(self._map, self.size)
+            except GGUFError as exc:
+                raise exc.with_path(self.path) from None
+        except BaseException:
+            self.close()
+            raise
+        self._array = None
+
+    def bytes(self):
+        """The whole file as a read-only numpy uint8 view (created on first use)."""
+        if self._array is None:
+            import numpy as np
+
+            if self._map is None:
+                raise ValueError(f"{self.path} is closed")
+            self._array = np.frombuffer(self._map, dtype=np.uint8)
+        return self._array
+
+    def close(self) -> None:
+        """Unmap and close. Views handed out earlier keep the mapping alive."""
+        self._array = None
+        m, self._map = getattr(self, "_map", None), None
+        if m is not None:
+            try:
+                m.close()
+            except BufferError:
+                pass  # numpy views still reference it; it is freed with them
+        self._file.close()
+
+
+def shard_paths(path: str) -> list[str]:
+    """All shard paths of a split model opened by its first shard, else ``[path]``.
+
+    Raises GGUFError naming the first missing shard.
+    """
+    m = SPLIT_NAME.match(os.path.basename(path))
+    if m is None or int(m.group("no")) != 1:
+        return [path]
+    count = int(m.group("count"))
+    directory = os.path.dirname(path)
+    paths = [
+        os.path.join(directory, f"{m.group('prefix')}-{i:05d}-of-{count:05d}.gguf")
+        for i in range(1, count + 1)
+    ]
+    for i, p in enumerate(paths, 1):
+        if not os.path.exists(p):
+            raise GGUFError(
+                f"shard {i} of {count} is missing: {p}",
+                path=path,
+                hint="all shards of a split model must sit in the same directory",
+            )
+    return paths

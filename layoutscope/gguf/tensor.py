@@ -1,0 +1,182 @@
+"""Tensor: one tensor of a GGUF model, its ggml layout and lazy access to its bytes.
+
+Rows are the unit of access: a tensor with ``ne = [ne0, ne1, ne2, ne3]`` is
+viewed as ``ne1·ne2·ne3`` rows of ``ne0`` elements, ``nb[1]`` bytes each.
+``raw()`` returns views of the memory map and ``dequantize()`` decodes only
+the rows asked for, so a window deep inside a huge embedding costs the same
+as one at row 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Optional, Union
+
+from ..formats import GGMLType
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from .shard import Shard
+
+#: Layer prefixes used by llama.cpp's tensor names: blk.N., enc.blk.N., dec.blk.N.,
+#: v.blk.N. (vision), a.blk.N. (audio), v.sam.blk.N.
+LAYER_PATTERN = re.compile(r"^(?:(?P<group>enc|dec|v|a|v\.sam)\.)?blk\.(?P<layer>\d+)\.(?P<role>.+)$")
+
+Rows = Union[None, int, slice, range]
+
+
+def parse_layer(name: str) -> tuple[Optional[str], Optional[int], str]:
+    """``(group, layer, role)`` of a tensor name.
+
+    ``enc.blk.3.attn_q.weight`` gives ``("enc", 3, "attn_q.weight")``;
+    a name outside any layer gives ``(None, None, name)``.
+    """
+    m = LAYER_PATTERN.match(name)
+    if m is None:
+        return None, None, name
+    return m.group("group") or "", int(m.group("layer")), m.group("role")
+
+
+class Tensor:
+    """One tensor: name, ggml type, ``ne``/``nb``, absolute data offset, bytes.
+
+    ``ne`` is in ggml order (``ne[0]`` contiguous); ``shape`` is the numpy
+    order (reversed). ``nb`` has one stride per dimension: ``nb[0]`` is the
+    bytes of one block, ``nb[1]`` the bytes of one row.
+    """
+
+    __slots__ = (
+        "name",
+        "type",
+        "ne",
+        "nb",
+        "offset",
+        "nbytes",
+        "layer",
+        "layer_group",
+        "role",
+        "info_offset",
+        "extent_inferred",
+        "_shard",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        ggml_type: GGMLType,
+        ne: tuple,
+        offset: int,
+        nbytes: int,
+        info_offset: int,
+        shard: "Shard",
+        extent_inferred: bool = False,
+    ):
+        self.name = name
+        self.type = ggml_type
+        self.ne = tuple(ne) if ne else (1,)
+        self.offset = offset
+        self.nbytes = nbytes
+        self.info_offset = info_offset
+        self.extent_inferred = extent_inferred
+        self._shard = shard
+        self.layer_group, self.layer, self.role = parse_layer(name)
+        self.nb = self._strides()
+
+    def _strides(self) -> tuple[int, ...]:
+        t = self.type
+        if t.block_size <= 0:
+            return ()
+        nb = [t.type_size, t.row_bytes(self.ne[0])]
+        for n in self.ne[1:-1]:
+            nb.append(nb[-1] * n)
+        return tuple(nb[: len(self.ne)])
+
+    # -- shape ------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """numpy (C-order) shape: ``ne`` reversed."""
+        return tuple(reversed(self.ne))
+
+    @property
+    def n_dims(self) -> int:
+        """Number of dimensions stored in the file."""
+        return len(self.ne)
+
+    @property
+    def n_elements(self) -> int:
+        """Total element count (product of ``ne``)."""
+        return math.prod(self.ne)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of ``ne[0]`` elements: ``ne1·ne2·ne3``."""
+        return math.prod(self.ne[1:])
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes per row (``nb[1]``); for an unknown type, the whole extent."""
+        if self.type.block_size <= 0:
+            return self.nbytes
+        return self.type.row_bytes(self.ne[0])
+
+    @property
+    def path(self) -> str:
+        """The file (shard) holding this tensor's data."""
+        return self._shard.path
+
+    @property
+    def byteorder(self) -> str:
+        """``"<"`` or ``">"``: the byte order of the file holding the tensor."""
+        return self._shard.header.byteorder
+
+    @property
+    def end(self) -> int:
+        """Absolute file offset one past the tensor's last byte."""
+        return self.offset + self.nbytes
+
+    def __repr__(self) -> str:
+        ne = ", ".join(str(n) for n in self.ne)
+        return f"<Tensor {self.name} {self.type.name} ne=[{ne}] @{self.offset}+{self.nbytes}>"
+
+    # -- data -------------------------------------------------------------
+    def raw(self, rows: Rows = None) -> "np.ndarray":
+        """The tensor's bytes as uint8 ``(rows, row_bytes)``: a view, no copy.
+
+        ``rows`` is None (all), an int, a slice or a range. A tensor of
+        unknown type is a single row holding its whole (inferred) extent.
+        """
+        start, stop, step = self._row_range(rows)
+        data = self._shard.bytes()
+        row_bytes = self.row_bytes
+        if row_bytes == 0:
+            return data[:0].reshape(0, 0)
+        first = self.offset + start * row_bytes
+        count = max(0, len(range(start, stop, step)))
+        view = data[first : first + max(0, stop - start) * row_bytes].reshape(-1, row_bytes)
+        return view[::step] if step != 1 else view[:count]
+
+    def dequantize(self, rows: Rows = None) -> "np.ndarray":
+        """Decoded float32 values ``(rows, ne[0])`` of only the rows asked for."""
+        if not self.type.can_dequantize:
+            raise NotImplementedError(f"{self.name}: {self.type.unavailable_reason()}")
+        return self.type.dequantize(self.raw(rows), self.byteorder)
+
+    def _row_range(self, rows: Rows) -> tuple[int, int, int]:
+        n = self.n_rows if self.type.block_size > 0 else 1
+        if rows is None:
+            return 0, n, 1
+        if isinstance(rows, range):
+            rows = slice(rows.start, rows.stop, rows.step)
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(n)
+            if step < 1:
+                raise ValueError("row slices must step forward")
+            return start, max(start, stop), step
+        i = rows.__index__()
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"row {rows} is outside {self.name} ({n} rows)")
+        return i, i + 1, 1
