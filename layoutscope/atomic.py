@@ -11,13 +11,22 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator, TextIO
 
+from .errors import UsageError
+
+
+class ExportError(UsageError):
+    """An export path that cannot be written; the message names it and why."""
+
 
 @contextmanager
 def atomic_text_writer(path: str, newline: str = "") -> Iterator[TextIO]:
     """Open a text stream whose content replaces ``path`` only if the block succeeds."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc} (in {directory})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as stream:
             yield stream

@@ -182,8 +182,13 @@ def parse_header(buf, size: int) -> Header:
             "big-endian GGUF: llama.cpp on a little-endian host refuses this file; "
             "quantized payloads are decoded little-endian, as gguf-py writes them (uncertain)"
         )
-    n_tensors = _count(cur, "tensor count", _MIN_TENSOR_INFO_BYTES)
-    n_kv = _count(cur, "metadata key/value count", _MIN_KV_BYTES)
+    # Read both counts before judging either: a file cut inside the second
+    # count is truncated, not corrupt.
+    counts_at = cur.pos
+    n_tensors = cur.u64("tensor count")
+    n_kv = cur.u64("metadata key/value count")
+    _check_count(cur, n_tensors, "tensor count", _MIN_TENSOR_INFO_BYTES, counts_at)
+    _check_count(cur, n_kv, "metadata key/value count", _MIN_KV_BYTES, counts_at + 8)
 
     entries: dict[str, MetadataEntry] = {}
     for _ in range(n_kv):
@@ -224,9 +229,7 @@ def parse_header(buf, size: int) -> Header:
     )
 
 
-def _count(cur: _Cursor, what: str, min_record: int) -> int:
-    at = cur.pos
-    n = cur.u64(what)
+def _check_count(cur: _Cursor, n: int, what: str, min_record: int, at: int) -> None:
     if n * min_record > cur.size - cur.pos:
         raise GGUFError(
             f"{what} is {n}, but even the smallest records would need "
@@ -234,7 +237,6 @@ def _count(cur: _Cursor, what: str, min_record: int) -> int:
             offset=at,
             hint="the file is corrupt",
         )
-    return n
 
 
 def _value_type(cur: _Cursor, what: str) -> ValueType:
@@ -303,7 +305,7 @@ def _skip_strings(cur: _Cursor, start: int, count: int, key: str) -> int:
     try:
         for _ in range(count):
             pos += 8 + unpack(buf, pos)[0]
-    except struct.error:
+    except (struct.error, OverflowError):
         pos = cur.size + 1  # ran off the end: locate the bad element below
     if pos <= cur.size:
         return pos

@@ -66,9 +66,9 @@ def shard_paths(path: str) -> list[str]:
     Raises GGUFError naming the first missing shard.
     """
     m = SPLIT_NAME.match(os.path.basename(path))
-    if m is None or int(m.group("no")) != 1:
+    count = int(m.group("count")) if m else 0
+    if m is None or int(m.group("no")) != 1 or count < 1:
         return [path]
-    count = int(m.group("count"))
     directory = os.path.dirname(path)
     paths = [
         os.path.join(directory, f"{m.group('prefix')}-{i:05d}-of-{count:05d}.gguf")
