@@ -230,6 +230,7 @@ def main(argv=None) -> int:
         fd, tmp = tempfile.mkstemp(dir=args.out, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; samples are meant to be shared
         os.replace(tmp, target)
         print(f"wrote {target} ({len(data)} bytes)")
     return status
