@@ -165,7 +165,7 @@ def main(argv: list[str]) -> int:
         os.environ["LAYOUTSCOPE_THREADS"] = str(args.threads)
     from layoutscope.backend.libggml import load
     from layoutscope.formats import all_types, ggml_type
-    from layoutscope.formats import legacy
+    from layoutscope.formats import _kernel
 
     lib = load()
     n = args.size
@@ -177,7 +177,7 @@ def main(argv: list[str]) -> int:
     types = [t for t in types if t.can_dequantize and n % t.block_size == 0]
     window_at = min(4000, n - WINDOW_ROWS)
 
-    print(f"{n}×{n} elements, best of {args.repeat}, layoutscope threads: {legacy.THREADS}")
+    print(f"{n}×{n} elements, best of {args.repeat}, layoutscope threads: {_kernel.THREADS}")
     header = (
         f"{'type':8} {'ours':>8} {'ggml':>8} {'gguf-py':>8}  {'ours/ggml':>10} {'ours/gguf':>10}"
         f"  {'win@0':>7} {f'win@{window_at}':>9}  exact  notes"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from layoutscope.formats import all_types, ggml_type
-from layoutscope.formats import legacy
+from layoutscope.formats import _kernel
 
 MINE = ["F32", "F16", "BF16", "F64", "I8", "I16", "I32", "I64", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
         "Q1_0", "Q2_0", "TQ1_0", "TQ2_0", "MXFP4", "NVFP4"]
@@ -190,10 +190,10 @@ def test_big_endian_bf16_and_its_sign_bit_position():
 
 def test_f16_specials_in_one_chunk_of_many(ggml):
     """inf/NaN/subnormals/−0 take the exact fallback only in their own chunk."""
-    n = 3 * legacy._CHUNK_ELEMENTS
+    n = 3 * _kernel._CHUNK_ELEMENTS
     halves = (np.random.default_rng(3).standard_normal(n) * 0.01).astype("<f2")
     specials = np.array([np.inf, -np.inf, np.nan, -0.0, 6e-8, -6e-8, 65504, -65504], "<f2")
-    halves[legacy._CHUNK_ELEMENTS + 10 : legacy._CHUNK_ELEMENTS + 18] = specials
+    halves[_kernel._CHUNK_ELEMENTS + 10 : _kernel._CHUNK_ELEMENTS + 18] = specials
     halves[5] = np.float16(-3e-6)  # a subnormal in a chunk without specials
     raw = halves.view(np.uint8)
     ours = ggml_type("F16").dequantize(raw)
@@ -260,20 +260,20 @@ def test_strided_blocks_decode_like_contiguous(name):
 @pytest.mark.parametrize("name", ["Q4_0", "Q5_1", "TQ1_0", "NVFP4", "F16"])
 def test_threaded_and_single_threaded_results_agree(monkeypatch, name):
     t = ggml_type(name)
-    n_blocks = 5 * legacy._CHUNK_ELEMENTS // t.block_size + 3
+    n_blocks = 5 * _kernel._CHUNK_ELEMENTS // t.block_size + 3
     raw = np.random.default_rng(2).integers(0, 256, size=n_blocks * t.type_size, dtype=np.uint8)
-    monkeypatch.setattr(legacy, "THREADS", 1)
+    monkeypatch.setattr(_kernel, "THREADS", 1)
     single = t.dequantize(raw)
-    monkeypatch.setattr(legacy, "THREADS", 3)
+    monkeypatch.setattr(_kernel, "THREADS", 3)
     threaded = t.dequantize(raw)
     assert np.array_equal(np.isnan(single), np.isnan(threaded))
     assert np.array_equal(bits(single[~np.isnan(single)]), bits(threaded[~np.isnan(threaded)]))
 
 
 def test_concurrent_callers_get_their_own_results(monkeypatch):
-    monkeypatch.setattr(legacy, "THREADS", 2)
+    monkeypatch.setattr(_kernel, "THREADS", 2)
     rng = np.random.default_rng(9)
-    jobs = {name: rng.integers(0, 256, size=3 * legacy._CHUNK_ELEMENTS // ggml_type(name).block_size * ggml_type(name).type_size, dtype=np.uint8)
+    jobs = {name: rng.integers(0, 256, size=3 * _kernel._CHUNK_ELEMENTS // ggml_type(name).block_size * ggml_type(name).type_size, dtype=np.uint8)
             for name in ("Q4_0", "Q5_0", "MXFP4", "TQ2_0")}
     expected = {name: ggml_type(name).dequantize(raw) for name, raw in jobs.items()}
     results: dict[str, np.ndarray] = {}

@@ -6,9 +6,12 @@ arrays, so every dequantizer works on all blocks at once.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
+
+from .record import BitSource, ElementAnatomy, Term
 
 
 def fp16_column(blocks: np.ndarray, offset: int) -> np.ndarray:
@@ -65,3 +68,33 @@ def fmt(x: float) -> str:
 def f32_bits(x: float) -> str:
     """The IEEE bit pattern of a float32, for bit-exact comparisons in text."""
     return f"0x{struct.unpack('<I', struct.pack('<f', float(x)))[0]:08x}"
+
+
+def quiet(anatomist):
+    """Wrap an anatomist so that inf/NaN arithmetic on odd blocks raises no warnings."""
+
+    @functools.wraps(anatomist)
+    def explain(block: bytes, element: int, byteorder: str) -> ElementAnatomy:
+        with np.errstate(all="ignore"):
+            return anatomist(block, element, byteorder)
+
+    return explain
+
+
+def half_term(block: bytes, offset: int, name: str, meaning: str) -> tuple[np.float32, Term]:
+    """An fp16 field of one block as (value, Term) for an anatomy."""
+    value = read_fp16(block, offset)
+    source = f"{meaning}, fp16 @{offset}..{offset + 1} = {hex_bytes(block, offset, 2)}"
+    return value, Term(name, float(value), source, byte=offset, size=2)
+
+
+def plus(x: float) -> str:
+    """``+ 0.5`` or ``- 0.5``: a float32 as the right operand of an addition."""
+    text = fmt(x)
+    return f"- {text[1:]}" if text.startswith("-") else f"+ {text}"
+
+
+def nibble_source(field: str, field_offset: int, index: int, high: bool) -> BitSource:
+    """The BitSource for the low or high nibble of ``field[index]``."""
+    half = "high" if high else "low"
+    return BitSource(field, field_offset + index, (4, 7) if high else (0, 3), f"{half} nibble of {field}[{index}]")

@@ -22,7 +22,7 @@ compiler that contracts ``d1*q - m1`` into a fused multiply-add (aarch64
 builds of ggml may) still produces the same bits, and the order of the exact
 multiplications does not matter.
 
-Speed. :func:`legacy.run_kernel` (the driver all families share) feeds the
+Speed. :func:`_kernel.run_kernel` (the driver all families share) feeds the
 kernels chunks of about 2000 blocks, so temporaries stay in cache, and
 spreads large inputs over threads. A kernel holds at most one float
 temporary and one code array at a time: with more, glibc hands the freed
@@ -38,7 +38,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ._common import f32_column, fp16_column
-from .legacy import Kernel, run_kernel
+from ._kernel import Kernel, run_kernel
 
 #: Elements per K-quant super-block (ggml's QK_K).
 QK_K = 256

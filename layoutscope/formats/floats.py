@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fmt, hex_bytes
-from .legacy import quiet, run_kernel, scratch
+from ._common import fmt, hex_bytes, quiet
+from ._kernel import run_kernel, scratch
 from .record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
 # f16 bits placed in a float32's low exponent/mantissa bits read as 2^-112

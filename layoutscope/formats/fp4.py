@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fmt
-from .legacy import block_dequantizer, move_runs, nibble_planes, nibble_source, quiet, scratch
+from ._common import fmt, nibble_source, quiet
+from ._kernel import block_dequantizer, move_runs, nibble_planes, scratch
 from .record import ElementAnatomy, Field, GGMLType, Term
 
 #: ggml's ``kvalues_fp4``: twice the E2M1 value of each 4-bit code.

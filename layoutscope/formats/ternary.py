@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fmt
-from .legacy import block_dequantizer, half_column, half_term, move_runs, quiet, scratch
+from ._common import fmt, half_term, quiet
+from ._kernel import block_dequantizer, half_column, move_runs, scratch
 from .record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
 _POW3 = (1, 3, 9, 27, 81)

@@ -18,7 +18,6 @@ from ..formats import ggml_type
 from .errors import GGUFError
 from .shard import SPLIT_NAME, Shard, shard_paths
 from .tensor import Tensor
-from .values import ValueType
 
 # ggml's GGML_MAX_NAME is 64 including the NUL terminator.
 _GGML_MAX_NAME = 63
