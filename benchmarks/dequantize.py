@@ -152,11 +152,11 @@ def gguf_dequantizer(t, raw: np.ndarray, values_shape):
 
 
 def rate(n_elements: int, seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{n_elements / seconds / 1e6:8.0f}"
+    return f"{'n/a':>8}" if seconds is None else f"{n_elements / seconds / 1e6:8.0f}"
 
 
 def ratio(ours: float, theirs: float | None) -> str:
-    return "n/a" if theirs is None else f"{theirs / ours:5.2f}x"
+    return f"{'n/a':>6}" if theirs is None else f"{theirs / ours:5.2f}x"
 
 
 def main(argv: list[str]) -> int:

@@ -259,10 +259,12 @@ def _kernel(params: _Params, codes: _Codes, run: int) -> Kernel:
         if run == QK_K:
             np.multiply(scale[:, None], q, out=out)
             return
-        # One float temporary at a time (see the module docstring).
-        np.multiply(np.repeat(scale, run).reshape(out.shape), q, out=out)
+        # Broadcast each sub-block's scale over its run instead of
+        # materialising repeated copies: no float temporary at all.
+        rows = out.reshape(-1, run)
+        np.multiply(q.reshape(-1, run), scale[:, None], out=rows)
         if minimum is not None:
-            np.subtract(out, np.repeat(minimum, run).reshape(out.shape), out=out)
+            np.subtract(rows, minimum[:, None], out=rows)
 
     return kernel
 
