@@ -37,6 +37,7 @@ class ByteOwner:
     block: int
     field: str
     byte_in_field: int
+    rows_ahead: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,16 @@ def strides(tensor: Tensor) -> tuple[Stride, ...]:
     return tuple(out)
 
 
-def byte_owner(t: GGMLType, byte_in_row: int) -> ByteOwner:
-    """The block and field that byte ``byte_in_row`` of a row belongs to."""
-    block, within = divmod(byte_in_row, t.type_size)
+def byte_owner(t: GGMLType, byte_in_row: int, row_bytes: Optional[int] = None) -> ByteOwner:
+    """The block and field that byte ``byte_in_row`` of a row belongs to.
+
+    With ``row_bytes``, bytes past the end of the row are placed in the
+    following rows (``rows_ahead``) and ``block`` counts within that row.
+    """
+    rows_ahead, byte = divmod(byte_in_row, row_bytes) if row_bytes else (0, byte_in_row)
+    block, within = divmod(byte, t.type_size)
     f = next(f for f in t.fields if f.offset <= within < f.end)
-    return ByteOwner(byte_in_row, block, f.name, within - f.offset)
+    return ByteOwner(byte_in_row, block, f.name, within - f.offset, rows_ahead)
 
 
 def _unravel(tensor: Tensor, row: int) -> tuple[int, ...]:
@@ -196,30 +202,37 @@ def _locate(tensor: Tensor, row: int, col: int) -> ElementLocation:
 
 def _plain_int8_trap(tensor: Tensor, row: int, col: int, width: int = 8) -> PlainInt8Trap:
     t = tensor.type
-    row_bytes = tensor.raw(row)[0]
     values = tensor.dequantize(row)[0]
     lo = max(0, min(col - width // 2, tensor.ne[0] - width))
-    cols = tuple(range(lo, min(lo + width, tensor.ne[0], len(row_bytes))))
-    naive = tuple(int(v) for v in row_bytes[list(cols)].view(np.int8))
-    owners = tuple(byte_owner(t, c) for c in cols)
-    first_non_quant = next((f for f in t.fields if f.name not in ("qs", "ql", "qh")), None)
-    scale_note = (
-        f"bytes 0..{first_non_quant.size - 1} of every block are {first_non_quant.name}, not codes"
-        if first_non_quant is not None and first_non_quant.offset == 0
-        else "scale fields sit inside every block"
-    )
-    summary = (
-        f"A consumer that reads this {t.name} row as {tensor.ne[0]} plain int8 values reads "
-        f"{tensor.ne[0]} of its {tensor.row_bytes} bytes: {scale_note}, so they show up as values, "
-        f"and every block shifts the codes after it by {_shift_text(t)}."
-    )
-    return PlainInt8Trap(cols, naive, tuple(float(values[c]) for c in cols), owners, summary)
+    cols = tuple(range(lo, min(lo + width, tensor.ne[0])))
+    # A naive reader walks ne0 bytes from the row start, into the next rows
+    # when the row holds fewer bytes than elements (4-bit and smaller types).
+    rows_needed = -(-(cols[-1] + 1) // tensor.row_bytes)
+    stream = tensor.raw(slice(row, row + rows_needed)).reshape(-1)
+    cols = tuple(c for c in cols if c < stream.size)
+    naive = tuple(int(v) for v in stream[list(cols)].view(np.int8))
+    owners = tuple(byte_owner(t, c, tensor.row_bytes) for c in cols)
+    return PlainInt8Trap(cols, naive, tuple(float(values[c]) for c in cols), owners, _trap_summary(tensor))
 
 
-def _shift_text(t: GGMLType) -> str:
+def _trap_summary(tensor: Tensor) -> str:
+    t = tensor.type
+    first = t.fields[0]
+    scales = [f.name for f in t.fields if not f.name.startswith(("q", "ql", "qh"))]
+    if first.name in scales:
+        inside = f"bytes 0..{first.size - 1} of every block are {first.name}, not codes, so they show up as values"
+    else:
+        inside = f"the scale fields ({', '.join(scales)}) sit inside every block and show up as values"
+    text = f"A consumer that reads this {t.name} row as {tensor.ne[0]} plain int8 values: {inside}, "
     if t.type_size > t.block_size:
-        return f"{t.type_size - t.block_size} more bytes ({t.type_size} bytes hold {t.block_size} elements)"
-    return f"a different amount ({t.type_size} bytes hold {t.block_size} elements of {t.bits_per_weight:g} bits)"
+        text += f"and every block shifts the codes after it by {t.type_size - t.block_size} more bytes ({t.type_size} bytes hold {t.block_size} elements)."
+    else:
+        text += (
+            f"and {t.block_size} elements fit in {t.type_size} bytes ({t.bits_per_weight:g} bits each), "
+            f"so the row is only {tensor.row_bytes} bytes and the last {tensor.ne[0] - tensor.row_bytes} "
+            "'values' are read from the next row."
+        )
+    return text
 
 
 def _notes(tensor: Tensor):
@@ -280,7 +293,7 @@ def _element_text(e: Explanation, loc: ElementLocation) -> list[str]:
     for s in a.quant:
         bits = f" bits {s.bits[0]}..{s.bits[1]}" if s.bits else ""
         span = f"bytes {loc.block_offset + s.byte}..{loc.block_offset + s.byte + s.size - 1}" if s.size > 1 else f"byte {loc.block_offset + s.byte}"
-        lines.append(f"  code: {s.role} = {s.field}, block byte {s.byte}{bits} → file {span}")
+        lines.append(f"  code: {s.role}, block byte {s.byte}{bits} → file {span}")
     for term in a.terms:
         lines.append(f"  {term.name} = {fmt(term.value) if isinstance(term.value, float) else term.value}  ({term.source})")
     lines.append(f"  {a.formula}")
@@ -291,9 +304,12 @@ def _element_text(e: Explanation, loc: ElementLocation) -> list[str]:
 
 def _trap_text(trap: PlainInt8Trap) -> list[str]:
     lines = ["read as plain int8 (the trap):", f"  {trap.summary}"]
-    lines.append(f"  {'col':>6} {'as int8':>8} {'true value':>12}  byte really is")
+    lines.append(f"  {'col':>6} {'as int8':>8} {'true value':>14}  byte really is")
     for c, n, v, o in zip(trap.cols, trap.naive, trap.true_values, trap.owners):
-        lines.append(f"  {c:>6} {n:>8} {fmt(v):>12}  {o.field}[{o.byte_in_field}] of block {o.block}")
+        where = f"{o.field}[{o.byte_in_field}] of block {o.block}"
+        if o.rows_ahead:
+            where += " of the next row" if o.rows_ahead == 1 else f" {o.rows_ahead} rows ahead"
+        lines.append(f"  {c:>6} {n:>8} {fmt(v):>14}  {where}")
     return lines
 
 

@@ -122,3 +122,14 @@ def test_unknown_type_is_explained_without_values(tmp_path):
         e = explain(m.tensor("fork.weight"))
     assert e.type == "unknown(200)" and e.element is None
     assert any("200" in n for n in e.notes) and any("raw bytes" in n for n in e.notes)
+
+
+def test_trap_for_4_bit_rows_reads_into_the_next_row(all_types_model):
+    t = all_types_model.tensor("q4_k.weight")  # 512 elements in 288 bytes per row
+    trap = explain(t, 5, 500).trap
+    assert "only 288 bytes" in trap.summary and "next row" in trap.summary
+    next_row = t.raw(6)[0]
+    for c, naive, owner in zip(trap.cols, trap.naive, trap.owners):
+        assert owner.rows_ahead == 1
+        assert naive == int(next_row[c - 288:c - 287].view(np.int8)[0])
+        assert owner.block == (c - 288) // 144
