@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Print dequantized float32 values of a window of rows and columns.")
     dump.add_argument("file", help="GGUF file")
     dump.add_argument("tensor", help="tensor name")
-    dump.add_argument("--rows", default=None, metavar="A:B", help="rows to show (default 0:8; ':' for all)")
-    dump.add_argument("--cols", default=None, metavar="A:B", help="columns to show (default 0:8; ':' for all)")
+    dump.add_argument("--rows", default=None, metavar="A:B", help="rows to show (default 0:8, or all with --csv; ':' for all)")
+    dump.add_argument("--cols", default=None, metavar="A:B", help="columns to show (default 0:8, or all with --csv; ':' for all)")
     dump.add_argument("--csv", metavar="PATH|-", default=None,
                       help="write row,col,value CSV to PATH (atomically) or '-' for stdout")
     dump.set_defaults(run="dump")

@@ -130,6 +130,9 @@ def test_dump_grid_and_csv(tmp_path, tiny):
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
     stdout_csv = run("dump", tiny, "output.weight", "--rows", "0", "--cols", "0:2", "--csv", "-").stdout
     assert stdout_csv.splitlines()[0] == "row,col,value" and len(stdout_csv.splitlines()) == 3
+    # Without --rows/--cols a CSV export holds the whole tensor.
+    whole = run("dump", tiny, "blk.0.attn_k.weight", "--csv", "-").stdout.splitlines()
+    assert len(whole) == 1 + 128 * 256 and whole[-1].startswith("127,255,")
 
 
 def test_missing_file(tmp_path):

@@ -11,10 +11,13 @@ from ..gguf import Model
 DEFAULT_WINDOW = 8
 
 
-def parse_range(text: str | None, size: int, what: str) -> range:
-    """``"A:B"``, ``"A:"``, ``":B"``, ``":"`` or ``"A"`` → a range clipped to ``size``."""
+def parse_range(text: str | None, size: int, what: str, default: int = DEFAULT_WINDOW) -> range:
+    """``"A:B"``, ``"A:"``, ``":B"``, ``":"`` or ``"A"`` → a range clipped to ``size``.
+
+    Without ``text``, the first ``default`` indices.
+    """
     if text is None:
-        return range(0, min(DEFAULT_WINDOW, size))
+        return range(0, min(default, size))
     parts = text.split(":")
     try:
         if len(parts) == 1:
@@ -40,8 +43,10 @@ def run(args) -> int:
         tensor = model.tensor(args.tensor)
         if not tensor.type.can_dequantize:
             raise NotImplementedError(f"{tensor.name}: {tensor.type.unavailable_reason()}")
-        rows = parse_range(args.rows, tensor.n_rows, "rows")
-        cols = parse_range(args.cols, tensor.ne[0], "cols")
+        # The grid is for eyes (an 8×8 window); a CSV export defaults to everything.
+        default = DEFAULT_WINDOW if args.csv is None else max(tensor.n_rows, tensor.ne[0])
+        rows = parse_range(args.rows, tensor.n_rows, "rows", default)
+        cols = parse_range(args.cols, tensor.ne[0], "cols", default)
         values = tensor.dequantize(slice(rows.start, rows.stop))[:, cols.start : cols.stop]
         if args.csv is None:
             sys.stdout.write(_grid(tensor.name, rows, cols, values, fmt))
