@@ -1,0 +1,83 @@
+"""Requantization invariants: codes in range, amax reaches the top code, error ≤ scale/2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from layoutscope.backend.rknpu2 import parse_scheme, requantize
+
+SCHEMES = ["per-tensor", "per-channel", "per-token", "per-group:32", "per-group:7"]
+finite = st.floats(-1e4, 1e4, allow_nan=False, width=32)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("bits", [8, 4])
+@settings(max_examples=40, deadline=None)
+@given(w=arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 70)), elements=finite))
+def test_invariants(scheme, bits, w):
+    r = requantize(w, scheme, bits)
+    qmax = 127 if bits == 8 else 7
+    assert r.codes.dtype == np.int8 and r.codes.shape == w.shape
+    assert np.abs(r.codes.astype(int)).max() <= qmax
+    per = r.scale_per_element()
+    assert np.all(np.abs(w.astype(np.float64) - r.codes * per.astype(np.float64)) <= per / 2 * (1 + 1e-6))
+    # The element that sets a scale lands on the top code.
+    nonzero = np.abs(w) == np.abs(w).max() if scheme == "per-tensor" else None
+    if nonzero is not None and np.abs(w).max() > 0:
+        assert np.all(np.abs(r.codes[nonzero]) == qmax)
+    assert np.array_equal(r.values, (r.codes * per).astype(np.float32))
+
+
+def test_per_channel_rows_each_reach_127():
+    w = np.random.default_rng(0).standard_normal((16, 64)).astype(np.float32) * np.arange(1, 17)[:, None]
+    r = requantize(w, "per-channel")
+    assert r.scale.shape == (16, 1)
+    assert np.all(np.abs(r.codes).max(axis=1) == 127)
+
+
+def test_half_away_from_zero():
+    # scale = 127/127 = 1: 0.5 → 1, -0.5 → -1, 2.5 → 3.
+    w = np.array([[127.0, 0.5, -0.5, 2.5, -2.5]], np.float32)
+    assert requantize(w, "per-tensor").codes.tolist() == [[127, 1, -1, 3, -3]]
+
+
+def test_fixed_scheme_clamps_and_says_so():
+    w = np.array([[0.5, 2.0, -3.0]], np.float32)
+    r = requantize(w, "fixed")
+    assert r.codes.tolist() == [[64, 127, -127]]
+    assert any("clamped" in n for n in r.notes)
+    a = requantize(np.array([[1.7, 0.85]], np.float32), "fixed:1.7")
+    assert a.codes.tolist() == [[127, 64]]
+
+
+def test_per_group_32_lines_up_with_q8_0_blocks():
+    w = np.random.default_rng(3).standard_normal((4, 128)).astype(np.float32)
+    r = requantize(w, "per-group:32")
+    assert r.scale.shape == (4, 4)
+    assert np.allclose(r.scale, np.abs(w).reshape(4, 4, 32).max(axis=2) / 127)
+
+
+def test_fp16_rounds_to_nearest_even():
+    w = np.array([[1 + 2**-11, 1 + 3 * 2**-11]], np.float32)
+    r = requantize(w, "per-tensor", bits=16)
+    assert r.codes.dtype == np.float16 and r.values.tolist() == [[1.0, 1 + 2**-9]]
+
+
+def test_zero_rows_get_zero_codes():
+    r = requantize(np.zeros((2, 8), np.float32), "per-channel")
+    assert not r.codes.any() and not r.values.any()
+
+
+@pytest.mark.parametrize("bad", ["per-group", "per-group:0", "fixed:-1", "fixed:x", "per-row", "per-tensor:3"])
+def test_bad_schemes_explain_themselves(bad):
+    with pytest.raises(ValueError, match="scheme|per-group|fixed"):
+        parse_scheme(bad)
+
+
+def test_schemes_state_their_hardware_limits():
+    assert "zeros" in parse_scheme("per-channel").hardware_limit
+    assert "CPU" in parse_scheme("per-token").hardware_limit
