@@ -41,6 +41,21 @@ class _TypeTraits(ctypes.Structure):
     ]
 
 
+class _TypeTraitsCpu(ctypes.Structure):
+    # struct ggml_type_traits_cpu, as declared in ggml-cpu.h (0.20.x).
+    _fields_ = [
+        ("from_float", ctypes.c_void_p),
+        ("vec_dot", ctypes.c_void_p),
+        ("vec_dot_type", ctypes.c_int),
+        ("nrows", ctypes.c_int64),
+    ]
+
+
+class _InitParams(ctypes.Structure):
+    # struct ggml_init_params
+    _fields_ = [("mem_size", ctypes.c_size_t), ("mem_buffer", ctypes.c_void_p), ("no_alloc", ctypes.c_bool)]
+
+
 class _GGUFInitParams(ctypes.Structure):
     _fields_ = [("no_alloc", ctypes.c_bool), ("ctx", ctypes.c_void_p)]
 
@@ -126,6 +141,24 @@ class Libggml:
         b.gguf_get_tensor_offset.restype = ctypes.c_size_t
         self.cpu.ggml_cpu_init.argtypes = []
         self.cpu.ggml_cpu_init.restype = None
+        vp = ctypes.c_void_p
+        for name, args, res in (
+            ("ggml_init", [_InitParams], vp),
+            ("ggml_free", [vp], None),
+            ("ggml_tensor_overhead", [], ctypes.c_size_t),
+            ("ggml_graph_overhead", [], ctypes.c_size_t),
+            ("ggml_new_tensor_2d", [vp, ctypes.c_int, ctypes.c_int64, ctypes.c_int64], vp),
+            ("ggml_get_data", [vp], vp),
+            ("ggml_mul_mat", [vp, vp, vp], vp),
+            ("ggml_new_graph", [vp], vp),
+            ("ggml_build_forward_expand", [vp, vp], None),
+        ):
+            fn = getattr(b, name)
+            fn.argtypes, fn.restype = args, res
+        self.cpu.ggml_get_type_traits_cpu.argtypes = [ctypes.c_int]
+        self.cpu.ggml_get_type_traits_cpu.restype = ctypes.POINTER(_TypeTraitsCpu)
+        self.cpu.ggml_graph_compute_with_ctx.argtypes = [vp, vp, ctypes.c_int]
+        self.cpu.ggml_graph_compute_with_ctx.restype = ctypes.c_int
 
     # -- type traits -----------------------------------------------------
     def traits(self, type_id: int) -> TypeTraits:
@@ -212,6 +245,55 @@ class Libggml:
         if written != out.nbytes:
             raise RuntimeError(f"ggml wrote {written} bytes, expected {out.nbytes}")
         return out
+
+    # -- matmul ------------------------------------------------------------
+    def vec_dot_type(self, type_id: int):
+        """The type ggml's CPU converts activations to for ``type_id`` weights; None if it has no dot product."""
+        if not 0 <= type_id < TYPE_COUNT:
+            return None
+        t = self.cpu.ggml_get_type_traits_cpu(type_id).contents
+        return int(t.vec_dot_type) if t.vec_dot else None
+
+    def mul_mat(self, type_id: int, weight_rows: np.ndarray, k: int, x: np.ndarray, threads: int = 1) -> np.ndarray:
+        """``ggml_mul_mat(W, X)`` on ggml's CPU backend: Y = X @ Wᵀ, float32 (M, N).
+
+        ``weight_rows`` is the raw weight, uint8 (N, row_bytes) with ``k``
+        elements per row; ``x`` is float32 (M, K). ggml converts X to the
+        weight type's vec_dot_type itself, exactly as llama.cpp does.
+        """
+        if self.vec_dot_type(type_id) is None:
+            # ggml would crash, not fail, on a type without a CPU dot product.
+            raise ValueError(f"ggml's CPU backend has no matmul for type id {type_id}")
+        w = np.ascontiguousarray(weight_rows, dtype=np.uint8)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        n, m = w.shape[0], x.shape[0]
+        if x.ndim != 2 or x.shape[1] != k:
+            raise ValueError(f"activations must be (M, {k}) float32, got {x.shape}")
+        b = self.base
+        # Room for W, X, Y, the graph, and the work buffer ggml allocates in the
+        # context to convert X to vec_dot_type (at most 4 bytes per value, plus
+        # per-thread padding).
+        mem = (w.nbytes + 2 * x.nbytes + m * n * 4 + 8 * b.ggml_tensor_overhead()
+               + b.ggml_graph_overhead() + 64 * 1024 * (threads + 1) + (1 << 20))
+        ctx = b.ggml_init(_InitParams(mem, None, False))
+        if not ctx:
+            raise MemoryError(f"ggml_init could not allocate {mem} bytes")
+        try:
+            wt = b.ggml_new_tensor_2d(ctx, type_id, k, n)
+            xt = b.ggml_new_tensor_2d(ctx, 0, k, m)
+            ctypes.memmove(b.ggml_get_data(wt), w.ctypes.data, w.nbytes)
+            ctypes.memmove(b.ggml_get_data(xt), x.ctypes.data, x.nbytes)
+            yt = b.ggml_mul_mat(ctx, wt, xt)
+            graph = b.ggml_new_graph(ctx)
+            b.ggml_build_forward_expand(graph, yt)
+            status = self.cpu.ggml_graph_compute_with_ctx(ctx, graph, int(threads))
+            if status != 0:
+                raise RuntimeError(f"ggml_graph_compute failed with status {status}")
+            y = np.empty((m, n), dtype=np.float32)
+            ctypes.memmove(y.ctypes.data, b.ggml_get_data(yt), y.nbytes)
+            return y
+        finally:
+            b.ggml_free(ctx)
 
     # -- the C GGUF reader ---------------------------------------------------
     def gguf_open_close(self, path: str) -> int:

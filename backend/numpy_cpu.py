@@ -1,0 +1,107 @@
+"""``cpu-numpy``: a numpy twin of ggml's CPU matmul semantics.
+
+The activations are converted to the weight type's ``vec_dot_type`` exactly
+as ggml's reference quantizers do (Q8_0, Q8_1 with its fp16-rounded sum,
+Q8_K, F16, BF16), the weights are dequantized bit-exactly, and the product
+is taken in float64. Against ggml this reaches NMSE ~1e-14 (ggml-formats.md
+§4.5); only the float accumulation order differs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .base import Backend, MatmulResult
+
+
+def _round_half_away(x: np.ndarray) -> np.ndarray:
+    # C roundf; float64 so that |v| + 0.5 itself cannot round up.
+    v = x.astype(np.float64)
+    return np.copysign(np.floor(np.abs(v) + 0.5), v)
+
+
+def quantize_q8_0(x: np.ndarray, with_sum: bool = False):
+    """Q8_0 (and Q8_1) activations: per 32 values d = amax/127, q = round(x/d).
+
+    Returns ``(d16 (M, K/32) float32, q (M, K/32, 32) int8[, s (M, K/32) float32])``.
+    """
+    blocks = x.reshape(x.shape[0], -1, 32)
+    amax = np.abs(blocks).max(axis=2)
+    d = (amax / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d > 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    q = _round_half_away(blocks * inv[..., None]).astype(np.int8)
+    d16 = d.astype(np.float16).astype(np.float32)
+    if not with_sum:
+        return d16, q
+    s = (d * q.sum(axis=2, dtype=np.int32).astype(np.float32)).astype(np.float16).astype(np.float32)
+    return d16, q, s
+
+
+def quantize_q8_k(x: np.ndarray):
+    """Q8_K activations: per 256 values iscale = −127/max (signed), nearest-even, clamp ≤ 127."""
+    blocks = x.reshape(x.shape[0], -1, 256)
+    idx = np.abs(blocks).argmax(axis=2)  # the first of equal |x| wins, as in ggml
+    peak = np.take_along_axis(blocks, idx[..., None], axis=2)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iscale = np.where(peak != 0, np.float32(-127) / peak, np.float32(0)).astype(np.float32)
+        q = np.minimum(np.rint(blocks * iscale[..., None]), 127).astype(np.int8)
+        d = np.where(peak != 0, np.float32(1) / iscale, np.float32(0)).astype(np.float32)
+    return d, q
+
+
+def to_bf16(x: np.ndarray) -> np.ndarray:
+    """Round float32 to bfloat16 (nearest even), returned as float32."""
+    bits = x.astype(np.float32).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)
+    return np.where(np.isnan(x), x, rounded.view(np.float32))
+
+
+def activations_as_ggml_sees_them(x: np.ndarray, vec_dot_type: str) -> np.ndarray:
+    """X after conversion to ``vec_dot_type`` and back, as float64."""
+    if vec_dot_type == "F32":
+        return x.astype(np.float64)
+    if vec_dot_type == "F16":
+        return x.astype(np.float16).astype(np.float64)
+    if vec_dot_type == "BF16":
+        return to_bf16(x).astype(np.float64)
+    if vec_dot_type in ("Q8_0", "Q8_1"):
+        d16, q = quantize_q8_0(x)[:2]
+        return (q.astype(np.float64) * d16[..., None]).reshape(x.shape)
+    if vec_dot_type == "Q8_K":
+        d, q = quantize_q8_k(x)
+        return (q.astype(np.float64) * d[..., None]).reshape(x.shape)
+    raise ValueError(f"no activation conversion for vec_dot_type {vec_dot_type}")
+
+
+def _q8_1_sum_correction(weight, x: np.ndarray) -> np.ndarray:
+    """ggml's Q4_1/Q5_1 dot uses s = fp16(d·Σq), not fp16(d)·Σq: the difference times each block's min."""
+    d16, q, s = quantize_q8_0(x, with_sum=True)
+    delta = (s.astype(np.float64) - d16.astype(np.float64) * q.sum(axis=2, dtype=np.int64))  # (M, K/32)
+    blocks = weight.raw().reshape(weight.n_rows, -1, weight.type.type_size)
+    mins = blocks[:, :, 2:4].copy().view("<f2")[..., 0].astype(np.float64)  # m @2 in Q4_1 and Q5_1
+    return delta @ mins.T
+
+
+class NumpyCpuBackend(Backend):
+    """ggml's CPU semantics in numpy: exact activation conversion, float64 product."""
+
+    name = "cpu-numpy"
+
+    def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
+        t0 = time.perf_counter()
+        vdt = weight.type.vec_dot_type
+        xq = activations_as_ggml_sees_them(x, vdt)
+        w = weight.dequantize().astype(np.float64)
+        y = xq @ w.T
+        if vdt == "Q8_1":
+            y += _q8_1_sum_correction(weight, x)
+        return MatmulResult(y.astype(np.float32), {
+            "backend": self.name,
+            "weight_type": weight.type.name,
+            "activation_type": vdt,
+            "accumulation": "float64",
+            "seconds": time.perf_counter() - t0,
+        })
