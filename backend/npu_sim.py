@@ -55,7 +55,8 @@ class NpuSimBackend(Backend):
         rx = requantize(x, self.act_quant, bits)
         t_quant = time.perf_counter()
         a_native = layout.pack_a(rx.codes, p, t.a_dtype)
-        b_native = layout.pack_b(np.ascontiguousarray(rw.codes.T), p, t.b_dtype)
+        # A transposed view: the packer tiles Bᵀ = W rows directly, without a copy.
+        b_native = layout.pack_b(rw.codes.T, p, t.b_dtype)
         t_pack = time.perf_counter()
         options = self._runtime_scales(rw, rx, k, n)
         run = emulator.run(a_native, b_native, p, t.name, m, k, n, **options)

@@ -56,6 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--csv", metavar="PATH|-", default=None,
                       help="write row,col,value CSV to PATH (atomically) or '-' for stdout")
     dump.set_defaults(run="dump")
+
+    compare = sub.add_parser("compare", parents=[common], help="one matmul on the NPU path vs llama.cpp's CPU",
+                             description="Run Y = X @ Wᵀ for one weight through the NPU path (the real NPU, or the exact "
+                             "emulator) and through ggml's CPU matmul, and compare them.")
+    compare.add_argument("file", help="GGUF file")
+    compare.add_argument("tensor", help="a 2-D weight, e.g. blk.0.ffn_up.weight")
+    compare.add_argument("--backend", choices=("npu", "npu-sim"), default=None,
+                         help="NPU side (default: npu when available, else npu-sim)")
+    compare.add_argument("--reference", choices=("cpu", "cpu-numpy"), default="cpu",
+                         help="CPU side (default: cpu, ggml's own kernel)")
+    compare.add_argument("--platform", default="rk3588", help="rk3588 (default), rk3576, rk3566, rk3568, rk3562")
+    compare.add_argument("--mm", default="int8", help="int8 (default), int8-fp32, fp16, fp16-fp16, int8-int8, int4")
+    compare.add_argument("--weight-quant", default="per-channel", metavar="S",
+                         help="per-channel (default), per-tensor, per-group:G, fixed")
+    compare.add_argument("--act-quant", default="per-tensor", metavar="S",
+                         help="per-tensor (default), per-token, fixed:R")
+    compare.add_argument("--input", default="random", metavar="SRC",
+                         help="random[:SEED] (default), tokens:ID,ID,... or PATH.npy (float32 M×K)")
+    compare.add_argument("--rows", type=int, default=8, metavar="M", help="rows of random input (default 8)")
+    compare.add_argument("--threads", type=int, default=1, help="threads for ggml's CPU matmul (default 1)")
+    compare.add_argument("--csv", metavar="PATH", default=None, help="write one row per output element (atomically)")
+    compare.add_argument("--json", action="store_true", help="print JSON instead of text")
+    compare.add_argument("--fail-on", choices=("degraded", "broken"), default=None,
+                         help="exit 3 when the verdict is this bad or worse")
+    compare.set_defaults(run="compare")
     return parser
 
 

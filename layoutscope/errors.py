@@ -13,6 +13,7 @@ import errno
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
 EXIT_BAD_INPUT = 2
+EXIT_VERDICT = 3
 
 
 class UsageError(ValueError):
@@ -36,9 +37,9 @@ def classify(exc: BaseException) -> tuple[int, str]:
         return EXIT_BAD_INPUT, f"{exc.filename}: {reason}"
     if isinstance(exc, KeyError):
         return EXIT_BAD_INPUT, str(exc.args[0]) if exc.args else "unknown key"
-    if isinstance(exc, (IndexError, NotImplementedError)):
+    if isinstance(exc, (IndexError, NotImplementedError, ValueError)):
         return EXIT_BAD_INPUT, str(exc)
-    if type(exc).__name__ == "LibggmlUnavailable":
-        return EXIT_UNAVAILABLE, f"{exc} (the CPU reference needs libggml-python)"
+    if type(exc).__name__ in ("BackendUnavailable", "LibggmlUnavailable"):
+        return EXIT_UNAVAILABLE, str(exc)
     first = str(exc).splitlines()[0] if str(exc) else ""
     return EXIT_UNAVAILABLE, f"internal error: {type(exc).__name__}: {first} (rerun with --debug for a traceback)"

@@ -11,7 +11,9 @@ from hypothesis.extra.numpy import arrays
 from layoutscope.backend.rknpu2 import parse_scheme, requantize
 
 SCHEMES = ["per-tensor", "per-channel", "per-token", "per-group:32", "per-group:7"]
-finite = st.floats(-1e4, 1e4, allow_nan=False, width=32)
+# Magnitudes whose amax/127 is a normal float32: below that a scale cannot mean anything
+# (requantize notes the underflow; see test_underflowing_scale_is_noted).
+finite = st.floats(-1e4, 1e4, allow_nan=False, width=32).filter(lambda v: v == 0 or abs(v) >= 1e-30)
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -65,6 +67,18 @@ def test_fp16_rounds_to_nearest_even():
     w = np.array([[1 + 2**-11, 1 + 3 * 2**-11]], np.float32)
     r = requantize(w, "per-tensor", bits=16)
     assert r.codes.dtype == np.float16 and r.values.tolist() == [[1.0, 1 + 2**-9]]
+
+
+def test_underflowing_scale_is_noted():
+    r = requantize(np.array([[1e-45, 0.0]], np.float32), "per-tensor", bits=4)
+    assert not r.codes.any() and any("underflowed" in n for n in r.notes)
+
+
+def test_round_half_away_edges():
+    from layoutscope.backend.rknpu2.requantize import _round_half_away
+
+    v = np.array([0.5, -0.5, 1.5, -2.5, 0.49999999999999994, -0.49999999999999994, 2.4999999999999996, 3.0])
+    assert _round_half_away(v.copy()).tolist() == [1.0, -1.0, 2.0, -3.0, 0.0, -0.0, 2.0, 3.0]
 
 
 def test_zero_rows_get_zero_codes():

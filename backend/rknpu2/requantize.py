@@ -111,7 +111,16 @@ def expand_scale(scale: np.ndarray, scheme: Scheme, rows: int, k: int) -> np.nda
 
 
 def _round_half_away(x: np.ndarray) -> np.ndarray:
-    return np.copysign(np.floor(np.abs(x) + 0.5), x)
+    """Round half away from zero (C ``round``) on a float64 array; ``x`` is consumed.
+
+    ``x + 0.5`` would round 0.49999999999999994 up; the fraction left after
+    truncation is exact, so comparing it with ±0.5 is not.
+    """
+    whole = np.trunc(x)
+    fraction = np.subtract(x, whole, out=x)
+    whole += fraction >= 0.5
+    whole -= fraction <= -0.5
+    return whole
 
 
 def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int = 8) -> Requantized:
@@ -156,10 +165,13 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
             padded = np.pad(a, ((0, 0), (0, pad)))
             amax = padded.reshape(rows, -1, g).max(axis=2)
         scale = (amax / np.float32(qmax)).astype(np.float32)
-        # An all-zero row or group has no range: any scale gives zero codes.
+        underflow = int(np.count_nonzero((scale == 0) & (amax > 0)))
+        if underflow:
+            notes.append(f"{underflow} scale(s) underflowed float32 (|w| < {qmax}·1.4e-45): their codes are 0")
+        # An all-zero (or underflowing) row or group has no usable range: any scale gives zero codes.
         scale[scale == 0] = np.float32(1.0)
     per_element = expand_scale(scale, s, rows, k)
-    q = _round_half_away(source.astype(np.float64) / per_element.astype(np.float64))
+    q = _round_half_away(np.divide(source, per_element, dtype=np.float64))
     codes = np.clip(q, -qmax, qmax).astype(np.int8)
     values = (codes.astype(np.float32) * per_element).astype(np.float32)
     return Requantized(codes, scale, values, s, bits, tuple(notes))

@@ -1,0 +1,103 @@
+"""``layoutscope compare``: one weight's matmul on the NPU path against llama.cpp's CPU."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import EXIT_VERDICT
+from ..gguf import Model
+
+_SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
+
+
+def choose_backend(requested, args):
+    """The NPU-side backend and a notice saying which ran and why."""
+    from ..backend import BackendUnavailable, get_backend
+
+    options = dict(platform=args.platform, mm=args.mm, weight_quant=args.weight_quant, act_quant=args.act_quant)
+    npu_reason = "the real-NPU backend (librknnrt binding) is not part of this version of layoutscope yet"
+    if requested == "npu":
+        raise BackendUnavailable(f"--backend npu: {npu_reason}; use --backend npu-sim (the exact emulator)")
+    notice = "" if requested == "npu-sim" else f"ran npu-sim, the exact emulator: {npu_reason}"
+    return get_backend("npu-sim", **options), notice
+
+
+def choose_reference(requested: str, threads: int):
+    """The CPU reference; falls back to cpu-numpy with a notice when libggml cannot load."""
+    from ..backend import BackendUnavailable, get_backend
+
+    if requested == "cpu-numpy":
+        return get_backend("cpu-numpy"), ""
+    try:
+        return get_backend("cpu", threads=threads), ""
+    except BackendUnavailable as exc:
+        return get_backend("cpu-numpy"), f"reference is cpu-numpy because ggml's CPU backend is unavailable: {exc}"
+
+
+def run(args) -> int:
+    """Compare, print (text or JSON), export CSV, and apply --fail-on."""
+    from ..comparison import run_comparison
+    from ..inputs import load_input
+
+    backend, notice = choose_backend(args.backend, args)
+    reference, ref_notice = choose_reference(args.reference, args.threads)
+    with Model(args.file) as model:
+        weight = model.tensor(args.tensor)
+        if weight.n_dims != 2:
+            raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); compare needs a matmul weight")
+        x, described = load_input(args.input, model, weight.ne[0], args.rows)
+        result = run_comparison(weight, x, backend, reference, described)
+        notices = [n for n in (notice, ref_notice) if n]
+        if args.csv:
+            from ..export import write_comparison_csv
+
+            rows = write_comparison_csv(args.csv, result)
+            notices.append(f"wrote {rows} rows to {args.csv}")
+        if args.json:
+            data = result.to_dict()
+            data["notices"] = notices
+            json.dump(data, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(as_text(result, weight, notices))
+    if args.fail_on and _SEVERITY[result.metrics.verdict] >= _SEVERITY[args.fail_on]:
+        return EXIT_VERDICT
+    return 0
+
+
+def as_text(result, weight, notices) -> str:
+    """The comparison as readable text."""
+    from ..summary import float_text
+
+    d = result.details["backend"]
+    m = result.metrics
+    lines = [
+        f"{result.tensor} ({weight.type.name}, ne = [{weight.ne[0]}, {weight.ne[1]}]): "
+        f"{result.backend} vs {result.reference}",
+    ]
+    lines += [f"  note: {n}" for n in notices]
+    lines += [
+        f"  NPU: {d['platform']}, {d['rknn_matmul_type']}, weights {d['weight_quant']}, activations {d['act_quant']}",
+        f"  input: {result.input}",
+        f"  shapes: M={d['M']} K={d['K']} N={d['N']} (padded K={d['K_padded']} N={d['N_padded']}); native "
+        + "  ".join(f"{k} {tuple(v)}" for k, v in d["native_shapes"].items()),
+        "",
+        f"  matmul:       NMSE {m.nmse:.3e}  SNR {m.snr_db:.1f} dB  cosine {m.cosine:.6f}  "
+        f"max|err| {m.max_abs:.4g}  mean|err| {m.mean_abs:.4g}  verdict {m.verdict.upper()}",
+    ]
+    if m.exact_fraction is not None:
+        lines.append(f"  exact int32 matches: {m.exact_fraction:.2%}")
+    if result.weight_error is not None:
+        w = result.weight_error
+        lines.append(
+            f"  weight alone: NMSE {w.nmse:.3e}  SNR {w.snr_db:.1f} dB  max|err| {w.max_abs:.4g}  "
+            f"(W requantized {d['weight_quant']} vs W dequantized: the scheme's own error)"
+        )
+    lines += ["", "  worst elements:", f"  {'m':>6} {'n':>6} {'reference':>14} {result.backend:>14} {'|err|':>12}"]
+    for w in m.worst[:8]:
+        lines.append(f"  {w.m:>6} {w.n:>6} {float_text(w.reference):>14} {float_text(w.value):>14} {w.abs_err:>12.4g}")
+    notes = [n for n in d.get("notes", []) if n]
+    if notes:
+        lines += ["", "  notes:"] + [f"  - {n}" for n in notes]
+    return "\n".join(lines) + "\n"
