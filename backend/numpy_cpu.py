@@ -14,12 +14,7 @@ import time
 import numpy as np
 
 from .base import Backend, MatmulResult
-
-
-def _round_half_away(x: np.ndarray) -> np.ndarray:
-    # C roundf; float64 so that |v| + 0.5 itself cannot round up.
-    v = x.astype(np.float64)
-    return np.copysign(np.floor(np.abs(v) + 0.5), v)
+from .rknpu2.requantize import round_half_away
 
 
 def quantize_q8_0(x: np.ndarray, with_sum: bool = False):
@@ -32,7 +27,8 @@ def quantize_q8_0(x: np.ndarray, with_sum: bool = False):
     d = (amax / np.float32(127)).astype(np.float32)
     with np.errstate(divide="ignore"):
         inv = np.where(d > 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
-    q = _round_half_away(blocks * inv[..., None]).astype(np.int8)
+    # C roundf of the float32 product x·id, decided exactly in float64.
+    q = round_half_away((blocks * inv[..., None]).astype(np.float64)).astype(np.int8)
     d16 = d.astype(np.float16).astype(np.float32)
     if not with_sum:
         return d16, q

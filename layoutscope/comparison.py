@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compare import DEFAULT_BANDS, Metrics, compare
+from .jsonable import jsonable
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Comparison:
             "input": self.input, "shape": list(self.y.shape),
             "metrics": self.metrics.to_dict(),
             "weight_requantization_error": self.weight_error.to_dict() if self.weight_error else None,
-            "details": _jsonable(self.details),
+            "details": jsonable(self.details),
         }
 
 
@@ -70,14 +71,3 @@ def _weight_requantization_error(weight, backend, bands) -> Metrics | None:
     bits = {"int8": 8, "int4": 4, "fp16": 16}[mm.b_dtype]
     return compare(requantize(w, scheme, bits).values, w, bands=bands)
 
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value

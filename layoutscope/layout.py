@@ -17,6 +17,7 @@ import numpy as np
 from .formats import ElementAnatomy, Field, GGMLType
 from .formats._common import fmt
 from .gguf import Tensor
+from .jsonable import jsonable
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Explanation:
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
     def __str__(self) -> str:
         return render_text(self)
@@ -312,15 +313,3 @@ def _trap_text(trap: PlainInt8Trap) -> list[str]:
         lines.append(f"  {c:>6} {n:>8} {fmt(v):>14}  {where}")
     return lines
 
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        f = float(value)
-        return f if np.isfinite(f) else str(f)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

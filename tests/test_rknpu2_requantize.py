@@ -75,10 +75,10 @@ def test_underflowing_scale_is_noted():
 
 
 def test_round_half_away_edges():
-    from layoutscope.backend.rknpu2.requantize import _round_half_away
+    from layoutscope.backend.rknpu2.requantize import round_half_away
 
     v = np.array([0.5, -0.5, 1.5, -2.5, 0.49999999999999994, -0.49999999999999994, 2.4999999999999996, 3.0])
-    assert _round_half_away(v.copy()).tolist() == [1.0, -1.0, 2.0, -3.0, 0.0, -0.0, 2.0, 3.0]
+    assert round_half_away(v.copy()).tolist() == [1.0, -1.0, 2.0, -3.0, 0.0, -0.0, 2.0, 3.0]
 
 
 def test_zero_rows_get_zero_codes():

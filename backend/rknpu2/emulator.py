@@ -25,6 +25,7 @@ import numpy as np
 
 from . import layout
 from .platforms import MATMUL_TYPES, Platform, get_platform
+from .requantize import round_half_away
 
 # Each partial sum of 1024 int8 products has |sum| <= 1024·128² = 2**24,
 # an integer float32 holds exactly, whatever order BLAS adds in.
@@ -53,10 +54,6 @@ class EmulatedRun:
     int32_product: Optional[np.ndarray] = None
     overflow_count: int = 0
     notes: list = field(default_factory=list)
-
-
-def _round_half_away(x: np.ndarray) -> np.ndarray:
-    return np.copysign(np.floor(np.abs(x) + 0.5), x)
 
 
 def run(
@@ -122,7 +119,7 @@ def _finish_integer(acc, c_dtype, a_scale, b_scale, c_scale, c_zero, result: Emu
         return (acc * scale).astype(np.float32)
     # int8-int8: q = clip(round(acc·sa·sb/sc) + zp); rounding rule UNCERTAIN.
     result.notes.append("INT8 output: round half away from zero and saturate (UNCERTAIN on hardware)")
-    q = _round_half_away(acc * scale / np.float64(c_scale)) + c_zero
+    q = round_half_away(acc * scale / np.float64(c_scale)) + c_zero
     return np.clip(q, -128, 127).astype(np.int8)
 
 

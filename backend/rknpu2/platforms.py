@@ -9,6 +9,7 @@ where they are silent the table says UNCERTAIN and the real runtime's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import lcm
 from typing import Optional
 
 
@@ -92,12 +93,12 @@ class Platform:
 
     def padded_k(self, k: int, dtype: str) -> int:
         """K rounded up to what both A's and B's tiles and the alignment need."""
-        unit = _lcm(self.k_align[dtype], self.a_sub_k[dtype], self.b_tile[dtype][1])
+        unit = lcm(self.k_align[dtype], self.a_sub_k[dtype], self.b_tile[dtype][1])
         return -(-k // unit) * unit
 
     def padded_n(self, n: int, dtype: str) -> int:
         """N rounded up to B's tile and the alignment."""
-        unit = _lcm(self.n_align[dtype], self.b_tile[dtype][0])
+        unit = lcm(self.n_align[dtype], self.b_tile[dtype][0])
         return -(-n // unit) * unit
 
     def k_segments(self, k: int) -> list[tuple[int, int]]:
@@ -110,15 +111,6 @@ class Platform:
         if self.k_segment is None or k <= self.k_segment:
             return [(0, k)]
         return [(s, min(s + self.k_segment, k)) for s in range(0, k, self.k_segment)]
-
-
-def _lcm(*values: int) -> int:
-    from math import gcd
-
-    out = 1
-    for v in values:
-        out = out * v // gcd(out, v)
-    return out
 
 
 _RK3588_TILES = dict(

@@ -110,7 +110,7 @@ def expand_scale(scale: np.ndarray, scheme: Scheme, rows: int, k: int) -> np.nda
     return np.broadcast_to(scale, (rows, k))
 
 
-def _round_half_away(x: np.ndarray) -> np.ndarray:
+def round_half_away(x: np.ndarray) -> np.ndarray:
     """Round half away from zero (C ``round``) on a float64 array; ``x`` is consumed.
 
     ``x + 0.5`` would round 0.49999999999999994 up; the fraction left after
@@ -171,7 +171,7 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
         # An all-zero (or underflowing) row or group has no usable range: any scale gives zero codes.
         scale[scale == 0] = np.float32(1.0)
     per_element = expand_scale(scale, s, rows, k)
-    q = _round_half_away(np.divide(source, per_element, dtype=np.float64))
+    q = round_half_away(np.divide(source, per_element, dtype=np.float64))
     codes = np.clip(q, -qmax, qmax).astype(np.int8)
     values = (codes.astype(np.float32) * per_element).astype(np.float32)
     return Requantized(codes, scale, values, s, bits, tuple(notes))

@@ -1,0 +1,21 @@
+"""Turn nested results (dataclass dicts, numpy scalars, non-finite floats) into JSON-ready data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def jsonable(value):
+    """A copy of ``value`` that ``json.dump`` accepts: numpy scalars become Python
+    numbers, tuples become lists, dict keys become strings, and inf/NaN become strings."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
