@@ -6,8 +6,7 @@ lists ``(name, available, reason)``. Backends:
 * ``cpu``: ggml's own CPU ``mul_mat`` through libggml (llama.cpp's result).
 * ``cpu-numpy``: a numpy twin of the same semantics.
 * ``npu-sim``: the RKNPU2 path, emulated exactly on native buffers.
-
-The real-NPU backend (``npu``, librknnrt) is not written yet.
+* ``npu``: the same path on the real NPU through librknnrt (on the board).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ _BACKENDS = {
     "cpu": ("ggml_cpu", "GgmlCpuBackend"),
     "cpu-numpy": ("numpy_cpu", "NumpyCpuBackend"),
     "npu-sim": ("npu_sim", "NpuSimBackend"),
+    "npu": ("npu", "NpuBackend"),
 }
 
 
@@ -43,4 +43,16 @@ def available_backends() -> list[tuple[str, bool, str]]:
     return out
 
 
-__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "available_backends", "get_backend"]
+def npu_backend(core: int = 0, **options) -> tuple[Backend, str]:
+    """The NPU side to use: ``npu`` when it is available, else ``npu-sim``, with a notice saying which and why.
+
+    ``options`` are the pipeline's (platform, mm, weight_quant, act_quant);
+    ``core`` is the NPU core ``npu`` would use.
+    """
+    try:
+        return get_backend("npu", core=core, **options), ""
+    except BackendUnavailable as exc:
+        return get_backend("npu-sim", **options), f"ran npu-sim, the exact emulator, because the NPU is unavailable: {exc}"
+
+
+__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "available_backends", "get_backend", "npu_backend"]

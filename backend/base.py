@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -13,10 +14,16 @@ class BackendUnavailable(RuntimeError):
 
 @dataclass
 class MatmulResult:
-    """``y``: float32 (M, N). ``details``: everything needed to reproduce the run."""
+    """``y``: float32 (M, N). ``details``: everything needed to reproduce the run.
+
+    ``raw``: for integer NPU outputs (INT32, INT16), the integer C summed over
+    K segments before any scale is applied, so two NPU runs can be compared
+    bit for bit.
+    """
 
     y: np.ndarray
     details: dict = field(default_factory=dict)
+    raw: Optional[np.ndarray] = None
 
 
 class Backend:

@@ -75,12 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--input", default="random", metavar="SRC",
                          help="random[:SEED] (default), tokens:ID,ID,... or PATH.npy (float32 M×K)")
     compare.add_argument("--rows", type=int, default=8, metavar="M", help="rows of random input (default 8)")
+    compare.add_argument("--npu-core", type=int, choices=(0, 1, 2), default=0,
+                         help="NPU core for --backend npu (default 0; the matmul API runs on one core)")
     compare.add_argument("--threads", type=int, default=1, help="threads for ggml's CPU matmul (default 1)")
     compare.add_argument("--csv", metavar="PATH", default=None, help="write one row per output element (atomically)")
     compare.add_argument("--json", action="store_true", help="print JSON instead of text")
     compare.add_argument("--fail-on", choices=("degraded", "broken"), default=None,
                          help="exit 3 when the verdict is this bad or worse")
     compare.set_defaults(run="compare")
+
+    doctor = sub.add_parser("doctor", parents=[common], help="can this machine run the NPU path? what to do if not",
+                            description="Report the SoC, the NPU driver, librknnrt (LAYOUTSCOPE_RKNNRT or the library "
+                            "search), which matmul types really run (a tiny matmul each, checked against the "
+                            "emulator) and libggml. Exits 0 when the NPU is usable, 1 otherwise.")
+    doctor.add_argument("--platform", default=None, help="probe as this platform (default: the detected SoC)")
+    doctor.add_argument("--npu-core", type=int, choices=(0, 1, 2), default=0, help="NPU core to probe (default 0)")
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of text")
+    doctor.set_defaults(run="doctor")
     return parser
 
 

@@ -1,8 +1,8 @@
 """Turn exceptions into the one-line messages and exit codes of the error policy.
 
 Bad input (a file that is missing, not GGUF or corrupt; an unknown tensor; a
-bad option value) is exit 2. A resource that is unavailable (libggml, later
-the NPU runtime) is exit 1. Anything else is a bug: exit 1 with a pointer to
+bad option value) is exit 2. A resource that is unavailable (libggml, the NPU
+runtime) or an NPU call that fails is exit 1. Anything else is a bug: exit 1 with a pointer to
 ``--debug``.
 """
 
@@ -39,7 +39,8 @@ def classify(exc: BaseException) -> tuple[int, str]:
         return EXIT_BAD_INPUT, str(exc.args[0]) if exc.args else "unknown key"
     if isinstance(exc, (IndexError, NotImplementedError, ValueError)):
         return EXIT_BAD_INPUT, str(exc)
-    if type(exc).__name__ in ("BackendUnavailable", "LibggmlUnavailable"):
+    if type(exc).__name__ in ("BackendUnavailable", "LibggmlUnavailable", "RuntimeUnavailable", "RknnError",
+                              "LayoutMismatch"):
         return EXIT_UNAVAILABLE, str(exc)
     first = str(exc).splitlines()[0] if str(exc) else ""
     return EXIT_UNAVAILABLE, f"internal error: {type(exc).__name__}: {first} (rerun with --debug for a traceback)"

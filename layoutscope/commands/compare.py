@@ -13,14 +13,18 @@ _SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
 
 def choose_backend(requested, args):
     """The NPU-side backend and a notice saying which ran and why."""
-    from ..backend import BackendUnavailable, get_backend
+    from ..backend import BackendUnavailable, get_backend, npu_backend
 
     options = dict(platform=args.platform, mm=args.mm, weight_quant=args.weight_quant, act_quant=args.act_quant)
-    npu_reason = "the real-NPU backend (librknnrt binding) is not part of this version of layoutscope yet"
+    if requested == "npu-sim":
+        return get_backend("npu-sim", **options), ""
+    npu_options = dict(options, core=args.npu_core)
     if requested == "npu":
-        raise BackendUnavailable(f"--backend npu: {npu_reason}; use --backend npu-sim (the exact emulator)")
-    notice = "" if requested == "npu-sim" else f"ran npu-sim, the exact emulator: {npu_reason}"
-    return get_backend("npu-sim", **options), notice
+        try:
+            return get_backend("npu", **npu_options), ""
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(f"--backend npu: {exc}; off the board use --backend npu-sim") from None
+    return npu_backend(**npu_options)
 
 
 def choose_reference(requested: str, threads: int):
@@ -79,8 +83,14 @@ def as_text(result, weight, notices) -> str:
     lines += [f"  note: {n}" for n in notices]
     lines += [
         f"  NPU: {d['platform']}, {d['rknn_matmul_type']}, weights {d['weight_quant']}, activations {d['act_quant']}",
+    ]
+    if "runtime" in d:
+        lines.append(f"  runtime: {d['runtime']}, NPU core {d['npu_core']}")
+    lines += [f"  FINDING: {f}" for f in d.get("findings", [])]
+    calls = "" if d.get("calls", 1) == 1 else f" in {d['calls']} NPU calls"
+    lines += [
         f"  input: {result.input}",
-        f"  shapes: M={d['M']} K={d['K']} N={d['N']} (padded K={d['K_padded']} N={d['N_padded']}); native "
+        f"  shapes: M={d['M']} K={d['K']} N={d['N']} (padded K={d['K_padded']} N={d['N_padded']}){calls}; native "
         + "  ".join(f"{k} {tuple(v)}" for k, v in d["native_shapes"].items()),
         "",
         f"  matmul:       NMSE {m.nmse:.3e}  SNR {m.snr_db:.1f} dB  cosine {m.cosine:.6f}  "

@@ -1,0 +1,173 @@
+"""The NPU path shared by ``npu-sim`` and ``npu``: requantize, plan, pack, execute, rescale.
+
+Dequantize W → requantize W and X with the chosen schemes → cut the matmul
+into calls within the platform's limits (``rknpu2.plan``) → pack native A and
+B per call → *execute* (the emulator, or librknnrt on the board) → unpack C →
+sum K segments and rescale on the CPU. Per-token activation scales and the
+weight scales of INT32/INT16 outputs are applied on the CPU, as a real
+backend must (A and C accept per-layer parameters only). The two backends
+differ only in :meth:`NpuPipelineBackend._session`, so the emulator predicts
+exactly what the board computes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .base import Backend, MatmulResult
+from .rknpu2 import layout
+from .rknpu2.plan import Call, Plan, plan_matmul
+from .rknpu2.platforms import DEFAULT_PLATFORM, get_platform
+from .rknpu2.requantize import parse_scheme, requantize
+
+_BITS = {"int8": 8, "int4": 4, "fp16": 16}
+WEIGHT_SCHEMES = ("per-tensor", "per-channel", "per-group", "fixed")
+ACT_SCHEMES = ("per-tensor", "per-token", "fixed")
+#: Executes one call: (call, native A, native B, runtime scales) → CallOutput.
+Execute = Callable[[Call, np.ndarray, np.ndarray, dict], "object"]
+
+
+class NpuPipelineBackend(Backend):
+    """Base of the NPU backends; subclasses provide :meth:`_session`."""
+
+    name = "npu-pipeline"
+
+    def __init__(self, platform: str = DEFAULT_PLATFORM, mm: str = "int8",
+                 weight_quant: str = "per-channel", act_quant: str = "per-tensor"):
+        self.platform = get_platform(platform)
+        self.mm = self.platform.matmul_type(mm)
+        self.weight_quant = parse_scheme(weight_quant)
+        self.act_quant = parse_scheme(act_quant)
+        if self.weight_quant.kind not in WEIGHT_SCHEMES:
+            raise ValueError(f"weight scheme {self.weight_quant} is not one of {', '.join(WEIGHT_SCHEMES)}")
+        if self.act_quant.kind not in ACT_SCHEMES:
+            raise ValueError(f"activation scheme {self.act_quant} is not one of {', '.join(ACT_SCHEMES)}")
+        if self.weight_quant.kind == "per-group" and self.mm.name != "int8-fp32":
+            raise ValueError(
+                f"per-group weights need --mm int8-fp32: on {self.platform.name} only INT8→FP32 "
+                "takes per-group B (and runtime 2.3.2 returned zeros for it, #550)"
+            )
+
+    def _session(self) -> "contextlib.AbstractContextManager[Execute]":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def plan(self, m: int, k: int, n: int) -> Plan:
+        """How a (M, K, N) matmul is cut into calls on this backend's platform."""
+        group = self.weight_quant.group if self.weight_quant.kind == "per-group" else None
+        return plan_matmul(self.platform, self.mm.name, m, k, n, group)
+
+    def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
+        t0 = time.perf_counter()
+        p, t = self.platform, self.mm
+        m, k = x.shape
+        n = weight.n_rows
+        bits = _BITS[t.a_dtype]
+        rw = requantize(weight.dequantize(), self.weight_quant, bits)
+        rx = requantize(x, self.act_quant, bits)
+        t_quant = time.perf_counter()
+        plan = self.plan(m, k, n)
+        acc = np.zeros((m, n), dtype=np.float64)
+        seconds = {"requantize": t_quant - t0, "pack": 0.0, "execute": 0.0}
+        notes, findings, overflows = [], [], 0
+        runtime_scales: dict = {}
+        with self._session() as execute:
+            for call in plan.calls:  # a handful of calls (N/4096 × K/8192), not tiles
+                t_call = time.perf_counter()
+                a_native = layout.pack_a(np.ascontiguousarray(rx.codes[:, call.k0:call.k1]), p, t.a_dtype)
+                # A transposed view: the packer tiles Bᵀ = W rows directly, without a copy.
+                b_native = layout.pack_b(rw.codes[call.n0:call.n1, call.k0:call.k1].T, p, t.b_dtype)
+                runtime_scales = self._runtime_scales(rw, rx, call)
+                t_packed = time.perf_counter()
+                out = execute(call, a_native, b_native, runtime_scales)
+                seconds["pack"] += t_packed - t_call
+                seconds["execute"] += time.perf_counter() - t_packed
+                c = layout.unpack_c(out.c_native, p, t.c_dtype, m, call.n).astype(np.float64)
+                if t.c_dtype == "int8":
+                    c *= runtime_scales["c_scale"]
+                acc[:, call.n0:call.n1] += c
+                notes += out.notes
+                findings += getattr(out, "findings", [])
+                overflows += getattr(out, "overflow_count", 0)
+        y = self._rescale(acc, rw, rx, runtime_scales)
+        seconds["total"] = time.perf_counter() - t0
+        first = plan.calls[0]
+        details = {
+            "backend": self.name,
+            "platform": p.name,
+            "mm": t.name,
+            "rknn_matmul_type": f"{t.rknn_name} ({t.rknn_value})",
+            "weight_quant": str(self.weight_quant),
+            "act_quant": str(self.act_quant),
+            "code_dtype": t.a_dtype,
+            "c_dtype": t.c_dtype,
+            "M": m, "K": k, "N": n,
+            "K_padded": sum(p.padded_k(c.k, t.b_dtype) for c in plan.calls if c.n0 == 0),
+            "N_padded": sum(p.padded_n(c.n, t.b_dtype) for c in plan.calls if c.k0 == 0),
+            "calls": len(plan.calls),
+            "k_segments": sorted({(c.k0, c.k1) for c in plan.calls}),
+            "n_blocks": sorted({(c.n0, c.n1) for c in plan.calls}),
+            "native_shapes": {
+                "A": layout.native_shape("A", p, t.a_dtype, m, first.k, first.n),
+                "B": layout.native_shape("B", p, t.b_dtype, m, first.k, first.n),
+                "C": layout.native_shape("C", p, t.name, m, first.k, first.n),
+            },
+            "weight_scale": _summary(rw.scale),
+            "act_scale": _summary(rx.scale),
+            "runtime_scales": {key: _summary(np.asarray(v)) for key, v in runtime_scales.items()},
+            "int16_overflows": overflows,
+            "exact": t.exact,
+            "findings": list(dict.fromkeys(findings)),
+            "notes": list(dict.fromkeys([*plan.notes, *notes, *rw.notes, *rx.notes, t.note,
+                                         f"weights {self.weight_quant}: {self.weight_quant.hardware_limit}",
+                                         f"activations {self.act_quant}: {self.act_quant.hardware_limit}"])),
+            "seconds": seconds,
+        }
+        raw = acc.astype(np.int64) if t.c_dtype in ("int32", "int16") else None
+        return MatmulResult(y.astype(np.float32), details, raw=raw)
+
+    def _runtime_scales(self, rw, rx, call: Call) -> dict:
+        """Quant params the runtime gets for ``call``; every other scale is applied on the CPU."""
+        t = self.mm
+        if t.a_dtype == "fp16" or t.c_dtype in ("int32", "int16"):
+            return {}  # codes only
+        per_layer_a = self.act_quant.kind != "per-token"
+        a_scale = float(rx.scale.reshape(-1)[0]) if per_layer_a else 1.0
+        if self.weight_quant.kind == "per-group":
+            g = self.weight_quant.group
+            # rw.scale is (N, K/G); the runtime's per-group order is row-major [K/G, N].
+            block = rw.scale[call.n0:call.n1, call.k0 // g: -(-call.k1 // g)]
+            return {"a_scale": a_scale, "b_scale": np.ascontiguousarray(block.T), "b_group": g}
+        b_scale = rw.scale.reshape(-1)[call.n0:call.n1] if rw.scale.size > 1 else float(rw.scale.reshape(-1)[0])
+        scales = {"a_scale": a_scale, "b_scale": b_scale}
+        if t.c_dtype == "int8":
+            # A calibrated output scale per call: the largest |C| maps to 127.
+            codes_a = rx.codes[:, call.k0:call.k1].astype(np.float32)
+            codes_b = rw.codes[call.n0:call.n1, call.k0:call.k1].T.astype(np.float32)
+            peak = np.abs(codes_a @ codes_b).max() * a_scale * float(np.max(np.abs(b_scale)))
+            scales["c_scale"] = float(peak / 127) if peak > 0 else 1.0
+        return scales
+
+    def _rescale(self, acc: np.ndarray, rw, rx, runtime_scales: dict) -> np.ndarray:
+        if self.mm.a_dtype == "fp16":
+            return acc
+        y = acc
+        if "a_scale" not in runtime_scales or self.act_quant.kind == "per-token":
+            y = y * rx.scale.astype(np.float64).reshape(-1, 1)  # per-row (or single) A scale on the CPU
+        if "b_scale" not in runtime_scales:
+            y = y * rw.scale.astype(np.float64).reshape(1, -1)  # per-channel (or single) B scale on the CPU
+        return y
+
+
+@contextlib.contextmanager
+def stateless(execute: Execute) -> Iterator[Execute]:
+    """A session for executors that hold no resources."""
+    yield execute
+
+
+def _summary(scale: np.ndarray) -> dict:
+    scale = np.asarray(scale, dtype=np.float64)
+    return {"shape": list(scale.shape), "min": float(scale.min()), "max": float(scale.max())}
