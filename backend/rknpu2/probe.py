@@ -80,7 +80,8 @@ def probe_type(runtime: Runtime, platform: Platform, mm: str, core: int = 0) -> 
         same = bool(diff.max() <= 1)
         how = "bit for bit" if not diff.any() else "within one step (the rounding rule differs: a finding)"
     else:
-        same, how = bool(np.allclose(got.astype(np.float64), expected, rtol=1e-2, atol=1e-2)), "within fp16 tolerance"
+        same = bool(np.allclose(got.astype(np.float64), expected, rtol=1e-2, atol=1e-2))
+        how = "within fp16 tolerance" if t.a_dtype == "fp16" else "within float rounding"
     if same:
         return Probe(mm, "ok", f"{t.rknn_name}: created, ran M={_M} K={k} N={n}, matches the emulator {how}",
                      out.findings)

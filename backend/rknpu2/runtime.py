@@ -74,9 +74,10 @@ def runtime_version(path: str) -> Optional[str]:
     try:
         with open(resolved, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             match = _VERSION.search(data)
+            found = bytes(match.group(1)) if match else None
     except (OSError, ValueError):
         return None
-    return match.group(1).decode("ascii", "replace").strip() if match else None
+    return found.decode("ascii", "replace").strip() if found else None
 
 
 def _resolve_soname(name: str) -> str:
