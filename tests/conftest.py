@@ -39,3 +39,44 @@ def all_types_path(tmp_path_factory):
     from layoutscope.samples import ALL_TYPES, make_samples
 
     return _sample_path(ALL_TYPES, make_samples.build_all_types, tmp_path_factory)
+
+
+def _load_fake_rknnrt_builder():
+    """``tests/fake_rknnrt/build.py`` as a module (tests/ is not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "layoutscope_tests_fake_rknnrt_build"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fake_rknnrt" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def fake_rknnrt(tmp_path_factory):
+    """Factory ``build(generation="2.3") -> Path`` of a fake ``librknnrt.so`` compiled from C.
+
+    Each generation ("1.5", "1.6", "2.0", "2.1", "2.3") is compiled once per
+    session into its own directory. Skips the test when there is no C
+    compiler. The library is process-global once loaded: call its
+    ``fake_rknn_reset()`` at the start of a test.
+    """
+    builder = _load_fake_rknnrt_builder()
+    built: dict = {}
+
+    def build(generation: str = "2.3"):
+        if generation not in built:
+            try:
+                builder.find_compiler()
+            except builder.CompilerNotFound:
+                pytest.skip("no C compiler (cc/gcc/clang) on PATH: the fake librknnrt cannot be built")
+            out_dir = tmp_path_factory.mktemp(f"fake-rknnrt-{generation}")
+            built[generation] = builder.build(generation, out_dir)
+        return built[generation]
+
+    return build
