@@ -33,6 +33,11 @@ class Backend:
 
     def matmul(self, weight, x: np.ndarray) -> MatmulResult:
         """Y = X @ Wᵀ for a 2-D weight tensor W (``ne = [K, N]``) and float32 X (M, K)."""
+        return self._matmul(weight, self.check(weight, x))
+
+    @staticmethod
+    def check(weight, x) -> np.ndarray:
+        """``x`` as an array once it fits ``weight``; ValueError saying what is wrong otherwise."""
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name}: a matmul weight must be 2-D, this tensor has ne = {list(weight.ne)}")
         if not weight.type.is_weight_type or weight.type.vec_dot_type is None:
@@ -43,7 +48,7 @@ class Backend:
             raise ValueError(f"activations must have shape (M, {k}) for {weight.name}, got {x.shape}")
         if x.dtype != np.float32:
             raise ValueError(f"activations must be float32, got {x.dtype}")
-        return self._matmul(weight, x)
+        return x
 
     def _matmul(self, weight, x: np.ndarray) -> MatmulResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -22,13 +23,23 @@ from .base import Backend, MatmulResult
 from .rknpu2 import layout
 from .rknpu2.plan import Call, Plan, plan_matmul
 from .rknpu2.platforms import DEFAULT_PLATFORM, get_platform
-from .rknpu2.requantize import parse_scheme, requantize
+from .rknpu2.requantize import Requantized, parse_scheme, requantize
 
 _BITS = {"int8": 8, "int4": 4, "fp16": 16}
 WEIGHT_SCHEMES = ("per-tensor", "per-channel", "per-group", "fixed")
 ACT_SCHEMES = ("per-tensor", "per-token", "fixed")
 #: Executes one call: (call, native A, native B, runtime scales) → CallOutput.
 Execute = Callable[[Call, np.ndarray, np.ndarray, dict], "object"]
+
+
+@dataclass
+class PreparedWeight:
+    """A weight dequantized and requantized once: ``values`` (N, K) float32 and ``requantized``."""
+
+    weight: object
+    values: np.ndarray
+    requantized: Requantized
+    seconds: float
 
 
 class NpuPipelineBackend(Backend):
@@ -60,18 +71,29 @@ class NpuPipelineBackend(Backend):
         group = self.weight_quant.group if self.weight_quant.kind == "per-group" else None
         return plan_matmul(self.platform, self.mm.name, m, k, n, group)
 
+    def prepare(self, weight, values: "np.ndarray | None" = None) -> PreparedWeight:
+        """Dequantize (unless ``values`` are given) and requantize ``weight`` once for many inputs."""
+        t0 = time.perf_counter()
+        w = weight.dequantize() if values is None else values
+        rw = requantize(w, self.weight_quant, _BITS[self.mm.b_dtype])
+        return PreparedWeight(weight, w, rw, time.perf_counter() - t0)
+
     def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
+        return self.matmul_prepared(self.prepare(weight), x)
+
+    def matmul_prepared(self, prepared: PreparedWeight, x: np.ndarray) -> MatmulResult:
+        """Y = X @ Wᵀ for a weight already through :meth:`prepare`."""
+        x = self.check(prepared.weight, x)
         t0 = time.perf_counter()
         p, t = self.platform, self.mm
         m, k = x.shape
-        n = weight.n_rows
-        bits = _BITS[t.a_dtype]
-        rw = requantize(weight.dequantize(), self.weight_quant, bits)
-        rx = requantize(x, self.act_quant, bits)
+        n = prepared.weight.n_rows
+        rw = prepared.requantized
+        rx = requantize(x, self.act_quant, _BITS[t.a_dtype])
         t_quant = time.perf_counter()
         plan = self.plan(m, k, n)
         acc = np.zeros((m, n), dtype=np.float64)
-        seconds = {"requantize": t_quant - t0, "pack": 0.0, "execute": 0.0}
+        seconds = {"requantize": prepared.seconds + t_quant - t0, "pack": 0.0, "execute": 0.0}
         notes, findings, overflows = [], [], 0
         runtime_scales: dict = {}
         with self._session() as execute:
@@ -93,7 +115,7 @@ class NpuPipelineBackend(Backend):
                 findings += getattr(out, "findings", [])
                 overflows += getattr(out, "overflow_count", 0)
         y = self._rescale(acc, rw, rx, runtime_scales)
-        seconds["total"] = time.perf_counter() - t0
+        seconds["total"] = prepared.seconds + time.perf_counter() - t0
         first = plan.calls[0]
         details = {
             "backend": self.name,

@@ -57,32 +57,72 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write row,col,value CSV to PATH (atomically) or '-' for stdout")
     dump.set_defaults(run="dump")
 
-    compare = sub.add_parser("compare", parents=[common], help="one matmul on the NPU path vs llama.cpp's CPU",
+    npu = argparse.ArgumentParser(add_help=False)
+    npu.add_argument("--platform", default="rk3588", help="rk3588 (default), rk3576, rk3566, rk3568, rk3562")
+    npu.add_argument("--mm", default="int8", help="int8 (default), int8-fp32, fp16, fp16-fp16, int8-int8, int4")
+    npu.add_argument("--weight-quant", default="per-channel", metavar="S",
+                     help="per-channel (default), per-tensor, per-group:G, fixed")
+    npu.add_argument("--act-quant", default="per-tensor", metavar="S",
+                     help="per-tensor (default), per-token, fixed:R")
+
+    matmul = argparse.ArgumentParser(add_help=False, parents=[npu])
+    matmul.add_argument("--backend", choices=("npu", "npu-sim"), default=None,
+                        help="NPU side (default: npu when available, else npu-sim)")
+    matmul.add_argument("--reference", choices=("cpu", "cpu-numpy"), default="cpu",
+                        help="CPU side (default: cpu, ggml's own kernel)")
+    matmul.add_argument("--input", default="random", metavar="SRC",
+                        help="random[:SEED] (default), tokens:ID,ID,... or PATH.npy (float32 M×K)")
+    matmul.add_argument("--rows", type=int, default=8, metavar="M", help="rows of random input (default 8)")
+    matmul.add_argument("--npu-core", type=int, choices=(0, 1, 2), default=0,
+                        help="NPU core for --backend npu (default 0; the matmul API runs on one core)")
+    matmul.add_argument("--threads", type=int, default=1, help="threads for ggml's CPU matmul (default 1)")
+
+    compare = sub.add_parser("compare", parents=[common, matmul], help="one matmul on the NPU path vs llama.cpp's CPU",
                              description="Run Y = X @ Wᵀ for one weight through the NPU path (the real NPU, or the exact "
                              "emulator) and through ggml's CPU matmul, and compare them.")
     compare.add_argument("file", help="GGUF file")
     compare.add_argument("tensor", help="a 2-D weight, e.g. blk.0.ffn_up.weight")
-    compare.add_argument("--backend", choices=("npu", "npu-sim"), default=None,
-                         help="NPU side (default: npu when available, else npu-sim)")
-    compare.add_argument("--reference", choices=("cpu", "cpu-numpy"), default="cpu",
-                         help="CPU side (default: cpu, ggml's own kernel)")
-    compare.add_argument("--platform", default="rk3588", help="rk3588 (default), rk3576, rk3566, rk3568, rk3562")
-    compare.add_argument("--mm", default="int8", help="int8 (default), int8-fp32, fp16, fp16-fp16, int8-int8, int4")
-    compare.add_argument("--weight-quant", default="per-channel", metavar="S",
-                         help="per-channel (default), per-tensor, per-group:G, fixed")
-    compare.add_argument("--act-quant", default="per-tensor", metavar="S",
-                         help="per-tensor (default), per-token, fixed:R")
-    compare.add_argument("--input", default="random", metavar="SRC",
-                         help="random[:SEED] (default), tokens:ID,ID,... or PATH.npy (float32 M×K)")
-    compare.add_argument("--rows", type=int, default=8, metavar="M", help="rows of random input (default 8)")
-    compare.add_argument("--npu-core", type=int, choices=(0, 1, 2), default=0,
-                         help="NPU core for --backend npu (default 0; the matmul API runs on one core)")
-    compare.add_argument("--threads", type=int, default=1, help="threads for ggml's CPU matmul (default 1)")
     compare.add_argument("--csv", metavar="PATH", default=None, help="write one row per output element (atomically)")
     compare.add_argument("--json", action="store_true", help="print JSON instead of text")
     compare.add_argument("--fail-on", choices=("degraded", "broken"), default=None,
                          help="exit 3 when the verdict is this bad or worse")
     compare.set_defaults(run="compare")
+
+    scan = sub.add_parser("scan", parents=[common, matmul], help="every matmul weight, ranked worst first",
+                          description="Compare every matmul weight of a model (NPU path vs ggml's CPU), rank them, and "
+                          "say which layers cross the threshold first. Ctrl-C keeps the rows already finished.")
+    scan.add_argument("file", help="GGUF file")
+    scan.add_argument("--filter", default=None, metavar="REGEX", help="only tensors whose name matches REGEX")
+    scan.add_argument("--jobs", type=int, default=None, metavar="N",
+                      help="tensors compared in parallel (default: the number of CPUs)")
+    scan.add_argument("--csv", metavar="PATH", default=None, help="one row per scanned tensor (atomically)")
+    scan.add_argument("--json", metavar="PATH", default=None, help="the whole report as JSON (atomically; '-' for stdout)")
+    scan.add_argument("--top", type=int, default=20, metavar="K", help="rows of the ranked table to print (default 20)")
+    scan.add_argument("--fail-on", choices=("degraded", "broken"), default=None,
+                      help="exit 3 when any tensor's verdict is this bad or worse")
+    scan.set_defaults(run="scan")
+
+    diagnose = sub.add_parser("diagnose", parents=[common, npu],
+                              help="which known layout bug explains an observed NPU output",
+                              description="Re-run the emulator with each known layout bug injected and rank the "
+                              "hypotheses by how well they reproduce an output captured from a real backend.")
+    diagnose.add_argument("file", help="GGUF file")
+    diagnose.add_argument("tensor", help="the weight the observed output came from")
+    diagnose.add_argument("--observed", required=True, metavar="Y.npy", help="the backend's output, (M, N)")
+    diagnose.add_argument("--input", required=True, metavar="X.npy", help="the activations it was given, float32 (M, K)")
+    diagnose.add_argument("--json", action="store_true", help="print JSON instead of text")
+    diagnose.set_defaults(run="diagnose")
+
+    diff = sub.add_parser("diff", parents=[common], help="what changed between two models",
+                          description="Tensors present in only one file, changes of type or shape, and per-tensor "
+                          "metrics of the difference between dequantized values, worst first.")
+    diff.add_argument("file", help="GGUF file A (the reference)")
+    diff.add_argument("other", help="GGUF file B")
+    diff.add_argument("--filter", default=None, metavar="REGEX", help="only tensors whose name matches REGEX")
+    diff.add_argument("--csv", metavar="PATH", default=None, help="one row per tensor (atomically)")
+    diff.add_argument("--json", action="store_true", help="print JSON instead of text")
+    diff.add_argument("--top", type=int, default=20, metavar="K", help="rows of the ranked table to print (default 20)")
+    diff.set_defaults(run="diff")
 
     doctor = sub.add_parser("doctor", parents=[common], help="can this machine run the NPU path? what to do if not",
                             description="Report the SoC, the NPU driver, librknnrt (LAYOUTSCOPE_RKNNRT or the library "
@@ -96,12 +136,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    ``layoutscope FILE`` (a first argument that is no command or option) and a
+    bare ``layoutscope`` (the bundled sample) open the terminal UI. When stdout
+    is not a terminal they print ``info`` instead, with a note on stderr.
+    """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    rest = [a for a in argv if a != "--debug"]
+    debug = len(rest) < len(argv)
+    if not rest or (len(rest) == 1 and rest[0] not in commands and not rest[0].startswith("-")):
+        target = rest[0] if rest else _bundled_sample()
+        if sys.stdout.isatty() and sys.stdin.isatty():
+            from .tui import run as run_tui
+
+            return run_tui(target)
+        print("layoutscope: stdout is not a terminal, so this is `layoutscope info` instead of the terminal UI",
+              file=sys.stderr)
+        argv = ["info", target] + (["--debug"] if debug else [])
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
-    if args.command is None:
-        args = parser.parse_args(["info", _bundled_sample()])
     try:
         from .commands import run
 
