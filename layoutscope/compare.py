@@ -113,3 +113,39 @@ def compare(y, reference, k_worst: int = 10, bands: tuple[float, float] = DEFAUL
         verdict=verdict(nmse, bands),
         bands=tuple(bands),
     )
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """NMSE, SNR and max |err| of a large array against its reference (no per-element detail)."""
+
+    nmse: float
+    snr_db: float
+    max_abs: float
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON (non-finite numbers as strings)."""
+        return {k: (v if np.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
+
+
+def error_summary(y: np.ndarray, reference: np.ndarray) -> ErrorSummary:
+    """:class:`ErrorSummary` of two equal-shape float arrays, e.g. a requantized weight vs its dequantized values.
+
+    Row sums are taken in float32 (each row is short enough to stay accurate)
+    and added up in float64, so a 45-million-element weight costs a few
+    passes over float32 memory instead of float64 copies.
+    """
+    y2 = np.asarray(y, dtype=np.float32).reshape(-1, np.shape(y)[-1] if np.ndim(y) else 1)
+    r2 = np.asarray(reference, dtype=np.float32).reshape(y2.shape)
+    err = y2 - r2
+    noise = float(np.einsum("ij,ij->i", err, err).sum(dtype=np.float64))
+    signal = float(np.einsum("ij,ij->i", r2, r2).sum(dtype=np.float64))
+    max_abs = float(np.abs(err).max()) if err.size else 0.0
+    if signal > 0:
+        nmse = noise / signal
+    else:
+        nmse = 0.0 if noise == 0 else float("inf")
+    if np.isnan(nmse):
+        nmse = float("inf")
+    snr = float("inf") if nmse == 0 else (-10.0 * np.log10(nmse) if np.isfinite(nmse) else float("-inf"))
+    return ErrorSummary(nmse=float(nmse), snr_db=float(snr), max_abs=max_abs)

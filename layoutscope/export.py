@@ -31,3 +31,47 @@ def write_comparison_csv(path: str, comparison) -> int:
         writer.writerow(COMPARISON_COLUMNS)
         writer.writerows(constant + tuple(row) for row in zip(*(c.tolist() for c in columns)))
     return y.size
+
+
+#: Columns of a scan CSV (one row per scanned tensor and weight scheme); README documents them.
+SCAN_COLUMNS = ("tensor", "layer", "role", "type", "K", "N", "backend", "reference", "platform", "mm",
+                "weight_quant", "act_quant", "input", "weight_nmse", "weight_snr_db", "weight_max_abs",
+                "nmse", "snr_db", "cosine", "max_abs", "mean_abs", "verdict", "needs", "seconds")
+
+
+def write_scan_csv(path: str, report) -> int:
+    """Write the scanned rows, worst first; returns the number of rows."""
+    o = report.options
+    rows = sorted(report.rows, key=lambda r: (float("inf") if r.nmse != r.nmse else r.nmse), reverse=True)
+    with atomic_text_writer(path) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(SCAN_COLUMNS)
+        for r in rows:
+            writer.writerow((r.tensor, "" if r.layer is None else r.layer, r.role, r.type, r.K, r.N,
+                             report.backend, report.reference, o.platform, o.mm, r.weight_quant, o.act_quant,
+                             report.inputs.get(str(r.K), ""), r.weight_nmse, r.weight_snr_db, r.weight_max_abs,
+                             r.nmse, r.snr_db, r.cosine, r.max_abs, r.mean_abs, r.verdict, r.needs,
+                             round(r.seconds, 4)))
+    return len(rows)
+
+
+#: Columns of a diff CSV (one row per tensor in either file); README documents them.
+DIFF_COLUMNS = ("tensor", "status", "type_a", "type_b", "ne_a", "ne_b", "nmse", "snr_db", "max_abs", "note")
+
+
+def write_diff_csv(path: str, report) -> int:
+    """Write every tensor of a diff, worst first, then the ones present in only one file."""
+    rows = 0
+    with atomic_text_writer(path) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(DIFF_COLUMNS)
+        for r in report.ranked():
+            writer.writerow((r.tensor, r.status, r.type_a, r.type_b, "x".join(map(str, r.ne_a)),
+                             "x".join(map(str, r.ne_b)), "" if r.nmse is None else r.nmse,
+                             "" if r.snr_db is None else r.snr_db, "" if r.max_abs is None else r.max_abs, r.note))
+            rows += 1
+        for status, names in (("only_in_a", report.only_a), ("only_in_b", report.only_b)):
+            for name in names:
+                writer.writerow((name, status, "", "", "", "", "", "", "", ""))
+                rows += 1
+    return rows

@@ -1,0 +1,65 @@
+"""``layoutscope diff``: what changed between two models, worst first."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..gguf import Model
+
+
+def run(args) -> int:
+    """Diff, print (text or JSON), and write the CSV."""
+    from ..diff import diff_models
+
+    with Model(args.file) as a, Model(args.other) as b:
+        report = diff_models(a, b, args.filter)
+    notices = []
+    if args.csv:
+        from ..export import write_diff_csv
+
+        notices.append(f"wrote {write_diff_csv(args.csv, report)} rows to {args.csv}")
+    if args.json:
+        data = report.to_dict()
+        data["notices"] = notices
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(as_text(report, args.top, notices))
+    return 0
+
+
+def _num(x, fmt: str) -> str:
+    return "" if x is None else (format(x, fmt) if x == x and abs(x) != float("inf") else str(x))
+
+
+def as_text(report, top: int = 20, notices=()) -> str:
+    """The diff as readable text."""
+    ranked = report.ranked()
+    counts: dict = {}
+    for r in ranked:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no common tensors"
+    lines = [f"A: {report.file_a}", f"B: {report.file_b}",
+             f"  {len(ranked)} tensors in both ({summary}); {len(report.only_a)} only in A, {len(report.only_b)} only in B"]
+    lines += [f"  note: {n}" for n in notices]
+    for title, names in (("only in A", report.only_a), ("only in B", report.only_b)):
+        if names:
+            lines += ["", f"  {title}: {', '.join(names)}"]
+    moved = [r for r in ranked if r.status in ("retyped", "reshaped")]
+    if moved:
+        lines += ["", "  type or shape changes:"]
+        lines += [f"  - {r.tensor}: {r.type_a} {list(r.ne_a)} → {r.type_b} {list(r.ne_b)}" for r in moved]
+    changed = [r for r in ranked if r.status != "identical"]
+    if changed:
+        lines += ["", "  differences, worst first (B against A):",
+                  f"  {'tensor':<32} {'status':<11} {'types':<13} {'NMSE':>9} {'SNR dB':>7} {'max|err|':>9}"]
+        for r in changed[:top]:
+            types = r.type_a if r.type_a == r.type_b else f"{r.type_a}→{r.type_b}"
+            lines.append(f"  {r.tensor:<32} {r.status:<11} {types:<13} {_num(r.nmse, '.2e'):>9} "
+                         f"{_num(r.snr_db, '.1f'):>7} {_num(r.max_abs, '.3g'):>9} {r.note}".rstrip())
+        if len(changed) > top:
+            lines.append(f"  ... {len(changed) - top} more (--top N, or --csv for all)")
+    elif ranked:
+        lines += ["", "  every common tensor is byte-identical"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,343 @@
+"""Scan a whole model: every matmul weight through the NPU path and llama.cpp's CPU path.
+
+:func:`scan_targets` splits a model's tensors into matmul weights (2-D,
+``ggml_mul_mat``'s first operand) and the rest, each skipped with its reason.
+:class:`Scanner` measures each weight — the requantization error of the
+weight alone, and one matmul against the CPU reference — in a thread pool,
+and calls back per finished row so a progress bar (or the TUI) can follow and
+a Ctrl-C keeps what is done. With several weight schemes it also says which
+scheme each tensor needs to be "ok".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .compare import DEFAULT_BANDS, compare, error_summary
+from .errors import UsageError
+
+#: Tensors read by ``ggml_get_rows`` (an embedding lookup), never by ``ggml_mul_mat``.
+EMBEDDING_ROLES = ("token_embd.weight", "position_embd.weight", "token_types.weight", "pos_embd.weight")
+_SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A tensor that is not a matmul weight, and why."""
+
+    tensor: str
+    reason: str
+
+
+@dataclass
+class ScanRow:
+    """One weight under one weight scheme: the weight's own error and the matmul's."""
+
+    tensor: str
+    layer: Optional[int]
+    role: str
+    type: str
+    K: int
+    N: int
+    weight_quant: str
+    weight_nmse: float
+    weight_snr_db: float
+    weight_max_abs: float
+    nmse: float
+    snr_db: float
+    cosine: float
+    max_abs: float
+    mean_abs: float
+    verdict: str
+    seconds: float
+    needs: str = ""
+
+    def to_dict(self) -> dict:
+        """Plain data (non-finite numbers as strings)."""
+        return {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What to scan and how; ``weight_quants`` > 1 entry is a scheme sweep (first = primary)."""
+
+    backend: str = "npu-sim"
+    reference: str = "cpu"
+    platform: str = "rk3588"
+    mm: str = "int8"
+    weight_quants: tuple = ("per-channel",)
+    act_quant: str = "per-tensor"
+    input: str = "random"
+    rows: int = 8
+    threads: int = 1
+    npu_core: int = 0
+    filter: Optional[str] = None
+    bands: tuple = DEFAULT_BANDS
+
+
+@dataclass
+class LayerSummary:
+    """One layer's weights: worst verdict and NMSE, and the running estimate up to it."""
+
+    layer: str
+    index: Optional[int]
+    tensors: int
+    worst_verdict: str
+    worst_tensor: str
+    max_nmse: float
+    mean_nmse: float
+    over_threshold: int
+    cumulative_nmse: Optional[float] = None
+
+
+@dataclass
+class ScanReport:
+    """Everything a scan found, ready for text, JSON and CSV."""
+
+    file: str
+    options: ScanOptions
+    backend: str
+    reference: str
+    inputs: dict
+    rows: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    total: int = 0
+    interrupted: bool = False
+    notices: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def primary(self) -> list:
+        """Rows of the primary (first) scheme, worst first."""
+        scheme = self.options.weight_quants[0]
+        return sorted((r for r in self.rows if r.weight_quant == scheme), key=_badness, reverse=True)
+
+    def layers(self) -> list[LayerSummary]:
+        """Per-layer summary in layer order, with the accumulated-error estimate; non-layer tensors last."""
+        return summarize_layers(self.primary, self.options.bands)
+
+    def to_dict(self) -> dict:
+        """The whole report as plain data."""
+        return {
+            "file": self.file,
+            "backend": self.backend,
+            "reference": self.reference,
+            "options": {**self.options.__dict__, "weight_quants": list(self.options.weight_quants),
+                        "bands": list(self.options.bands)},
+            "inputs": self.inputs,
+            "interrupted": self.interrupted,
+            "scanned": len({r.tensor for r in self.rows}),
+            "total": self.total,
+            "rows": [r.to_dict() for r in sorted(self.rows, key=_badness, reverse=True)],
+            "layers": [{k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
+                        for k, v in s.__dict__.items()} for s in self.layers()],
+            "offload": offload_advice(self.layers(), self.options.bands),
+            "skipped": [s.__dict__ for s in self.skipped],
+            "notices": self.notices,
+            "seconds": self.seconds,
+        }
+
+
+def _badness(row: ScanRow) -> float:
+    return float("inf") if np.isnan(row.nmse) else row.nmse
+
+
+def scan_targets(model, pattern: Optional[str] = None) -> tuple[list, list[Skipped]]:
+    """``(matmul weights, skipped)`` of ``model``, in file order; ``pattern`` is a regex on names."""
+    regex = compile_filter(pattern)
+    tied = "output.weight" not in model
+    targets, skipped = [], []
+    for t in model.tensors:
+        if regex is not None and not regex.search(t.name):
+            continue
+        reason = _skip_reason(t, tied)
+        if reason:
+            skipped.append(Skipped(t.name, reason))
+        else:
+            targets.append(t)
+    return targets, skipped
+
+
+def compile_filter(pattern: Optional[str]) -> "Optional[re.Pattern]":
+    """The ``--filter`` regex (None for no filter); a bad pattern is a one-line UsageError."""
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"--filter {pattern!r}: not a valid regular expression ({exc})") from None
+
+
+def _skip_reason(t, tied_output: bool) -> str:
+    if t.n_dims == 1 or (t.n_dims == 2 and 1 in t.ne[:2]):
+        return "1-D (a norm, bias or scale): applied element-wise, not a matmul"
+    if t.n_dims > 2:
+        return f"{t.n_dims}-D (ne = {list(t.ne)}): expert stacks and convolutions are not plain mul_mat weights"
+    if t.type.vec_dot_type is None or not t.type.is_weight_type:
+        return f"{t.type.name} has no CPU matmul in ggml, so it is never mul_mat's weight"
+    if t.role in EMBEDDING_ROLES and not (t.role == "token_embd.weight" and tied_output):
+        return "an embedding table: read by ggml_get_rows, not a matmul"
+    return ""
+
+
+class Scanner:
+    """Runs the scan; ``on_row(row, done, total)`` is called from the calling thread as rows finish."""
+
+    def __init__(self, model, options: ScanOptions, jobs: int = 1):
+        from .backend import get_backend, npu_backend
+
+        self.model, self.options = model, options
+        self.jobs = max(1, jobs)
+        self.cancelled = threading.Event()
+        npu = dict(platform=options.platform, mm=options.mm, act_quant=options.act_quant)
+        self.notices: list[str] = []
+        self.backends = []
+        for scheme in options.weight_quants:
+            if options.backend == "npu-sim":
+                self.backends.append(get_backend("npu-sim", weight_quant=scheme, **npu))
+            elif options.backend == "npu":
+                self.backends.append(get_backend("npu", weight_quant=scheme, core=options.npu_core, **npu))
+            else:
+                backend, notice = npu_backend(core=options.npu_core, weight_quant=scheme, **npu)
+                self.backends.append(backend)
+                if notice and notice not in self.notices:
+                    self.notices.append(notice)
+        if self.backends[0].name == "npu" and self.jobs > 1:
+            self.jobs = 1
+            self.notices.append("--jobs 1 on the NPU: the matmul API runs one context per core")
+        self.reference = get_backend(options.reference, threads=options.threads) if options.reference == "cpu" \
+            else get_backend(options.reference)
+        self._inputs: dict[int, tuple[np.ndarray, str]] = {}
+
+    def input_for(self, k: int) -> tuple[np.ndarray, str]:
+        """The activations for weights of width ``k`` (one X per K, built once)."""
+        if k not in self._inputs:
+            from .inputs import load_input
+
+            self._inputs[k] = load_input(self.options.input, self.model, k, self.options.rows)
+        return self._inputs[k]
+
+    def measure(self, weight) -> list[ScanRow]:
+        """All rows of one weight: one per scheme, sharing the dequantized W and the reference Y."""
+        t0 = time.perf_counter()
+        x, _ = self.input_for(weight.ne[0])
+        w = weight.dequantize()
+        y_ref = self.reference.matmul(weight, x).y
+        rows = []
+        for backend in self.backends:
+            prepared = backend.prepare(weight, values=w)
+            alone = error_summary(prepared.requantized.values, w)
+            m = compare(backend.matmul_prepared(prepared, x).y, y_ref, k_worst=1, bands=self.options.bands)
+            rows.append(ScanRow(
+                tensor=weight.name, layer=weight.layer, role=weight.role, type=weight.type.name,
+                K=weight.ne[0], N=weight.ne[1], weight_quant=str(backend.weight_quant),
+                weight_nmse=alone.nmse, weight_snr_db=alone.snr_db, weight_max_abs=alone.max_abs,
+                nmse=m.nmse, snr_db=m.snr_db, cosine=m.cosine, max_abs=m.max_abs, mean_abs=m.mean_abs,
+                verdict=m.verdict, seconds=0.0,
+            ))
+        needs = next((r.weight_quant for r in rows if r.verdict == "ok"), "none")
+        elapsed = time.perf_counter() - t0
+        for r in rows:
+            r.needs, r.seconds = (needs if len(rows) > 1 else ""), elapsed
+        return rows
+
+    def run(self, on_row: Optional[Callable] = None) -> ScanReport:
+        """Scan every target; a KeyboardInterrupt (or :attr:`cancelled`) ends it with a partial report."""
+        t0 = time.perf_counter()
+        targets, skipped = scan_targets(self.model, self.options.filter)
+        for k in sorted({t.ne[0] for t in targets}):
+            self.input_for(k)  # bad --input fails here, before any work
+        report = ScanReport(file=str(self.model.path), options=self.options, backend=self.backends[0].name,
+                            reference=self.reference.name,
+                            inputs={str(k): d for k, (_, d) in self._inputs.items()},
+                            skipped=skipped, total=len(targets), notices=list(self.notices))
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="layoutscope-scan")
+        pending = set()
+        queue = list(reversed(targets))
+        try:
+            while (queue or pending) and not self.cancelled.is_set():
+                while queue and len(pending) < 2 * self.jobs:
+                    pending.add(pool.submit(self.measure, queue.pop()))
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for future in done:
+                    rows = future.result()
+                    report.rows.extend(rows)
+                    if on_row is not None:
+                        on_row(rows[0], len({r.tensor for r in report.rows}), report.total)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            # Rows still running finish in the background and are dropped: the report holds finished rows only.
+            pool.shutdown(wait=False, cancel_futures=True)
+        report.interrupted = report.interrupted or self.cancelled.is_set()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+
+def parse_schemes(text: str) -> tuple:
+    """``"per-tensor,per-group:32"`` → a tuple of scheme strings (validated by the backend)."""
+    schemes = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not schemes:
+        raise ValueError("--weight-quant: give at least one scheme, e.g. per-channel or per-tensor,per-channel")
+    return schemes
+
+
+def summarize_layers(rows: Sequence[ScanRow], bands: tuple = DEFAULT_BANDS) -> list[LayerSummary]:
+    """Per-layer summaries, in layer order, with a running accumulated-error estimate.
+
+    The estimate adds each layer's mean NMSE: independent errors add in power
+    as the residual stream carries them forward. It is a first-order guide to
+    how many leading layers can run on the NPU, not a measurement.
+    """
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r.layer, []).append(r)
+    out, running = [], 0.0
+    for layer in sorted((k for k in groups if k is not None)):
+        members = groups[layer]
+        worst = max(members, key=lambda r: r.nmse)
+        mean = float(np.mean([r.nmse for r in members]))
+        running += mean
+        out.append(LayerSummary(
+            layer=f"blk.{layer}", index=layer, tensors=len(members), worst_verdict=worst.verdict,
+            worst_tensor=worst.tensor, max_nmse=worst.nmse, mean_nmse=mean,
+            over_threshold=sum(r.nmse > bands[0] for r in members), cumulative_nmse=running,
+        ))
+    if None in groups:
+        members = groups[None]
+        worst = max(members, key=lambda r: r.nmse)
+        out.append(LayerSummary(
+            layer="(not in a layer)", index=None, tensors=len(members), worst_verdict=worst.verdict,
+            worst_tensor=worst.tensor, max_nmse=worst.nmse, mean_nmse=float(np.mean([r.nmse for r in members])),
+            over_threshold=sum(r.nmse > bands[0] for r in members),
+        ))
+    return out
+
+
+def offload_advice(layers: Sequence[LayerSummary], bands: tuple = DEFAULT_BANDS) -> dict:
+    """Which layer crosses the threshold first, and how many leading layers stay within each band."""
+    numbered = [s for s in layers if s.index is not None]
+    first_bad = next((s.layer for s in numbered if s.over_threshold), None)
+    within = {}
+    for name, limit in (("ok", bands[0]), ("degraded", bands[1])):
+        k = 0
+        for s in numbered:
+            if s.cumulative_nmse > limit:
+                break
+            k += 1
+        within[name] = k
+    return {"first_layer_over_threshold": first_bad, "layers": len(numbered),
+            "leading_layers_within_ok": within["ok"], "leading_layers_within_degraded": within["degraded"]}
+
+
+def worst_verdict(rows: Sequence[ScanRow]) -> str:
+    """The worst verdict among ``rows`` ("ok" when empty)."""
+    return max((r.verdict for r in rows), key=_SEVERITY.__getitem__, default="ok")
+

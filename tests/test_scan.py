@@ -1,0 +1,149 @@
+"""``scan``: every matmul weight measured, ranked, summarised per layer, reported; Ctrl-C keeps a partial report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import layoutscope
+from layoutscope.backend import get_backend
+from layoutscope.backend.rknpu2 import requantize
+from layoutscope.compare import compare
+from layoutscope.export import SCAN_COLUMNS
+from layoutscope.samples import ALL_TYPES, TINY_LLAMA, path
+from layoutscope.samples.ggufwrite import GGUFBuilder
+from layoutscope.scan import ScanOptions, Scanner, scan_targets, summarize_layers
+
+TINY = str(path(TINY_LLAMA))
+
+
+def run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "layoutscope", "scan", *args], capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    with layoutscope.open(TINY) as model:
+        yield model
+
+
+def test_targets_are_the_matmul_weights_and_the_rest_say_why(tiny):
+    targets, skipped = scan_targets(tiny)
+    names = {t.name for t in targets}
+    assert len(targets) == 4 * 7 + 1 and "output.weight" in names and "token_embd.weight" not in names
+    reasons = {s.tensor: s.reason for s in skipped}
+    assert set(reasons) | names == {t.name for t in tiny.tensors}
+    assert "get_rows" in reasons["token_embd.weight"] and "element-wise" in reasons["output_norm.weight"]
+    with layoutscope.open(path(ALL_TYPES)) as model:
+        _, skipped = scan_targets(model)
+        assert any(s.tensor == "i8.weight" and "no CPU matmul" in s.reason for s in skipped)
+
+
+def test_each_row_is_the_compare_of_that_tensor(tiny):
+    report = Scanner(tiny, ScanOptions(backend="npu-sim", filter=r"blk\.1\.ffn_(up|down)"), jobs=2).run()
+    assert report.total == 2 and len(report.rows) == 2 and not report.interrupted
+    for row in report.rows:
+        w = tiny.tensor(row.tensor)
+        x = np.random.default_rng(0).standard_normal((8, w.ne[0])).astype(np.float32)
+        expected = compare(get_backend("npu-sim").matmul(w, x).y, get_backend("cpu").matmul(w, x).y)
+        assert row.nmse == pytest.approx(expected.nmse, rel=1e-12) and row.verdict == expected.verdict
+        alone = compare(requantize(w.dequantize(), "per-channel").values, w.dequantize())
+        assert row.weight_nmse == pytest.approx(alone.nmse, rel=1e-5)
+
+
+def test_sweep_says_which_scheme_each_tensor_needs(tiny):
+    options = ScanOptions(backend="npu-sim", mm="int8-fp32", filter="ffn_down",
+                          weight_quants=("per-tensor", "per-channel", "per-group:32"))
+    report = Scanner(tiny, options).run()
+    needs = {r.tensor: r.needs for r in report.rows}
+    assert len(report.rows) == 4 * 3
+    assert needs["blk.3.ffn_down.weight"] == "per-group:32"  # the planted outlier
+    assert needs["blk.0.ffn_down.weight"] in ("per-tensor", "per-channel")
+
+
+def test_layer_summary_finds_the_first_bad_layer(tiny):
+    report = Scanner(tiny, ScanOptions(backend="npu-sim")).run()
+    layers = summarize_layers(report.primary)
+    assert [s.layer for s in layers] == ["blk.0", "blk.1", "blk.2", "blk.3", "(not in a layer)"]
+    assert layers[3].worst_tensor == "blk.3.ffn_down.weight" and layers[3].over_threshold >= 1
+    running = [s.cumulative_nmse for s in layers[:4]]
+    assert running == sorted(running) and running[0] == pytest.approx(layers[0].mean_nmse)
+    advice = report.to_dict()["offload"]
+    assert advice["first_layer_over_threshold"] == "blk.3" and advice["layers"] == 4
+
+
+def test_cli_report_csv_and_json(tmp_path):
+    r = run(TINY, "--csv", str(tmp_path / "s.csv"), "--json", str(tmp_path / "s.json"), "--fail-on", "broken")
+    assert r.returncode == 0, r.stderr
+    assert "29 matmul weights, 10 other tensors skipped" in r.stdout
+    ranked = [line.split()[1] for line in r.stdout.splitlines() if line[:6].strip().isdigit()]
+    assert ranked[0] == "blk.3.ffn_down.weight"
+    assert "first layer with a weight over NMSE 0.0005: blk.3" in r.stdout
+    assert "[29/29]" in r.stderr  # plain progress lines when stderr is not a terminal
+    with open(tmp_path / "s.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == SCAN_COLUMNS and len(rows) == 29
+    assert rows[0]["tensor"] == "blk.3.ffn_down.weight" and rows[0]["verdict"] == "degraded"
+    assert float(rows[0]["nmse"]) >= float(rows[-1]["nmse"])
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["scanned"] == data["total"] == 29 and not data["interrupted"]
+    assert {s["tensor"] for s in data["skipped"]} >= {"token_embd.weight", "output_norm.weight"}
+    assert run(TINY, "--fail-on", "degraded").returncode == 3
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--weight-quant", "per-row"], "unknown scheme"),
+    (["--weight-quant", "per-group:32"], "per-group weights need --mm int8-fp32"),
+    (["--filter", "("], "--filter"),
+    (["--jobs", "0"], "--jobs 0"),
+    (["--input", "tokens:1"], "K = 704"),
+])
+def test_bad_options_are_one_line(args, words):
+    r = run(TINY, *args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "\n" not in r.stderr.strip() and words in r.stderr
+
+
+@pytest.fixture(scope="module")
+def many_tensors(tmp_path_factory):
+    """60 F32 weights of 512×512: a scan long enough to interrupt after its first row."""
+    rng = np.random.default_rng(9)
+    b = GGUFBuilder().add("general.architecture", 8, "llama")
+    for i in range(60):
+        b.add_tensor(f"blk.{i}.attn_q.weight", (512, 512), 0, rng.standard_normal((512, 512)).astype(np.float32).tobytes())
+    out = tmp_path_factory.mktemp("many") / "many.gguf"
+    b.write(out)
+    return out
+
+
+def test_ctrl_c_leaves_a_valid_partial_report(many_tensors, tmp_path):
+    csv_path, json_path = tmp_path / "p.csv", tmp_path / "p.json"
+    proc = subprocess.Popen([sys.executable, "-m", "layoutscope", "scan", str(many_tensors), "--jobs", "1",
+                             "--csv", str(csv_path), "--json", str(json_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()
+    assert first.startswith("[1/60]"), first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err and "Traceback" not in err
+    data = json.loads(json_path.read_text())
+    assert data["interrupted"] and 1 <= data["scanned"] < 60 and data["total"] == 60
+    with open(csv_path, newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == data["scanned"]
+    assert f"INTERRUPTED after {data['scanned']} of 60" in out
+
+
+def test_cancelling_a_scanner_keeps_finished_rows(tiny):
+    scanner = Scanner(tiny, ScanOptions(backend="npu-sim"), jobs=1)
+    report = scanner.run(on_row=lambda row, done, total: scanner.cancelled.set() if done >= 3 else None)
+    assert report.interrupted and 3 <= len(report.rows) < 29
+    assert os.path.exists(report.file)
