@@ -35,13 +35,16 @@ _EXACT_CHUNK = 1024
 def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact ``a @ b`` of int8 (or int4-valued) matrices as int64, through float32 BLAS."""
     a32 = np.asarray(a, dtype=np.float32)
-    b32 = np.asarray(b, dtype=np.float32)
-    k = a32.shape[1]
-    out = np.zeros((a32.shape[0], b32.shape[1]), dtype=np.int64)
-    # A loop over at most K/1024 chunks (10 for K = 10240), not over tiles.
-    for start in range(0, k, _EXACT_CHUNK):
-        stop = start + _EXACT_CHUNK
-        out += (a32[:, start:stop] @ b32[start:stop]).astype(np.int64)
+    b = np.asarray(b)
+    k, n = b.shape
+    out = np.zeros((a32.shape[0], n), dtype=np.int64)
+    # Blocks of 1024×1024 of B are converted to float32 one at a time, so the copy
+    # stays in cache: a loop over at most (K/1024)·(N/1024) blocks, not over tiles.
+    for n0 in range(0, n, _EXACT_CHUNK):
+        n1 = n0 + _EXACT_CHUNK
+        for k0 in range(0, k, _EXACT_CHUNK):
+            k1 = k0 + _EXACT_CHUNK
+            out[:, n0:n1] += (a32[:, k0:k1] @ b[k0:k1, n0:n1].astype(np.float32)).astype(np.int64)
     return out
 
 

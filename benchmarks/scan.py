@@ -1,0 +1,101 @@
+"""Scan a model vs ggml's C to_float dequantizing all of its matmul weights (the anchor).
+
+Target (DESIGN.md): scanning costs ≤ 2× the anchor, with --jobs using both
+cores. The model is LLaMA-shaped (TinyLlama-1.1B widths, 2 layers, a 32000
+vocabulary output head) with random Q8_0 blocks, written to a temp file.
+
+    python benchmarks/scan.py [--layers N] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from _models import Q8_0, llama_tensors  # noqa: E402
+from _timing import best_of  # noqa: E402
+from ggufwrite import STRING, GGUFBuilder  # noqa: E402
+
+
+def random_q8_0(ne, rng) -> bytes:
+    """Random Q8_0 blocks: fp16 scales around 0.01 and int8 codes."""
+    blocks = ne[0] * ne[1] // 32
+    raw = np.empty((blocks, 34), dtype=np.uint8)
+    raw[:, :2] = (rng.uniform(0.002, 0.02, blocks).astype(np.float16)).view(np.uint8).reshape(-1, 2)
+    raw[:, 2:] = rng.integers(-127, 128, (blocks, 32), dtype=np.int8).view(np.uint8)
+    return raw.tobytes()
+
+
+def build(path: str, layers: int) -> None:
+    rng = np.random.default_rng(0)
+    b = GGUFBuilder().add("general.architecture", STRING, "llama")
+    for name, ne, type_id in llama_tensors(layers, 2048, 5632, 32000):
+        data = random_q8_0(ne, rng) if type_id == Q8_0 else np.ones(ne, np.float32).tobytes()
+        b.add_tensor(name, ne, type_id, data)
+    b.write(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+
+    import layoutscope
+    from layoutscope.backend.libggml import load
+    from layoutscope.scan import ScanOptions, Scanner, scan_targets
+
+    ggml = load()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "scan-bench.gguf")
+        build(path, args.layers)
+        with layoutscope.open(path) as model:
+            targets, skipped = scan_targets(model)
+            elements = sum(t.n_elements for t in targets)
+            print(f"{len(targets)} matmul weights ({elements / 1e6:.0f} M elements, Q8_0), {len(skipped)} skipped")
+
+            def anchor():
+                for t in targets:
+                    ggml.to_float(t.type.id, t.raw(), t.n_elements)
+
+            t_anchor = best_of(anchor, 3)
+            print(f"ggml C to_float of all matmul weights (anchor): {t_anchor * 1e3:8.1f} ms")
+            for jobs in sorted({1, args.jobs}):
+                scanner = Scanner(model, ScanOptions(backend="npu-sim"), jobs=jobs)
+                t = best_of(scanner.run, 2)
+                verdict = "met" if t <= 2 * t_anchor else "MISSED"
+                print(f"scan, --jobs {jobs}:                          {t * 1e3:8.1f} ms = {t / t_anchor:5.2f}x anchor"
+                      + (f"  (target ≤ 2x: {verdict})" if jobs == args.jobs else ""))
+            profile = Scanner(model, ScanOptions(backend="npu-sim"), jobs=1)
+            big = max(targets, key=lambda t: t.n_elements)
+            import time
+
+            t0 = time.perf_counter()
+            w = big.dequantize()
+            t1 = time.perf_counter()
+            backend = profile.backends[0]
+            prepared = backend.prepare(big, values=w)
+            t2 = time.perf_counter()
+            from layoutscope.compare import error_summary
+
+            error_summary(prepared.requantized.values, w)
+            t3 = time.perf_counter()
+            x, _ = profile.input_for(big.ne[0])
+            backend.matmul_prepared(prepared, x)
+            t4 = time.perf_counter()
+            profile.reference.matmul(big, x)
+            t5 = time.perf_counter()
+            print(f"one {big.name} ({big.ne[0]}×{big.ne[1]}), single thread: dequantize {1e3 * (t1 - t0):.1f} ms, "
+                  f"requantize {1e3 * (t2 - t1):.1f} ms, weight error {1e3 * (t3 - t2):.1f} ms, "
+                  f"npu-sim matmul {1e3 * (t4 - t3):.1f} ms, ggml matmul {1e3 * (t5 - t4):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
