@@ -128,24 +128,49 @@ class ErrorSummary:
         return {k: (v if np.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
 
 
-def error_summary(y: np.ndarray, reference: np.ndarray) -> ErrorSummary:
-    """:class:`ErrorSummary` of two equal-shape float arrays, e.g. a requantized weight vs its dequantized values.
+#: Elements per block of :class:`ErrorAccumulator` (128 KB of float32).
+_SUMMARY_BLOCK = 32 * 1024
 
-    Row sums are taken in float32 (each row is short enough to stay accurate)
-    and added up in float64, so a 45-million-element weight costs a few
-    passes over float32 memory instead of float64 copies.
+
+class ErrorAccumulator:
+    """Running NMSE sums over a large array fed in pieces (rows of a weight, chunks of a tensor).
+
+    Each piece is walked in blocks of rows that stay in cache; a block's sums
+    are BLAS dot products in float32 (a block is short enough to stay
+    accurate), added up in float64. A 65-million-element weight costs about
+    one pass over its memory instead of float64 copies.
     """
-    y2 = np.asarray(y, dtype=np.float32).reshape(-1, np.shape(y)[-1] if np.ndim(y) else 1)
-    r2 = np.asarray(reference, dtype=np.float32).reshape(y2.shape)
-    err = y2 - r2
-    noise = float(np.einsum("ij,ij->i", err, err).sum(dtype=np.float64))
-    signal = float(np.einsum("ij,ij->i", r2, r2).sum(dtype=np.float64))
-    max_abs = float(np.abs(err).max()) if err.size else 0.0
-    if signal > 0:
-        nmse = noise / signal
-    else:
-        nmse = 0.0 if noise == 0 else float("inf")
-    if np.isnan(nmse):
-        nmse = float("inf")
-    snr = float("inf") if nmse == 0 else (-10.0 * np.log10(nmse) if np.isfinite(nmse) else float("-inf"))
-    return ErrorSummary(nmse=float(nmse), snr_db=float(snr), max_abs=max_abs)
+
+    def __init__(self) -> None:
+        self.noise = self.signal = self.max_abs = 0.0
+
+    def add(self, y: np.ndarray, reference: np.ndarray) -> None:
+        """Add a piece: ``y`` and ``reference`` of equal shape (rows, K)."""
+        y2 = np.asarray(y, dtype=np.float32).reshape(-1, np.shape(y)[-1] if np.ndim(y) else 1)
+        r2 = np.asarray(reference, dtype=np.float32).reshape(y2.shape)
+        step = max(1, _SUMMARY_BLOCK // max(1, y2.shape[1]))
+        for start in range(0, y2.shape[0], step):  # blocks of rows, not elements
+            a, b = y2[start:start + step].ravel(), r2[start:start + step].ravel()
+            err = a - b
+            self.noise += float(np.dot(err, err))
+            self.signal += float(np.dot(b, b))
+            if err.size:
+                self.max_abs = max(self.max_abs, float(err.max()), float(-err.min()))
+
+    def result(self) -> ErrorSummary:
+        """The :class:`ErrorSummary` of everything added."""
+        if self.signal > 0:
+            nmse = self.noise / self.signal
+        else:
+            nmse = 0.0 if self.noise == 0 else float("inf")
+        if np.isnan(nmse):
+            nmse = float("inf")
+        snr = float("inf") if nmse == 0 else (-10.0 * np.log10(nmse) if np.isfinite(nmse) else float("-inf"))
+        return ErrorSummary(nmse=float(nmse), snr_db=float(snr), max_abs=self.max_abs)
+
+
+def error_summary(y: np.ndarray, reference: np.ndarray) -> ErrorSummary:
+    """:class:`ErrorSummary` of two equal-shape float arrays, e.g. a requantized weight vs its dequantized values."""
+    acc = ErrorAccumulator()
+    acc.add(y, reference)
+    return acc.result()

@@ -13,6 +13,8 @@ from typing import Optional
 
 import numpy as np
 
+from .compare import ErrorAccumulator
+
 #: Rows are compared in chunks of about this many elements (64 MB of float32 per side).
 _CHUNK_ELEMENTS = 16 * 1024 * 1024
 
@@ -97,21 +99,13 @@ def diff_tensor(ta, tb) -> DiffRow:
         return row
     if ta.type.id != tb.type.id:
         row.status = "retyped"
-    noise = signal = 0.0
-    max_abs = 0.0
+    acc = ErrorAccumulator()
     step = max(1, _CHUNK_ELEMENTS // max(1, ta.ne[0]))
     for start in range(0, ta.n_rows, step):  # chunks of rows bound the memory, not a loop over elements
         rows = slice(start, min(start + step, ta.n_rows))
-        va, vb = ta.dequantize(rows), tb.dequantize(rows)
-        err = vb - va
-        noise += float(np.einsum("ij,ij->i", err, err).sum(dtype=np.float64))
-        signal += float(np.einsum("ij,ij->i", va, va).sum(dtype=np.float64))
-        max_abs = max(max_abs, float(np.abs(err).max()) if err.size else 0.0)
-    nmse = noise / signal if signal > 0 else (0.0 if noise == 0 else float("inf"))
-    row.nmse = float(nmse) if not np.isnan(nmse) else float("inf")
-    row.snr_db = float("inf") if row.nmse == 0 else float(-10 * np.log10(row.nmse)) if np.isfinite(row.nmse) \
-        else float("-inf")
-    row.max_abs = max_abs
+        acc.add(tb.dequantize(rows), ta.dequantize(rows))
+    summary = acc.result()
+    row.nmse, row.snr_db, row.max_abs = summary.nmse, summary.snr_db, summary.max_abs
     return row
 
 
