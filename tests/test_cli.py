@@ -55,10 +55,16 @@ def test_help_and_version_import_neither_numpy_nor_textual():
     assert "layoutscope 0." in out
 
 
-def test_bare_command_shows_info_for_the_bundled_sample():
+def test_without_a_terminal_bare_command_and_file_print_info():
+    # In a terminal these open the TUI (tests/test_tui.py runs that in a pty); scripts and CI get `info`.
     result = subprocess.run([sys.executable, "-m", "layoutscope"], capture_output=True, text=True, check=True)
     assert TINY_LLAMA in result.stdout
     assert "blk.0.ffn_down.weight" in result.stdout
+    assert result.stderr.strip() == (
+        "layoutscope: stdout is not a terminal, so this is `layoutscope info` instead of the terminal UI")
+    other = subprocess.run([sys.executable, "-m", "layoutscope", str(sample_path(ALL_TYPES))],
+                           capture_output=True, text=True, check=True)
+    assert "q8_0.weight" in other.stdout and "not a terminal" in other.stderr
 
 
 def test_info_text(tiny):

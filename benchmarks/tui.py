@@ -1,0 +1,169 @@
+"""Benchmark: the TUI driven by Pilot (headless): first paint, ``]`` to rendered, RSS.
+
+* First paint on a file with a 262,144-token vocabulary: a fresh process,
+  from before ``import layoutscope.tui`` to the first frame the app renders;
+  also to the frame that shows the opened model. Target ≤ 1.0 s.
+* ``]`` (next layer) to the next rendered frame on a sparse LLaMA-2-7B-shaped
+  Q8_0 file, with the Layout panel and with the (windowed) Values panel
+  showing. Target p95 ≤ 50 ms.
+* Peak RSS of that process after stepping through every layer in both
+  panels. Target < 250 MB.
+
+A frame counts as rendered when Textual hands the compositor's update to the
+driver (``App._display``), i.e. after every visible line was rendered.
+
+    python benchmarks/tui.py [--vocab 262144] [--steps 31]
+"""
+
+from __future__ import annotations
+
+import time
+
+T_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+
+def _frames(app) -> list[float]:
+    """Record the time of every rendered frame of ``app``."""
+    frames: list[float] = []
+    display = app._display
+
+    def timed(screen, renderable):
+        display(screen, renderable)
+        if renderable is not None:
+            frames.append(time.perf_counter())
+
+    app._display = timed
+    return frames
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size in MB."""
+    current = peak = 0.0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                current = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    return current, peak
+
+
+async def _first_paint(path: str) -> dict:
+    from layoutscope.tui.app import LayoutscopeApp
+
+    t_imported = time.perf_counter()
+    app = LayoutscopeApp(path)
+    frames = _frames(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not frames:
+            await pilot.pause(0.005)
+        first = frames[0]
+        while app.main_screen.model is None:
+            await pilot.pause(0.005)
+        n = len(frames)
+        while len(frames) == n:
+            await pilot.pause(0.005)
+        shown = frames[-1]
+    return {"import": t_imported - T_START, "first_paint": first - T_START, "model_shown": shown - T_START}
+
+
+async def _step_layers(path: str, steps: int) -> dict:
+    from layoutscope.tui.app import LayoutscopeApp
+
+    app = LayoutscopeApp(path)
+    frames = _frames(app)
+    out = {}
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        main = app.main_screen
+        for panel, key in (("layout", "1"), ("values", "2")):
+            main.select_tensor("blk.0.ffn_down.weight")
+            await pilot.press(key)
+            await pilot.pause()
+            times = []
+            for _ in range(steps):
+                n = len(frames)
+                t0 = time.perf_counter()
+                await pilot.press("right_square_bracket")
+                while len(frames) == n:
+                    await pilot.pause(0)
+                times.append(frames[n] - t0)
+            assert main.current == f"blk.{steps}.ffn_down.weight", main.current
+            times.sort()
+            out[panel] = {"p50": times[len(times) // 2], "p95": times[min(len(times) - 1, int(len(times) * 0.95))],
+                          "max": times[-1]}
+    out["rss"], out["peak_rss"] = rss_mb()
+    return out
+
+
+def _child(argv: list[str]) -> int:
+    kind, path = argv[0], argv[1]
+    if kind == "first-paint":
+        result = asyncio.run(_first_paint(path))
+    else:
+        result = asyncio.run(_step_layers(path, int(argv[2])))
+    print(json.dumps(result))
+    return 0
+
+
+def _run_child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", *args],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        return _child(sys.argv[2:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vocab", type=int, default=262_144)
+    parser.add_argument("--steps", type=int, default=31, help="] presses per panel (the 7B file has 32 layers)")
+    parser.add_argument("--repeat", type=int, default=3, help="first-paint runs (best and worst are printed)")
+    args = parser.parse_args()
+
+    from _models import llama_tensors, vocab_builder, write_sparse_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_path = os.path.join(tmp, "vocab.gguf")
+        write_sparse_model(vocab_path, vocab_builder(args.vocab), llama_tensors(2, 640, 2048, args.vocab))
+        seven_b = os.path.join(tmp, "llama-2-7b-q8_0-sparse.gguf")
+        size = write_sparse_model(seven_b, vocab_builder(32_000), llama_tensors(32, 4096, 11008, 32_000))
+
+        runs = [_run_child("first-paint", vocab_path) for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: r["first_paint"])
+        worst = max(runs, key=lambda r: r["first_paint"])
+        print(f"first paint, {args.vocab}-token vocabulary (fresh process, from before `import layoutscope.tui`; "
+              f"{args.repeat} runs):")
+        print(f"  imports {best['import']:.3f} s · first frame {best['first_paint']:.3f} s (worst {worst['first_paint']:.3f} s)"
+              f" · model shown {best['model_shown']:.3f} s (worst {worst['model_shown']:.3f} s)")
+        ok = worst["first_paint"] <= 1.0
+        print(f"  target first paint <= 1.0 s: {'met' if ok else 'NOT met'}")
+
+        step = _run_child("step", seven_b, str(args.steps))
+        print(f"] to rendered, LLaMA-2-7B-shaped Q8_0 file ({size / 2**30:.2f} GiB sparse), {args.steps} steps of "
+              "blk.N.ffn_down (K = 11008):")
+        for panel in ("layout", "values"):
+            t = step[panel]
+            verdict = "met" if t["p95"] <= 0.050 else "NOT met"
+            print(f"  {panel:<7} p50 {t['p50'] * 1000:6.1f} ms  p95 {t['p95'] * 1000:6.1f} ms  max {t['max'] * 1000:6.1f} ms"
+                  f"  (target p95 <= 50 ms: {verdict})")
+        print(f"RSS after stepping every layer in both panels: {step['rss']:.0f} MB now, peak {step['peak_rss']:.0f} MB "
+              f"(target < 250 MB: {'met' if step['peak_rss'] < 250 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

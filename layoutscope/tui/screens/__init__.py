@@ -1,0 +1,1 @@
+"""Screens: the main screen, the error screen and the modal dialogs."""

@@ -1,0 +1,593 @@
+"""The main screen: the tensor tree on the left, Layout / Values / Matmul / Metadata on the right.
+
+It owns all state (the model, the cursor, settings, verdicts, comparisons).
+Every expensive step runs in a thread worker that only computes and posts a
+message from ``..messages``; the handlers here change state and widgets.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections import OrderedDict
+from typing import Optional
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ...errors import classify
+from ...matmul_session import MatmulCancelled, MatmulSettings, choose_npu_side
+from ...verdicts import VerdictStore
+from .. import messages as msg
+from ..widgets.layout_panel import LayoutPanel
+from ..widgets.matmul_panel import MatmulPanel
+from ..widgets.metadata_panel import WALKABLE, MetadataPanel, search_array
+from ..widgets.tensor_tree import TensorTree, shape_text
+from ..widgets.values_grid import ValuesGrid
+from .help import HelpScreen
+from .prompt import PromptScreen
+from .settings import SettingsScreen
+
+#: Side-by-side sources kept (one per tensor and scheme); each caches a few row chunks.
+SIDE_BY_SIDE_KEPT = 4
+#: Seconds between export progress messages.
+PROGRESS_EVERY = 0.2
+PANELS = ("layout", "values", "matmul", "metadata")
+
+
+class MainScreen(Screen):
+    """Step through a model's tensors and compare them with the NPU side."""
+
+    BINDINGS = [
+        Binding("right_square_bracket", "layer(1)", "layer", key_display="]/["),
+        Binding("left_square_bracket", "layer(-1)", "previous layer", show=False),
+        Binding("n", "bad(1)", "worse", key_display="n/N"),
+        Binding("N", "bad(-1)", "previous worse tensor", show=False),
+        Binding("m", "matmul", "matmul"),
+        Binding("x", "export", "csv"),
+        Binding("s", "settings", "settings"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+        Binding("slash", "filter", "filter", show=False),
+        Binding("g", "goto", "go to", show=False),
+        Binding("escape", "cancel", "cancel", show=False),
+        *(Binding(str(i + 1), f"tab('{p}')", p, show=False) for i, p in enumerate(PANELS)),
+    ]
+
+    def __init__(self, path: str, settings: Optional[MatmulSettings] = None) -> None:
+        super().__init__()
+        self.path = path
+        self.model = None
+        self.groups: list = []
+        self.order: list[str] = []
+        self.current: Optional[str] = None
+        self.cursor = (0, 0)
+        self.settings = settings or MatmulSettings()
+        self.availability: Optional[list] = None
+        self.npu_side = None
+        self.verdicts = VerdictStore()
+        self.comparisons: dict[str, tuple] = {}
+        self._sbs: "OrderedDict[tuple, object]" = OrderedDict()
+        self._amax: dict[str, float] = {}
+        self._stale: set[str] = set(PANELS)
+        self._indexed: set[str] = set()
+        self._layers: dict = {}
+
+    # -- layout -----------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield Input(placeholder="/ filter tensors", id="filter", compact=True)
+                yield TensorTree(id="tree")
+            with Vertical(id="main"):
+                yield Static(Text(f"opening {self.path} …"), id="title")
+                with TabbedContent(id="tabs", initial="layout"):
+                    with TabPane("1 Layout", id="layout"):
+                        yield LayoutPanel(id="layout-panel")
+                    with TabPane("2 Values", id="values"):
+                        yield ValuesGrid(id="values-grid")
+                    with TabPane("3 Matmul", id="matmul"):
+                        yield MatmulPanel(id="matmul-panel")
+                    with TabPane("4 Metadata", id="metadata"):
+                        yield MetadataPanel(id="metadata-panel")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(TensorTree).loading = True
+        self.set_status(f"opening {self.path} …")
+        self.query_one(MatmulPanel).show_settings(self.settings, None)
+        self._open(self.path)
+        self._probe()
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()
+        if self.model is not None:
+            self.model.close()
+
+    def set_status(self, line: str, error: bool = False) -> None:
+        """The one-line status bar (errors in bold)."""
+        # One fixed line: no re-layout of the screen is needed.
+        self.query_one("#status", Static).update(Text(line, style="bold red" if error else ""), layout=False)
+
+    # -- workers (compute only; they post messages) -------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="open")
+    def _open(self, path: str) -> None:
+        from ...commands.info import layer_groups
+        from ...gguf import Model
+
+        try:
+            model = Model(path)
+            groups = layer_groups(model)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the error screen
+            self.post_message(msg.OpenFailed(classify(exc)[1]))
+            return
+        self.post_message(msg.ModelOpened(model, groups))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="probe")
+    def _probe(self) -> None:
+        from ...backend import available_backends
+
+        self.post_message(msg.BackendsProbed(available_backends()))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="amax")
+    def _compute_amax(self, tensor) -> None:
+        from ...sidebyside import tensor_amax
+
+        worker = get_current_worker()
+        amax = tensor_amax(tensor, cancelled=lambda: worker.is_cancelled)
+        self.post_message(msg.AmaxReady(tensor.name, amax))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="matmul")
+    def _matmul(self, model, name: str, settings: MatmulSettings, side) -> None:
+        from ...backend import available_backends
+        from ...matmul_session import run_matmul
+
+        worker = get_current_worker()
+        try:
+            side = side or choose_npu_side(settings.backend, available_backends())
+            comparison, notices = run_matmul(
+                model, name, settings, side,
+                stage=lambda i, s: self.post_message(msg.MatmulStage(name, i, s)),
+                cancelled=lambda: worker.is_cancelled,
+            )
+        except MatmulCancelled as exc:
+            self.post_message(msg.MatmulFailed(name, str(exc), cancelled=True))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, the app keeps running
+            self.post_message(msg.MatmulFailed(name, classify(exc)[1]))
+            return
+        if worker.is_cancelled:
+            self.post_message(msg.MatmulFailed(name, f"matmul of {name} cancelled", cancelled=True))
+        else:
+            self.post_message(msg.MatmulFinished(name, comparison, notices))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def _export(self, path: str, comparison=None, sbs=None) -> None:
+        import time
+
+        from ...export import write_comparison_csv
+        from ...sidebyside import ExportCancelled, write_side_by_side_csv
+
+        worker = get_current_worker()
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY or done == total:
+                last[0] = now
+                self.post_message(msg.ExportProgress(done, total))
+
+        try:
+            if comparison is not None:
+                rows = write_comparison_csv(path, comparison)
+            else:
+                rows = write_side_by_side_csv(path, sbs, progress, lambda: worker.is_cancelled)
+        except ExportCancelled as exc:
+            self.post_message(msg.ExportFinished(False, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. an unwritable path: say so and keep running
+            self.post_message(msg.ExportFinished(False, f"export failed: {classify(exc)[1]}"))
+            return
+        full = os.path.abspath(path)
+        self.post_message(msg.ExportFinished(True, f"wrote {rows} rows to {full}", full))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="prefetch")
+    def _prefetch(self, tensors: list, row: int, col: int, weight_quant: str, mm: str) -> None:
+        from ...layout import explain
+        from ...sidebyside import SideBySide
+
+        worker = get_current_worker()
+        for t in tensors:
+            if worker.is_cancelled or t.type.block_size <= 0:
+                continue
+            r, c = min(row, t.n_rows - 1), min(col, t.ne[0] - 1)
+            try:
+                explanation = explain(t, r, c)
+                sbs = SideBySide(t, weight_quant, mm)
+                window = sbs.window(r) if sbs.available and not sbs.needs_amax else None
+            except Exception:  # noqa: BLE001 - the panel will compute (and report) it when shown
+                continue
+            self.post_message(msg.Prefetched(t, r, c, explanation, window, (t.name, weight_quant, mm)))
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="index")
+    def _index_array(self, key: str, array) -> None:
+        if len(array):
+            array[len(array) - 1]  # builds the array's offset index once, off the UI thread
+        self.post_message(msg.ArrayIndexed(key))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="search")
+    def _search(self, key: str, array, query: str) -> None:
+        worker = get_current_worker()
+        hits = search_array(array, query, cancelled=lambda: worker.is_cancelled)
+        if not worker.is_cancelled:
+            self.post_message(msg.SearchFound(key, query, hits))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.set_status(f"{event.worker.group}: {classify(event.worker.error)[1]}", error=True)
+
+    # -- message handlers -----------------------------------------------------------
+    def on_model_opened(self, message: msg.ModelOpened) -> None:
+        self.model = message.model
+        self.groups = message.groups
+        self.order = [t.name for _, tensors in self.groups for t in tensors]
+        self._layers = {}
+        for t in self.model.tensors:
+            if t.layer is not None:
+                self._layers.setdefault(t.layer_group, set()).add(t.layer)
+        tree = self.query_one(TensorTree)
+        tree.loading = False
+        tree.populate(self.groups, self.verdicts)
+        self.query_one(MetadataPanel).populate(self.model.entries)
+        warn = f" · {len(self.model.warnings)} warning(s): {self.model.warnings[0]}" if self.model.warnings else ""
+        self.set_status(f"{os.path.basename(self.path)}: {len(self.model.tensors)} tensors, "
+                        f"{len(self.model.entries)} metadata keys{warn}")
+        # The model, its tensors and the widgets live as long as the app: moving them out of the
+        # collector's generations keeps full collections (pauses of ~80 ms) away from key presses.
+        gc.freeze()
+        first = next((t.name for t in self.model.tensors if t.layer is not None and t.n_dims == 2), None)
+        if first or self.order:
+            self.select_tensor(first or self.order[0])
+        tree.focus()
+
+    def on_open_failed(self, message: msg.OpenFailed) -> None:
+        from .error import ErrorScreen
+
+        self.app.push_screen(ErrorScreen(self.path, message.line))
+
+    def on_backends_probed(self, message: msg.BackendsProbed) -> None:
+        self.availability = message.availability
+        self.npu_side = choose_npu_side(self.settings.backend, self.availability)
+        self.query_one(MatmulPanel).show_settings(self.settings, self.npu_side)
+
+    def on_prefetched(self, message: msg.Prefetched) -> None:
+        self.query_one(LayoutPanel).remember(message.tensor, message.row, message.col, message.explanation)
+        if message.window is not None and message.values_key == (message.tensor.name, self.settings.weight_quant,
+                                                                  self.settings.mm):
+            self._sbs_for(message.tensor).insert(message.window)
+
+    def on_amax_ready(self, message: msg.AmaxReady) -> None:
+        self._amax[message.tensor] = message.amax
+        if message.tensor == self.current:
+            self._show_panel("values")
+
+    def on_matmul_stage(self, message: msg.MatmulStage) -> None:
+        self.query_one(MatmulPanel).set_running(True, f"{message.tensor}: {message.name}", message.index)
+
+    def on_matmul_finished(self, message: msg.MatmulFinished) -> None:
+        c = message.comparison
+        self.comparisons[message.tensor] = (c, message.notices)
+        m = c.metrics
+        self.verdicts.record(message.tensor, m.nmse, summary=f"{c.backend} vs {c.reference}")
+        if self.model is not None:
+            self.query_one(TensorTree).refresh_verdict(self.model.tensor(message.tensor))
+        panel = self.query_one(MatmulPanel)
+        panel.set_running(False)
+        if message.tensor == self.current:
+            panel.show_result(c, message.notices, message.tensor)
+            self._update_title()
+        self.set_status(f"{message.tensor}: {m.verdict.upper()} · NMSE {m.nmse:.3e} · SNR {m.snr_db:.1f} dB "
+                        f"({c.backend} vs {c.reference})")
+
+    def on_matmul_failed(self, message: msg.MatmulFailed) -> None:
+        panel = self.query_one(MatmulPanel)
+        panel.set_running(False)
+        panel.show_stage_line(message.line, error=not message.cancelled)
+        self.set_status(message.line, error=not message.cancelled)
+
+    def on_export_progress(self, message: msg.ExportProgress) -> None:
+        self.set_status(f"exporting: {message.done} of {message.total} rows · esc cancels")
+
+    def on_export_finished(self, message: msg.ExportFinished) -> None:
+        self.set_status(message.line, error=not message.ok)
+        self.notify(message.line, severity="information" if message.ok else "error")
+
+    def on_array_indexed(self, message: msg.ArrayIndexed) -> None:
+        self._indexed.add(message.key)
+        panel = self.query_one(MetadataPanel)
+        if panel.key == message.key:
+            panel.query_one("#metadata-value").mark_indexed()
+
+    def on_search_found(self, message: msg.SearchFound) -> None:
+        self.query_one(MetadataPanel).found(message.key, message.query, message.hits)
+
+    @on(MetadataPanel.KeyChosen)
+    def _key_chosen(self, event: MetadataPanel.KeyChosen) -> None:
+        value = self.model.entries[event.key].value
+        big = hasattr(value, "element_type") and value.element_type.name == "STRING" and len(value) > WALKABLE
+        indexed = not big or event.key in self._indexed
+        self.query_one(MetadataPanel).show_key(event.key, indexed)
+        if not indexed:
+            self._index_array(event.key, value)
+
+    @on(MetadataPanel.SearchSubmitted)
+    def _search_submitted(self, event: MetadataPanel.SearchSubmitted) -> None:
+        self._search(event.key, self.model.entries[event.key].value, event.query)
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _tree_moved(self, event: Tree.NodeHighlighted) -> None:
+        if event.node.data:
+            self.select_tensor(event.node.data)
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        tree = self.query_one(TensorTree)
+        tree.set_filter(event.value)
+        if not (self.current and tree.show(self.current)) and tree.visible_names():
+            self.select_tensor(tree.visible_names()[0])
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(TensorTree).focus()
+
+    @on(ValuesGrid.CursorMoved)
+    def _cursor_moved(self, event: ValuesGrid.CursorMoved) -> None:
+        self.cursor = (event.row, event.col)
+        self._stale.add("layout")
+        self._update_title()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id
+        if pane in self._stale:
+            self._show_panel(pane)
+        if pane == "values":
+            self.query_one(ValuesGrid).focus()
+
+    # -- selection and rendering ------------------------------------------------------
+    def select_tensor(self, name: str) -> None:
+        """Make ``name`` the current tensor; the cursor (row, col) is kept where the shape allows."""
+        if self.model is None or name not in self.model:
+            return
+        tree = self.query_one(TensorTree)
+        if tree.current() != name:
+            tree.show(name)
+        if name == self.current:
+            return
+        t = self.model.tensor(name)
+        row, col = self.cursor
+        if t.type.block_size > 0:
+            self.cursor = (min(row, t.n_rows - 1), min(col, t.ne[0] - 1))
+        else:
+            self.cursor = (0, 0)
+        self.current = name
+        self._stale = set(PANELS) - {"metadata"}
+        self._update_title()
+        self._show_panel(self.query_one(TabbedContent).active)
+        neighbours = [self.model.tensor(n) for n in (self._neighbour(t, 1), self._neighbour(t, -1)) if n]
+        if neighbours:
+            # ] and [ then find the next layer's bytes decoded and in the page cache. It starts after
+            # this frame is painted, so that it does not compete with it for the GIL.
+            self.call_after_refresh(self._prefetch, neighbours, *self.cursor, self.settings.weight_quant,
+                                    self.settings.mm)
+
+    def _update_title(self) -> None:
+        if self.model is None or self.current is None:
+            return
+        t = self.model.tensor(self.current)
+        entry = self.verdicts.get(t.name)
+        verdict = f" · {entry.verdict.upper()} {entry.nmse:.1e}" if entry else ""
+        row, col = self.cursor
+        self.query_one("#title", Static).update(Text.assemble(
+            (t.name, "bold"), f" {t.type.name} {shape_text(t.ne)} @ {row},{col}{verdict}"), layout=False)
+
+    def _show_panel(self, panel: str) -> None:
+        if self.model is None or self.current is None or panel not in PANELS:
+            return
+        self._stale.discard(panel)
+        t = self.model.tensor(self.current)
+        row, col = self.cursor
+        if panel == "layout":
+            self.query_one(LayoutPanel).show(t, row, col, self.settings)
+        elif panel == "values":
+            sbs, message = self._side_by_side(t)
+            self.query_one(ValuesGrid).show(sbs, row, col, self.settings.threshold, message)
+        elif panel == "matmul":
+            mp = self.query_one(MatmulPanel)
+            mp.show_settings(self.settings, self.npu_side)
+            comparison, notices = self.comparisons.get(t.name, (None, []))
+            mp.show_result(comparison, notices, t.name)
+
+    def _sbs_for(self, tensor):
+        """The cached SideBySide of ``tensor`` under the current settings (made if missing)."""
+        from ...sidebyside import SideBySide
+
+        key = (tensor.name, self.settings.weight_quant, self.settings.mm)
+        sbs = self._sbs.get(key)
+        if sbs is None:
+            sbs = SideBySide(tensor, self.settings.weight_quant, self.settings.mm)
+            self._sbs[key] = sbs
+            if len(self._sbs) > SIDE_BY_SIDE_KEPT:
+                self._sbs.popitem(last=False)
+        self._sbs.move_to_end(key)
+        return sbs
+
+    def _side_by_side(self, tensor):
+        sbs = self._sbs_for(tensor)
+        if not sbs.available:
+            return sbs, f"values are not available: {sbs.reason} (the Layout panel shows the raw bytes)"
+        if sbs.needs_amax:
+            if tensor.name in self._amax:
+                sbs.amax = self._amax[tensor.name]
+            else:
+                self._compute_amax(tensor)
+                return sbs, "computing the per-tensor scale (the largest |w| of the whole tensor) …"
+        return sbs, None
+
+    # -- actions ----------------------------------------------------------------------
+    def action_layer(self, step: int) -> None:
+        """Go to the same role in the next (+1) or previous (-1) layer: blk.3.ffn_down → blk.4.ffn_down."""
+        if self.model is None or self.current is None:
+            return
+        t = self.model.tensor(self.current)
+        if t.layer is None:
+            self.set_status(f"{t.name} is not in a layer; ] and [ step between layers")
+            return
+        name = self._neighbour(t, step)
+        if name is None:
+            later, edge = ("later", "last") if step > 0 else ("earlier", "first")
+            self.set_status(f"{t.name}: no {later} layer has {t.role} (this is the {edge})")
+            return
+        self.select_tensor(name)
+
+    def _neighbour(self, t, step: int) -> Optional[str]:
+        """The tensor with ``t``'s role in the nearest layer after (+1) or before (-1) it."""
+        if t.layer is None:
+            return None
+        prefix = f"{t.layer_group}." if t.layer_group else ""
+        layers = self._layers.get(t.layer_group, ())
+        for layer in sorted((n for n in layers if (n - t.layer) * step > 0), key=lambda n: abs(n - t.layer)):
+            name = f"{prefix}blk.{layer}.{t.role}"
+            if name in self.model:
+                return name
+        return None
+
+    def action_bad(self, step: int) -> None:
+        """Go to the next (+1) or previous (-1) tensor whose last comparison is worse than the threshold."""
+        order = self.query_one(TensorTree).visible_names() or self.order
+        threshold = self.settings.threshold
+        name = self.verdicts.next_worse(order, self.current, threshold, step)
+        if name is None:
+            self.set_status(f"no tensor's last comparison is worse than NMSE {threshold:g} "
+                            f"({len(self.verdicts)} compared; m runs one)")
+            return
+        self.select_tensor(name)
+        entry = self.verdicts.get(name)
+        self.set_status(f"{name}: last verdict {entry.verdict.upper()}, NMSE {entry.nmse:.3e} > {threshold:g}")
+
+    def action_matmul(self) -> None:
+        """Run the current tensor's matmul on the NPU side and on the CPU, in a worker."""
+        if self.model is None or self.current is None:
+            return
+        t = self.model.tensor(self.current)
+        if t.n_dims != 2:
+            self.set_status(f"{t.name} is not a 2-D weight (ne = {list(t.ne)}): there is no matmul to run", error=True)
+            return
+        self.query_one(TabbedContent).active = "matmul"
+        panel = self.query_one(MatmulPanel)
+        panel.set_running(True, f"{t.name}: starting", 0)
+        self.set_status(f"running the matmul of {t.name} · esc cancels")
+        self._matmul(self.model, t.name, self.settings, self.npu_side)
+
+    def action_cancel(self) -> None:
+        """Cancel a running matmul or export."""
+        running = [w for w in self.workers if w.group in ("matmul", "export") and w.is_running]
+        for w in running:
+            w.cancel()
+        if running:
+            self.set_status("cancelling …")
+
+    def action_export(self) -> None:
+        """Export: the comparison (same columns as compare --csv), or from Values the weight side by side."""
+        if self.model is None or self.current is None:
+            return
+        name = self.current
+        if self.query_one(TabbedContent).active == "values":
+            sbs, problem = self._side_by_side(self.model.tensor(name))
+            if problem:
+                self.set_status(f"cannot export values: {problem}", error=True)
+                return
+            default = f"{name}.values.csv"
+            what = f"export {name} side by side (row, col, dequantized, npu_code, npu_value, abs_err) to:"
+            from ...sidebyside import SideBySide
+
+            fresh = SideBySide(sbs.tensor, sbs.scheme, self.settings.mm, amax=sbs.amax)
+
+            def done(path):
+                if path:
+                    self._export(path.strip(), sbs=fresh)
+        else:
+            if name not in self.comparisons:
+                self.set_status(f"no comparison for {name} yet: press m to run one, then x", error=True)
+                return
+            comparison = self.comparisons[name][0]
+            default = f"{name}.compare.csv"
+            what = f"export the comparison of {name} (the columns of compare --csv) to:"
+
+            def done(path):
+                if path:
+                    self._export(path.strip(), comparison=comparison)
+        self.app.push_screen(PromptScreen(what, default, "enter writes (atomically) · esc cancels"), done)
+
+    def action_settings(self) -> None:
+        """Open the settings dialog."""
+        def apply(settings):
+            if settings is None:
+                return
+            self.settings = settings
+            if self.availability is not None:
+                self.npu_side = choose_npu_side(settings.backend, self.availability)
+            self._stale = set(PANELS) - {"metadata"}
+            self._show_panel(self.query_one(TabbedContent).active)
+            self.set_status("settings saved")
+
+        self.app.push_screen(SettingsScreen(self.settings, self.availability), apply)
+
+    def action_goto(self) -> None:
+        """Ask for a (row, col) and move the cursor there."""
+        if self.model is None or self.current is None:
+            return
+        t = self.model.tensor(self.current)
+
+        def go(answer):
+            if not answer:
+                return
+            try:
+                row, col = (int(p) for p in answer.replace(" ", "").split(","))
+            except ValueError:
+                self.set_status(f"go to {answer!r}: use ROW,COL, e.g. 3,100", error=True)
+                return
+            if not (0 <= row < t.n_rows and 0 <= col < t.ne[0]):
+                self.set_status(f"({row}, {col}) is outside {t.name} (rows 0..{t.n_rows - 1}, cols 0..{t.ne[0] - 1})",
+                                error=True)
+                return
+            self.cursor = (row, col)
+            self._stale = set(PANELS) - {"metadata"}
+            self._update_title()
+            self._show_panel(self.query_one(TabbedContent).active)
+
+        row, col = self.cursor
+        self.app.push_screen(PromptScreen(f"go to row,col in {t.name}:", f"{row},{col}"), go)
+
+    def action_help(self) -> None:
+        """Show the key table."""
+        self.app.push_screen(HelpScreen())
+
+    def action_quit(self) -> None:
+        """Leave the app."""
+        self.app.exit()
+
+    def action_filter(self) -> None:
+        """Focus the tree filter."""
+        self.query_one("#filter", Input).focus()
+
+    def action_tab(self, pane: str) -> None:
+        """Switch to a panel."""
+        self.query_one(TabbedContent).active = pane

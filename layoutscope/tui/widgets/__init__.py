@@ -1,0 +1,1 @@
+"""Widgets of the main screen: the tensor tree and the four panels."""

@@ -1,0 +1,126 @@
+"""The Matmul panel: settings (and which NPU side runs, and why), progress, and the comparison."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, ProgressBar, Static
+
+from ...histogram import error_histogram
+from ...matmul_session import STAGES
+from ...summary import float_text
+
+VERDICT_STYLE = {"ok": "bold green", "degraded": "bold yellow", "broken": "bold red"}
+
+
+def settings_text(settings, side) -> Text:
+    """The settings block: NPU side with its reason, reference, schemes, platform, input, threshold."""
+    text = Text("settings\n", style="bold")
+    if side is None:
+        text.append("NPU side: checking which backends are available…\n", style="dim")
+    else:
+        text.append("NPU side: ", style="bold")
+        text.append(side.name, style="bold")
+        text.append(f" — {side.reason}\n")
+    text.append("reference: ", style="bold")
+    text.append(f"{settings.reference} (ggml's CPU mul_mat; cpu-numpy if libggml cannot load)\n")
+    text.append(f"platform {settings.platform} · mm {settings.mm} · weights {settings.weight_quant} · "
+                f"activations {settings.act_quant}\n")
+    text.append(f"input {settings.input}, {settings.rows} row(s) · threshold NMSE {settings.threshold:g}\n")
+    text.append("m runs · s changes settings · x exports CSV · esc cancels a run", style="dim")
+    return text
+
+
+def results_text(comparison, notices) -> Text:
+    """Metrics, verdict, the weight-alone error and the shapes of one comparison."""
+    m = comparison.metrics
+    d = comparison.details.get("backend", {})
+    text = Text()
+    text.append(f"{comparison.tensor}: {comparison.backend} vs {comparison.reference}\n", style="bold")
+    text.append("verdict ")
+    text.append(m.verdict.upper(), style=VERDICT_STYLE.get(m.verdict, "bold"))
+    text.append(f"   NMSE {m.nmse:.3e}   SNR {m.snr_db:.1f} dB   cosine {m.cosine:.6f}\n")
+    text.append(f"max|err| {m.max_abs:.4g}   mean|err| {m.mean_abs:.4g}")
+    if m.exact_fraction is not None:
+        text.append(f"   exact int32 matches {m.exact_fraction:.2%}")
+    text.append("\n")
+    w = comparison.weight_error
+    if w is not None:
+        text.append(f"weight alone: NMSE {w.nmse:.3e}   SNR {w.snr_db:.1f} dB   max|err| {w.max_abs:.4g}\n")
+        text.append("  (W requantized vs W dequantized: the scheme's own error)\n", style="dim")
+    if d:
+        text.append(f"M={d.get('M')} K={d.get('K')} N={d.get('N')} (padded K={d.get('K_padded')} N={d.get('N_padded')}) · "
+                    f"{d.get('rknn_matmul_type', '')}\n")
+    text.append(f"input: {comparison.input}\n")
+    for n in notices:
+        text.append(f"note: {n}\n", style="dim")
+    return text
+
+
+def notes_text(comparison) -> Text:
+    """The backend's notes; UNCERTAIN hardware behaviour is highlighted."""
+    notes = [n for n in comparison.details.get("backend", {}).get("notes", []) if n]
+    text = Text()
+    for n in notes:
+        text.append(f"- {n}\n", style="bold yellow" if "UNCERTAIN" in n else "")
+    return text
+
+
+class MatmulPanel(VerticalScroll):
+    """Settings, a progress bar while running, and the latest comparison of the selected tensor."""
+
+    def compose(self):
+        yield ProgressBar(total=len(STAGES), show_eta=False, id="matmul-progress")
+        yield Static("", id="matmul-stage")
+        yield Static("", id="matmul-results")
+        yield DataTable(id="matmul-worst", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="matmul-histogram")
+        yield Static("", id="matmul-notes")
+        yield Static("", id="matmul-settings")
+
+    def on_mount(self) -> None:
+        self.query_one("#matmul-worst", DataTable).add_columns("m", "n", "reference", "npu", "|err|")
+        self.set_running(False)
+        self.show_result(None, [])
+
+    def show_settings(self, settings, side) -> None:
+        """Redraw the settings block."""
+        self.query_one("#matmul-settings", Static).update(settings_text(settings, side))
+
+    def set_running(self, running: bool, stage: str = "", index: int = 0) -> None:
+        """Show (or hide) the progress bar at stage ``index``."""
+        bar = self.query_one("#matmul-progress", ProgressBar)
+        bar.display = running
+        if running:
+            bar.update(progress=index)
+        line = self.query_one("#matmul-stage", Static)
+        line.update(Text(f"running: {stage} ({index + 1}/{len(STAGES)}) · esc cancels", style="bold") if running else "")
+        line.display = running
+
+    def show_stage_line(self, line: str, error: bool = False) -> None:
+        """One line under the progress bar (a failure or cancel)."""
+        stage = self.query_one("#matmul-stage", Static)
+        stage.update(Text(line, style="bold red" if error else "dim"))
+        stage.display = True
+
+    def show_result(self, comparison, notices, tensor_name: str = "") -> None:
+        """Show a comparison, or say that the tensor has none yet."""
+        table = self.query_one("#matmul-worst", DataTable)
+        table.clear()
+        if comparison is None:
+            hint = f"no matmul for {tensor_name} yet: press m" if tensor_name else "select a tensor, then press m"
+            self.query_one("#matmul-results", Static).update(Text(hint, style="dim"))
+            self.query_one("#matmul-histogram", Static).update("")
+            self.query_one("#matmul-notes", Static).update("")
+            table.display = False
+            return
+        self.query_one("#matmul-results", Static).update(results_text(comparison, notices))
+        for w in comparison.metrics.worst[:10]:
+            table.add_row(str(w.m), str(w.n), float_text(w.reference), float_text(w.value), f"{w.abs_err:.4g}")
+        table.display = True
+        err = comparison.y.astype("float64") - comparison.y_reference.astype("float64")
+        hist = Text("|error| histogram (log bins)\n", style="bold")
+        hist.append("\n".join(error_histogram(err, bins=8, width=20)))
+        self.query_one("#matmul-histogram", Static).update(hist)
+        notes = notes_text(comparison)
+        self.query_one("#matmul-notes", Static).update(Text("notes\n", style="bold") + notes if notes.plain else "")

@@ -1,0 +1,80 @@
+"""VerdictStore: each tensor's latest verdict, filled by matmuls now and by scans later.
+
+The TUI colours its tensor tree from it and ``n`` / ``N`` walk to the next
+tensor that is worse than the threshold. It holds plain data only (no arrays,
+no UI), so a scan can fill it from a worker's results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+from .compare import DEFAULT_BANDS, VERDICTS, verdict
+
+
+@dataclass(frozen=True)
+class VerdictEntry:
+    """The last comparison of one tensor: where it came from and how far off it was."""
+
+    tensor: str
+    verdict: str
+    nmse: float
+    source: str = "matmul"
+    summary: str = ""
+
+
+class VerdictStore:
+    """Tensor name → its latest :class:`VerdictEntry`."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, VerdictEntry] = {}
+
+    def record(self, tensor: str, nmse: float, source: str = "matmul", summary: str = "",
+               bands: tuple[float, float] = DEFAULT_BANDS) -> VerdictEntry:
+        """Store (replacing) the verdict of ``tensor`` from an NMSE."""
+        entry = VerdictEntry(tensor, verdict(nmse, bands), float(nmse), source, summary)
+        self._entries[tensor] = entry
+        return entry
+
+    def get(self, tensor: str) -> Optional[VerdictEntry]:
+        """The latest entry of ``tensor``, or None when it was never compared."""
+        return self._entries.get(tensor)
+
+    def __contains__(self, tensor: object) -> bool:
+        return tensor in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def is_worse(self, tensor: str, threshold: float) -> bool:
+        """True when ``tensor``'s last NMSE is above ``threshold`` (NaN counts as worse)."""
+        entry = self._entries.get(tensor)
+        return entry is not None and not entry.nmse <= threshold
+
+    def counts(self) -> dict[str, int]:
+        """How many tensors have each verdict."""
+        out = dict.fromkeys(VERDICTS, 0)
+        for e in self._entries.values():
+            out[e.verdict] = out.get(e.verdict, 0) + 1
+        return out
+
+    def next_worse(self, order: Sequence[str], current: Optional[str], threshold: float,
+                   step: int = 1) -> Optional[str]:
+        """The next tensor after ``current`` in ``order`` (wrapping) that is worse than ``threshold``.
+
+        ``step`` is +1 (forward) or -1 (backward). ``current`` itself is found
+        only after a full lap, so a single bad tensor is still reported.
+        """
+        if not order:
+            return None
+        start = order.index(current) if current in order else (-1 if step > 0 else 0)
+        for i in range(1, len(order) + 1):
+            name = order[(start + step * i) % len(order)]
+            if self.is_worse(name, threshold):
+                return name
+        return None
+
+    def names(self) -> Iterable[str]:
+        """Every tensor with an entry."""
+        return iter(self._entries)

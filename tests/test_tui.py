@@ -1,0 +1,454 @@
+"""The TUI driven by Pilot: navigation, layer stepping, matmul on npu-sim, CSV exports, bad files, the palette."""
+
+from __future__ import annotations
+
+import csv
+import threading
+
+import numpy as np
+import pytest
+from tui_support import plain, run, screen_text, settle
+
+import layoutscope
+from layoutscope.export import COMPARISON_COLUMNS
+from layoutscope.matmul_session import MatmulSettings
+from layoutscope.sidebyside import SIDE_BY_SIDE_COLUMNS
+from layoutscope.tui.app import LayoutscopeApp
+from layoutscope.tui.screens.error import ErrorScreen
+from layoutscope.tui.widgets.tensor_tree import TensorTree
+from layoutscope.tui.widgets.values_grid import ValuesGrid
+
+
+def screen(app) -> str:
+    return "\n".join(screen_text(app.export_screenshot()))
+
+
+def status(app) -> str:
+    return plain(app.main_screen.query_one("#status")).strip()
+
+
+async def opened(app, pilot):
+    await settle(app, pilot)
+    return app.main_screen
+
+
+def test_first_screen_shows_the_model_grouped_by_layer(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            assert main.current == "blk.0.attn_q.weight"
+            tree = main.query_one(TensorTree)
+            assert tree.visible_names()[:3] == ["token_embd.weight", "output_norm.weight", "output.weight"]
+            text = screen(app)
+            assert "blk.0.attn_q.weight Q8_0 256×256 @ 0,0" in text
+            assert "nb1 = 34 × 256/32 = 34 × 8 = 272 B" in text
+            assert "]/[ layer" in text and "q quit" in text
+            assert "39 tensors" in status(app)
+    run(body())
+
+
+def test_layer_stepping_keeps_the_role(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            main.query_one(TensorTree).focus()
+            for _ in range(8):  # attn_q → ... → ffn_down in layer 0
+                await pilot.press("j")
+            assert main.current == "blk.0.ffn_down.weight"
+            await pilot.press("right_square_bracket")
+            assert main.current == "blk.1.ffn_down.weight"
+            await pilot.press("right_square_bracket", "right_square_bracket")
+            assert main.current == "blk.3.ffn_down.weight"
+            await pilot.press("right_square_bracket")
+            assert main.current == "blk.3.ffn_down.weight" and "no later layer" in status(app)
+            await pilot.press("left_square_bracket")
+            assert main.current == "blk.2.ffn_down.weight"
+            assert main.query_one(TensorTree).current() == "blk.2.ffn_down.weight"
+            assert "blk.2.ffn_down.weight Q8_0 704×256" in screen(app)
+            main.select_tensor("token_embd.weight")
+            await pilot.press("right_square_bracket")
+            assert main.current == "token_embd.weight" and "not in a layer" in status(app)
+    run(body())
+
+
+def test_filter_narrows_the_tree(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("slash", *"ffn_down", "enter")
+            tree = main.query_one(TensorTree)
+            assert tree.visible_names() == [f"blk.{i}.ffn_down.weight" for i in range(4)]
+            assert main.current == "blk.0.ffn_down.weight"  # the first match, as the current one is hidden
+            await pilot.press("down", "down")  # over the "layer 1" branch
+            assert main.current == "blk.1.ffn_down.weight"
+    run(body())
+
+
+def test_matmul_on_npu_sim_and_its_csv(tiny_llama_path, tmp_path, monkeypatch):
+    import layoutscope.backend as backend
+
+    monkeypatch.setattr(backend, "available_backends", lambda: [
+        ("cpu", True, "ready"), ("cpu-numpy", True, "ready"), ("npu-sim", True, "ready"),
+        ("npu", False, "librknnrt.so not found (test)")])
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("m")
+            await settle(app, pilot)
+            comparison, notices = main.comparisons["blk.0.attn_q.weight"]
+            assert comparison.backend == "npu-sim" and comparison.reference in ("cpu", "cpu-numpy")
+            text = screen(app)
+            assert "blk.0.attn_q.weight: npu-sim vs" in text and "verdict OK" in text
+            assert ("NPU side: npu-sim — npu unavailable: librknnrt.so not found (test); running the exact emulator"
+                    in " ".join(plain(main.query_one("#matmul-settings")).split()))
+            assert "✓ Q8_0  attn_q" in text
+            assert main.verdicts.get("blk.0.attn_q.weight").verdict == "ok"
+            worst = main.query_one("#matmul-worst")
+            assert worst.row_count == 10
+            assert "|error| histogram" in plain(main.query_one("#matmul-histogram"))
+
+            target = tmp_path / "cmp.csv"
+            await pilot.press("x")
+            prompt = app.screen.query_one("#prompt-input")
+            assert prompt.value == "blk.0.attn_q.weight.compare.csv"
+            prompt.value = str(target)
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert f"wrote 2048 rows to {target}" in status(app)
+            rows = list(csv.reader(target.open()))
+            assert tuple(rows[0]) == COMPARISON_COLUMNS and len(rows) == 1 + 8 * 256
+            head = dict(zip(rows[0], rows[1 + 3 * 256 + 7]))
+            assert head["tensor"] == "blk.0.attn_q.weight" and head["backend"] == "npu-sim"
+            assert (head["m"], head["n"], head["platform"], head["mm"]) == ("3", "7", "rk3588", "int8")
+            assert float(head["npu_value"]) == float(comparison.y[3, 7])
+            assert float(head["reference_value"]) == float(comparison.y_reference[3, 7])
+    run(body())
+
+
+def test_unwritable_export_path_shows_the_error_and_keeps_running(tiny_llama_path, tmp_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("x")
+            assert "no comparison for blk.0.attn_q.weight yet" in status(app)
+            await pilot.press("m")
+            await settle(app, pilot)
+            await pilot.press("x")
+            app.screen.query_one("#prompt-input").value = str(tmp_path / "no" / "such" / "dir" / "x.csv")
+            await pilot.press("enter")
+            await settle(app, pilot)
+            line = status(app)
+            assert line.startswith("export failed: cannot write") and "x.csv" in line
+            assert not list(tmp_path.iterdir())
+            await pilot.press("right_square_bracket")
+            assert main.current == "blk.1.attn_q.weight" and app.is_running
+    run(body())
+
+
+def test_values_grid_moves_element_by_element_and_jumps(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("2")
+            grid = main.query_one(ValuesGrid)
+            assert app.focused is grid
+            await pilot.press("down", "down", "right", "l", "l")
+            assert (grid.row, grid.col) == main.cursor == (2, 3)
+            await pilot.press("pagedown")
+            assert grid.row > 2 and grid.col == 3
+            await pilot.press("g")
+            app.screen.query_one("#prompt-input").value = "200,100"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert main.cursor == (200, 100) and (grid.row, grid.col) == (200, 100)
+            text = screen(app)
+            assert "row 200" in text and "@ 200,100" in text
+            with layoutscope.open(tiny_llama_path) as model:
+                value = float(model.tensor("blk.0.attn_q.weight").dequantize(200)[0, 100])
+            assert f"{value:.4g}" in text
+            # The Layout panel follows the cursor, and ] keeps it on the same element.
+            await pilot.press("1")
+            assert "element (row 200, col 100)" in plain(main.query_one("#layout-panel"))
+            await pilot.press("right_square_bracket")
+            assert main.cursor == (200, 100)
+            assert "element (row 200, col 100)" in plain(main.query_one("#layout-panel"))
+            await pilot.press("g")
+            app.screen.query_one("#prompt-input").value = "999,0"
+            await pilot.press("enter")
+            assert "outside blk.1.attn_q.weight" in status(app) and main.cursor == (200, 100)
+    run(body())
+
+
+def test_values_export_writes_the_weight_side_by_side(tiny_llama_path, tmp_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            main.select_tensor("blk.0.attn_k.weight")
+            await pilot.press("2", "x")
+            prompt = app.screen.query_one("#prompt-input")
+            assert prompt.value == "blk.0.attn_k.weight.values.csv"
+            prompt.value = str(tmp_path / "w.csv")
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert "wrote 32768 rows" in status(app)
+            rows = list(csv.reader((tmp_path / "w.csv").open()))
+            assert tuple(rows[0]) == SIDE_BY_SIDE_COLUMNS == ("row", "col", "dequantized", "npu_code", "npu_value", "abs_err")
+            assert len(rows) == 1 + 128 * 256
+            row = dict(zip(rows[0], rows[1 + 5 * 256 + 9]))
+            grid = main.query_one(ValuesGrid)
+            win = grid.sbs.window(5)
+            assert (row["row"], row["col"]) == ("5", "9")
+            assert int(row["npu_code"]) == int(win.codes[5, 9])
+            assert float(row["abs_err"]) == pytest.approx(float(win.abs_err[5, 9]))
+    run(body())
+
+
+def test_n_walks_to_tensors_worse_than_the_threshold(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=MatmulSettings(threshold=1e-12))
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("n")
+            assert main.current == "blk.0.attn_q.weight" and "no tensor's last comparison" in status(app)
+            main.select_tensor("blk.2.ffn_up.weight")
+            await pilot.press("m")
+            await settle(app, pilot)
+            main.verdicts.record("blk.1.attn_v.weight", 0.5, source="scan")  # as a scan would
+            main.verdicts.record("blk.3.attn_k.weight", 1e-13, source="scan")  # better than the threshold
+            main.select_tensor("blk.0.attn_q.weight")
+            await pilot.press("n")
+            assert main.current == "blk.1.attn_v.weight"
+            await pilot.press("n")
+            assert main.current == "blk.2.ffn_up.weight"
+            await pilot.press("n")
+            assert main.current == "blk.1.attn_v.weight"
+            await pilot.press("N")
+            assert main.current == "blk.2.ffn_up.weight"
+    run(body())
+
+
+def test_settings_dialog_validates_and_applies(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("s")
+            dialog = app.screen
+            dialog.query_one("#set-weight-quant").value = "per-group:32"
+            await pilot.press("ctrl+s")
+            assert app.screen is dialog
+            assert "per-group weights need --mm int8-fp32" in plain(dialog.query_one("#settings-error"))
+            dialog.query_one("#set-weight-quant").value = "per-channel"
+            dialog.query_one("#set-mm").value = "int4"
+            dialog.query_one("#set-threshold").value = "1e-3"
+            await pilot.press("ctrl+s")
+            assert app.screen is main
+            assert main.settings.mm == "int4" and main.settings.threshold == 1e-3
+            await pilot.press("m")
+            await settle(app, pilot)
+            notes = plain(main.query_one("#matmul-notes"))
+            assert "UNCERTAIN" in notes  # int4's int16 overflow behaviour is unconfirmed
+            assert main.comparisons["blk.0.attn_q.weight"][0].details["backend"]["mm"] == "int4"
+            await pilot.press("1")
+            assert "native B (rk3588, int4)" in plain(main.query_one("#layout-panel"))
+    run(body())
+
+
+def test_a_running_matmul_can_be_cancelled(tiny_llama_path, monkeypatch):
+    import layoutscope.inputs as inputs
+
+    release = threading.Event()
+    real = inputs.load_input
+
+    def slow_input(*args, **kwargs):
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inputs, "load_input", slow_input)
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("m")
+            assert "running" in plain(main.query_one("#matmul-stage"))
+            await pilot.press("escape")
+            release.set()
+            await settle(app, pilot)
+            assert "cancelled" in status(app)
+            assert "blk.0.attn_q.weight" not in main.comparisons and main.verdicts.get("blk.0.attn_q.weight") is None
+    run(body())
+
+
+def test_command_palette_jumps_to_a_tensor(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("ctrl+p")
+            await pilot.press(*"blk.2.ffn_gate")
+            await pilot.pause(0.3)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "tensor: blk.2.ffn_gate.weight" in screen(app)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert main.current == "blk.2.ffn_gate.weight"
+            assert main.query_one(TensorTree).current() == "blk.2.ffn_gate.weight"
+    run(body())
+
+
+def test_help_lists_the_keys(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await opened(app, pilot)
+            await pilot.press("question_mark")
+            text = screen(app)
+            for keys in ("] / [", "n / N", "ctrl+p", "next / previous layer, keeping the tensor's role"):
+                assert keys in text
+            await pilot.press("escape")
+            assert app.screen is app.main_screen
+    run(body())
+
+
+def test_metadata_is_lazy_scrollable_and_searchable(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("4")
+            keys = main.query_one("#metadata-keys")
+            keys.focus()
+            keys.move_cursor(row=list(main.model.entries).index("tokenizer.ggml.tokens"))
+            await settle(app, pilot)
+            assert "tokenizer.ggml.tokens: 1000 × STRING" in screen(app)
+            search = main.query_one("#metadata-search")
+            search.focus()
+            search.value = "<0x0A>"
+            await pilot.press("enter")
+            await settle(app, pilot)
+            title = plain(main.query_one("#metadata-title"))
+            index = list(main.model.metadata["tokenizer.ggml.tokens"]).index("<0x0A>")
+            assert f"match 1 of 1: #{index}" in title
+            assert f"{index:>8}  '<0x0A>'" in screen(app)
+    run(body())
+
+
+def _write(tmp_path, name, data: bytes):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not gguf"])
+def test_a_bad_file_shows_the_readers_message(tiny_llama_path, tmp_path, damage):
+    data = open(tiny_llama_path, "rb").read()
+    bad = data[: len(data) // 2] if damage == "truncated" else b"PK\x03\x04" + data[4:200]
+    path = _write(tmp_path, "bad.gguf", bad)
+    with pytest.raises(layoutscope.GGUFError) as caught:
+        layoutscope.open(path)
+    expected = caught.value.line()
+
+    async def body():
+        app = LayoutscopeApp(path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            assert isinstance(app.screen, ErrorScreen)
+            assert app.screen.line == expected
+            text = " ".join(line.strip() for line in screen_text(app.export_screenshot()))
+            assert "layoutscope cannot open this file" in text and "Traceback" not in text
+            assert "byte" in text
+            await pilot.press("q")
+        assert app.return_code == 2
+    run(body())
+
+
+def test_unknown_type_shows_raw_bytes_and_why(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "samples"))
+    from ggufwrite import STRING, GGUFBuilder
+
+    path = tmp_path / "fork.gguf"
+    (GGUFBuilder().add("general.architecture", STRING, "llama")
+     .add_tensor("blk.0.attn_q.weight", (64, 2), 77, bytes(range(96)))
+     .add_tensor("blk.0.ffn_up.weight", (32, 2), 0, np.ones(64, np.float32).tobytes())
+     .write(path))
+
+    async def body():
+        app = LayoutscopeApp(path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            main.select_tensor("blk.0.attn_q.weight")
+            await pilot.pause()
+            body_text = plain(main.query_one("#layout-panel"))
+            assert "values are not available: type id 77 is not a ggml type" in body_text
+            assert "00 01 02 03 04 05" in body_text
+            await pilot.press("2")
+            assert "values are not available" in screen(app)
+            await pilot.press("m")
+            await settle(app, pilot)
+            assert app.is_running and main.current == "blk.0.attn_q.weight"
+    run(body())
+
+
+def test_no_color_renders_without_colour(tiny_llama_path, monkeypatch):
+    import re
+
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await opened(app, pilot)
+            svg = app.export_screenshot()
+        # c5c8c6 is the SVG exporter's own default foreground (frame title, line ends), not the app's.
+        colours = set(re.findall(r"-r\d+ \{ fill: #([0-9a-f]{6})", svg) + re.findall(r'<rect fill="#([0-9a-f]{6})"', svg))
+        colours.discard("c5c8c6")
+        coloured = [c for c in colours if not c[0:2] == c[2:4] == c[4:6]]
+        assert colours and not coloured, coloured
+    run(body())
+
+
+def test_layoutscope_file_opens_the_tui_in_a_terminal(tiny_llama_path):
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    main_fd, child_fd = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "TEXTUAL_ANIMATIONS": "none"}
+    proc = subprocess.Popen([sys.executable, "-m", "layoutscope", str(tiny_llama_path)],
+                            stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env, close_fds=True)
+    os.close(child_fd)
+    seen = b""
+    deadline = time.monotonic() + 60  # a hang guard, not a speed check
+    try:
+        while b"attn_q" not in seen and time.monotonic() < deadline:
+            if select.select([main_fd], [], [], 0.2)[0]:
+                seen += os.read(main_fd, 65536)
+        assert b"attn_q" in seen, seen[-500:]
+        os.write(main_fd, b"q")
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([main_fd], [], [], 0.2)[0]:
+                try:
+                    os.read(main_fd, 65536)
+                except OSError:
+                    break
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main_fd)

@@ -1,0 +1,160 @@
+"""The TUI's pure helpers: side-by-side windows, the verdict store, the text histogram."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import layoutscope
+from layoutscope.backend.rknpu2 import requantize
+from layoutscope.histogram import bar, error_histogram
+from layoutscope.sidebyside import SIDE_BY_SIDE_COLUMNS, ExportCancelled, SideBySide, tensor_amax, write_side_by_side_csv
+from layoutscope.verdicts import VerdictStore
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_llama_path):
+    with layoutscope.open(tiny_llama_path) as model:
+        yield model
+
+
+@pytest.mark.parametrize("scheme,mm", [
+    ("per-channel", "int8"), ("per-group:32", "int8-fp32"), ("fixed", "int8"),
+    ("per-channel", "int4"), ("per-channel", "fp16"), ("per-tensor", "int8"), ("per-tensor", "int4"),
+])
+def test_windows_agree_with_requantizing_the_whole_weight(tiny, scheme, mm):
+    w = tiny.tensor("blk.1.ffn_down.weight")
+    full_values = w.dequantize()
+    bits = {"int8": 8, "int8-fp32": 8, "int4": 4, "fp16": 16}[mm]
+    whole = requantize(full_values, scheme, bits)
+    amax = tensor_amax(w, rows_per_chunk=50) if scheme == "per-tensor" else None
+    sbs = SideBySide(w, scheme, mm, amax=amax)
+    for row in (0, 17, 255):
+        win = sbs.window(row)
+        i = row - win.start
+        assert np.array_equal(win.dequantized[i], full_values[row])
+        assert np.array_equal(win.codes[i], whole.codes[row])
+        assert np.array_equal(win.npu[i], whole.values[row])
+        assert win.abs_err[i, 5] == pytest.approx(abs(float(whole.values[row, 5]) - float(full_values[row, 5])))
+        if scheme == "per-group:32":
+            assert win.row_scale(row, 100) == whole.scale[row, 3]
+        elif scheme == "per-channel" and bits != 16:
+            assert win.row_scale(row) == whole.scale[row, 0]
+
+
+def test_per_tensor_waits_for_the_amax(tiny):
+    sbs = SideBySide(tiny.tensor("output.weight"), "per-tensor", "int8")
+    assert sbs.needs_amax
+    with pytest.raises(RuntimeError, match="largest"):
+        sbs.window(0)
+
+
+def test_mismatch_uses_the_nmse_yardstick(tiny):
+    win = SideBySide(tiny.tensor("blk.0.ffn_up.weight"), "per-channel", "int4").window(0)
+    strict, loose = win.mismatch(1e-6), win.mismatch(1.0)
+    assert strict.any() and not loose.any()
+
+
+def test_unknown_type_is_unavailable(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent.parent / "samples"))
+    from ggufwrite import STRING, GGUFBuilder
+
+    p = tmp_path / "fork.gguf"
+    GGUFBuilder().add("general.architecture", STRING, "llama").add_tensor("blk.0.x.weight", (64, 2), 77, bytes(96)).write(p)
+    with layoutscope.open(p) as model:
+        sbs = SideBySide(model.tensor("blk.0.x.weight"))
+        assert not sbs.available and "77" in sbs.reason
+        with pytest.raises(NotImplementedError):
+            sbs.window(0)
+
+
+def test_side_by_side_csv(tiny, tmp_path):
+    w = tiny.tensor("blk.0.attn_k.weight")
+    target = tmp_path / "w.csv"
+    seen = []
+    n = write_side_by_side_csv(str(target), SideBySide(w), progress=lambda done, total: seen.append(done), chunk_rows=50)
+    rows = list(csv.reader(target.open()))
+    assert tuple(rows[0]) == SIDE_BY_SIDE_COLUMNS
+    assert n == len(rows) - 1 == 128 * 256 and seen[-1] == 128
+    whole = requantize(w.dequantize(), "per-channel", 8)
+    row, col = 77, 200
+    line = rows[1 + row * 256 + col]
+    assert line[:2] == [str(row), str(col)]
+    assert float(line[2]) == float(w.dequantize(row)[0, col])
+    assert int(line[3]) == int(whole.codes[row, col]) and float(line[4]) == float(whole.values[row, col])
+
+
+def test_cancelled_export_leaves_no_file(tiny, tmp_path):
+    target = tmp_path / "w.csv"
+    with pytest.raises(ExportCancelled):
+        write_side_by_side_csv(str(target), SideBySide(tiny.tensor("output.weight")), cancelled=lambda: True)
+    assert not target.exists() and not list(tmp_path.iterdir())
+
+
+def test_verdict_store_walks_to_worse_tensors():
+    store = VerdictStore()
+    order = ["a", "b", "c", "d"]
+    store.record("b", 2e-2)
+    store.record("c", 1e-5)
+    store.record("d", 1e-3)
+    assert store.get("b").verdict == "broken" and store.get("c").verdict == "ok" and store.get("d").verdict == "degraded"
+    assert store.next_worse(order, "a", 5e-4) == "b"
+    assert store.next_worse(order, "b", 5e-4) == "d"
+    assert store.next_worse(order, "d", 5e-4) == "b"  # wraps
+    assert store.next_worse(order, "b", 5e-4, step=-1) == "d"
+    assert store.next_worse(order, "a", 1e-1) is None
+    assert store.next_worse(order, "b", 1e-2) == "b"  # the only one, after a lap
+    store.record("e", float("nan"))
+    assert store.is_worse("e", 1.0) and store.counts() == {"ok": 1, "degraded": 1, "broken": 2}
+
+
+def test_histogram_lines():
+    lines = error_histogram([0, 0, 1e-6, 2e-6, 1e-3, float("nan")], bins=3, width=10)
+    assert lines[0].strip().startswith("exact (0) │██████████") and lines[0].endswith(" 2")
+    assert lines[-1].strip().startswith("nan/inf │") and lines[-1].endswith(" 1")
+    assert len(lines) == 5 and "1.0e-06 .. " in lines[1]
+    assert bar(10, 10, 4) == "████" and bar(1, 16, 4) == "▎" and bar(0, 5, 4) == ""
+    assert error_histogram([]) == ["(no elements)"]
+
+
+def test_hex_blocks_tag_scales_codes_and_the_element(tiny):
+    from layoutscope.hexview import blocks_around, hex_text
+    from layoutscope.layout import explain
+
+    w = tiny.tensor("blk.0.ffn_down.weight")
+    e = explain(w, 3, 100)
+    blocks = blocks_around(w, 3, 100, e.element.quant_file_bytes, max_bytes=112)
+    assert [b.is_cursor_block for b in blocks] == [False, True, False]
+    here = [c for line in blocks[1].lines for c in line]
+    assert blocks[1].heading == "block 3 @ byte 894378 (cols 96..127)"
+    assert [c.kind for c in here[:3]] == ["scale", "scale", "quant"] and here[0].field == "d"
+    assert [c.offset for c in here if c.cursor] == [894384]
+    assert here[0].value == 0x20 and here[1].value == 0x0E  # d = 20 0e, as explain shows
+    assert hex_text(blocks[1].lines[0]).startswith("    894378  20 0e")
+
+
+def test_hex_runs_for_plain_types(all_types_path):
+    from layoutscope.hexview import blocks_around
+
+    with layoutscope.open(all_types_path) as model:
+        t = model.tensor("f32.weight")
+        blocks = blocks_around(t, 1, 5, max_bytes=48)
+        assert [b.heading for b in blocks] == ["cols 0..3 @ byte 3936", "cols 4..7 @ byte 3952", "cols 8..11 @ byte 3968"]
+        marked = [c.offset for b in blocks for line in b.lines for c in line if c.cursor]
+        assert marked == [3956, 3957, 3958, 3959] and all(c.kind == "value" for c in blocks[0].lines[0])
+
+
+def test_the_core_helpers_do_not_import_textual():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import layoutscope.npu_location, layoutscope.sidebyside, layoutscope.verdicts, layoutscope.histogram\n"
+            "import layoutscope.hexview, layoutscope.matmul_session\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
