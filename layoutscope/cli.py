@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--npu-core", type=int, choices=(0, 1, 2), default=0, help="NPU core to probe (default 0)")
     doctor.add_argument("--json", action="store_true", help="print JSON instead of text")
     doctor.set_defaults(run="doctor")
+    parser.set_defaults(commands=tuple(sub.choices))  # lets main() tell a file name from a command
     return parser
 
 
@@ -144,7 +145,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = parser.get_default("commands")
     rest = [a for a in argv if a != "--debug"]
     debug = len(rest) < len(argv)
     if not rest or (len(rest) == 1 and rest[0] not in commands and not rest[0].startswith("-")):
