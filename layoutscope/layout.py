@@ -273,7 +273,7 @@ def render_text(e: Explanation) -> str:
         for s in e.strides:
             lines.append(f"  {s.name} = {s.arithmetic:<{width}}   {s.meaning}")
     if e.element is not None:
-        lines.extend(_element_text(e, e.element))
+        lines.extend(element_lines(e, e.element))
     if e.trap is not None:
         lines.extend(_trap_text(e.trap))
     if e.notes:
@@ -282,7 +282,8 @@ def render_text(e: Explanation) -> str:
     return "\n".join(lines)
 
 
-def _element_text(e: Explanation, loc: ElementLocation) -> list[str]:
+def element_lines(e: Explanation, loc: ElementLocation) -> list[str]:
+    """The text lines that work one element out from its bytes (used by ``str()`` and the TUI)."""
     a = loc.anatomy
     idx = ", ".join(map(str, loc.index))
     lines = [

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ...hexview import blocks_around, field_kind, hex_text, raw_lines
 from ...formats._common import fmt
-from ...layout import _element_text, explain
+from ...layout import element_lines, explain
 from ...summary import human_bytes
 from .text_view import TextView
 
@@ -99,7 +99,7 @@ class LayoutPanel(TextView):
         if e.element is not None:
             parts += [Text(""), section(f"element (row {row}, col {col})")]
             # The block's bytes are in the annotated hex below, so the plain hex line is left out.
-            parts += [Text(line) for line in _element_text(e, e.element)[1:] if not line.startswith("  block bytes:")]
+            parts += [Text(line) for line in element_lines(e, e.element)[1:] if not line.startswith("  block bytes:")]
         cursor = e.element.quant_file_bytes if e.element is not None else ()
         parts += [Text(""), section("bytes around the element")]
         parts.append(Text.assemble("  ", ("scale/min", KIND_STYLE["scale"]), "  ", ("codes", KIND_STYLE["quant"]), "  ",
