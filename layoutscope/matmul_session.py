@@ -45,6 +45,20 @@ class MatmulSettings:
         """Keyword options of the NPU-side backend."""
         return dict(platform=self.platform, mm=self.mm, weight_quant=self.weight_quant, act_quant=self.act_quant)
 
+    def scan_options(self):
+        """The :class:`~layoutscope.scan.ScanOptions` of a scan with these settings.
+
+        The threshold is the ok bound of the scan's verdicts, so "over the
+        threshold" means the same in the table, the layer summary and ``n``.
+        """
+        from .scan import ScanOptions
+
+        return ScanOptions(
+            backend=self.backend, reference=self.reference, platform=self.platform, mm=self.mm,
+            weight_quants=(self.weight_quant,), act_quant=self.act_quant, input=self.input, rows=self.rows,
+            bands=(self.threshold, max(self.threshold, DEFAULT_BANDS[1])),
+        )
+
     def with_changes(self, **changes) -> "MatmulSettings":
         """A copy with some fields replaced."""
         return replace(self, **changes)

@@ -147,3 +147,36 @@ def test_cancelling_a_scanner_keeps_finished_rows(tiny):
     report = scanner.run(on_row=lambda row, done, total: scanner.cancelled.set() if done >= 3 else None)
     assert report.interrupted and 3 <= len(report.rows) < 29
     assert os.path.exists(report.file)
+
+
+def test_text_helpers_the_cli_and_the_tui_share(tiny):
+    from layoutscope.commands.scan import advice_lines, layer_lines, nmse_text, skipped_lines
+
+    report = Scanner(tiny, ScanOptions(backend="npu-sim", filter=r"blk\.[03]\.ffn_down|norm")).run()
+    layers = report.layers()
+    assert layer_lines(layers)[0].split() == ["layer", "tensors", "worst", "max", "NMSE", "mean", "NMSE", "over",
+                                              "accumulated"]
+    assert [line.split()[0] for line in layer_lines(layers)[1:]] == ["blk.0", "blk.3"]
+    assert advice_lines(layers, report.options.bands) == [
+        "first layer with a weight over NMSE 0.0005: blk.3",
+        "running the first k layers on the NPU: the first 1 of 2 stay within ok (accumulated ≤ 0.0005), "
+        "the first 2 within degraded (≤ 0.01)",
+    ]
+    assert advice_lines([], report.options.bands) == []
+    [line] = skipped_lines(report.skipped)
+    assert line.startswith("- 1-D (a norm, bias or scale)") and line.endswith("blk.3.ffn_norm.weight, output_norm.weight")
+    assert (nmse_text(1.2345e-3), nmse_text(float("nan")), nmse_text(float("inf"))) == ("1.23e-03", "nan", "inf")
+
+
+def test_tui_settings_become_scan_options():
+    from layoutscope.compare import DEFAULT_BANDS
+    from layoutscope.matmul_session import MatmulSettings
+
+    settings = MatmulSettings(backend="npu-sim", platform="rk3576", mm="int8-fp32", weight_quant="per-group:32",
+                              act_quant="per-token", input="random:3", rows=4)
+    o = settings.scan_options()
+    assert (o.backend, o.platform, o.mm, o.weight_quants, o.act_quant, o.input, o.rows) == (
+        "npu-sim", "rk3576", "int8-fp32", ("per-group:32",), "per-token", "random:3", 4)
+    assert o.bands == DEFAULT_BANDS
+    assert settings.with_changes(threshold=1e-3).scan_options().bands == (1e-3, DEFAULT_BANDS[1])
+    assert settings.with_changes(threshold=0.5).scan_options().bands == (0.5, 0.5)

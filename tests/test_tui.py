@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from tui_support import plain, run, screen_text, settle
+from tui_support import plain, run, screen_text, settle, write_observed
 
 import layoutscope
 from layoutscope.export import COMPARISON_COLUMNS
@@ -313,7 +313,8 @@ def test_help_lists_the_keys(tiny_llama_path):
             await opened(app, pilot)
             await pilot.press("question_mark")
             text = screen(app)
-            for keys in ("] / [", "n / N", "ctrl+p", "next / previous layer, keeping the tensor's role"):
+            for keys in ("] / [", "n / N", "ctrl+p", "next / previous layer, keeping the tensor's role",
+                         "the Scan screen: every matmul weight, worst first", "diagnose which known bug"):
                 assert keys in text
             await pilot.press("escape")
             assert app.screen is app.main_screen
@@ -452,3 +453,272 @@ def test_layoutscope_file_opens_the_tui_in_a_terminal(tiny_llama_path):
         if proc.poll() is None:
             proc.kill()
         os.close(main_fd)
+
+
+# -- the Scan screen ----------------------------------------------------------------------------
+SIM = MatmulSettings(backend="npu-sim")
+
+
+def scan_table_names(scan) -> list[str]:
+    table = scan.query_one("#scan-table")
+    return [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+
+
+def test_scan_ranks_every_matmul_weight_and_enter_jumps_to_it(tiny_llama_path):
+    from layoutscope.tui.screens.scan import ScanScreen
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("S")
+            scan = app.screen
+            assert isinstance(scan, ScanScreen)
+            text = screen(app)
+            assert "29 matmul weights, 10 other tensors skipped" in text and "r runs the scan" in text
+            assert "npu-sim vs cpu · rk3588 · mm int8 · weights per-channel" in text
+            summary = plain(scan.query_one("#scan-summary"))
+            assert "skipped (10)" in summary and "ggml_get_rows, not a matmul: token_embd.weight" in summary
+            await pilot.press("r")
+            await settle(app, pilot)
+            names = scan_table_names(scan)
+            assert len(names) == 29 and names[0] == "blk.3.ffn_down.weight"
+            assert names == [r.tensor for r in scan.report.primary]  # worst first
+            assert "done: 29 of 29 · worst blk.3.ffn_down.weight DEGRADED" in screen(app)
+            summary = plain(scan.query_one("#scan-summary"))
+            assert "first layer with a weight over NMSE 0.0005: blk.3" in summary
+            assert "the first 3 of 4 stay within ok" in summary and "skipped (10)" in summary
+            # Every row is in the verdict store, so the tree shows it and n walks it.
+            assert len(main.verdicts) == 29
+            assert {main.verdicts.get(n).source for n in names} == {"scan"}
+            assert main.verdicts.get("blk.3.ffn_down.weight").verdict == "degraded"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.screen is main
+            assert main.current == "blk.3.ffn_down.weight"
+            assert main.query_one(TensorTree).current() == "blk.3.ffn_down.weight"
+            assert "scan verdict DEGRADED" in status(app)
+            text = screen(app)
+            assert "~ Q8_0  ffn_down 704×256" in text and "✓ Q8_0  ffn_up 256×704" in text
+            main.select_tensor("blk.0.attn_q.weight")
+            await pilot.press("n")
+            assert main.current == "blk.3.ffn_down.weight"
+            # The screen is kept: opening it again shows the same results.
+            await pilot.press("S")
+            assert app.screen is scan and len(scan_table_names(scan)) == 29
+            await pilot.press("down", "down", "enter")
+            await pilot.pause()
+            assert app.screen is main and main.current == names[2]
+    run(body())
+
+
+def test_the_palette_opens_the_scan_screen(tiny_llama_path):
+    from layoutscope.tui.screens.scan import ScanScreen
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await opened(app, pilot)
+            await pilot.press("ctrl+p", *"scan: every")
+            await pilot.pause(0.3)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "scan: every matmul weight" in screen(app)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ScanScreen)
+            await pilot.press("escape")
+            assert app.screen is app.main_screen
+    run(body())
+
+
+def test_a_cancelled_scan_keeps_the_finished_rows(tiny_llama_path, monkeypatch):
+    import asyncio
+
+    from layoutscope.scan import Scanner
+    from layoutscope.tui.screens.scan import ScanScreen
+
+    # One thread measures the weights in file order; the fourth blocks until the test lets it go,
+    # which is after the scan was cancelled: exactly three rows finish.
+    monkeypatch.setattr(ScanScreen, "JOBS", 1)
+    reached, release = threading.Event(), threading.Event()
+    calls = []
+    real = Scanner.measure
+
+    def measure(self, weight):
+        calls.append(weight.name)
+        if len(calls) == 4:
+            reached.set()
+            release.wait(30)
+        return real(self, weight)
+
+    monkeypatch.setattr(Scanner, "measure", measure)
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("S", "r")
+            scan = app.screen
+            try:
+                assert await asyncio.to_thread(reached.wait, 30)
+                await pilot.press("escape")
+                assert app.screen is scan  # esc cancels first; it does not leave
+                await settle(app, pilot)
+            finally:
+                release.set()
+            assert scan.report.interrupted
+            names = scan_table_names(scan)
+            assert sorted(names) == sorted(calls[:3])
+            assert sorted(main.verdicts.names()) == sorted(calls[:3])
+            assert "cancelled after 3 of 29: the table keeps the finished rows" in screen(app)
+            await pilot.press("escape")
+            assert app.screen is main
+    run(body())
+
+
+def test_a_scan_with_a_bad_input_shows_the_error(tiny_llama_path, tmp_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM.with_changes(input=str(tmp_path / "missing.npy")))
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("S", "r")
+            await settle(app, pilot)
+            stage = plain(app.screen.query_one("#scan-stage"))
+            assert stage.startswith("scan failed:") and "missing.npy" in stage
+            assert app.screen.query_one("#scan-table").row_count == 0 and len(main.verdicts) == 0
+            # Fixed in the settings, the scan runs.
+            await pilot.press("s")
+            app.screen.query_one("#set-input").value = "random:1"
+            await pilot.press("ctrl+s")
+            assert main.settings.input == "random:1" and "input random:1" in screen(app)
+            await pilot.press("r")
+            await settle(app, pilot)
+            assert app.screen.query_one("#scan-table").row_count == 29
+    run(body())
+
+
+# -- diagnose in the Matmul panel ---------------------------------------------------------------
+@pytest.fixture
+def observed_files(tiny_llama_path, tmp_path):
+    """x.npy (4, 256) and y.npy: blk.0.ffn_up.weight's output with B given as W (``b-transposed``)."""
+    write_observed(tiny_llama_path, tmp_path, "b-transposed")
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 5), np.float32))
+    return tmp_path
+
+
+async def _diagnose(app, pilot, *answers):
+    """Diagnose blk.0.ffn_up.weight, answering the prompts with ``answers``."""
+    app.main_screen.select_tensor("blk.0.ffn_up.weight")
+    await pilot.press("d")
+    for answer in answers:
+        app.screen.query_one("#prompt-input").value = str(answer)
+        await pilot.press("enter")
+    await settle(app, pilot)
+
+
+def test_diagnose_ranks_the_injected_bug_first(tiny_llama_path, observed_files):
+    d = observed_files
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await _diagnose(app, pilot, d / "y.npy", d / "x.npy")
+            diagnosis, observed, x = main.diagnoses["blk.0.ffn_up.weight"]
+            assert diagnosis.best.id == "b-transposed" and (observed, x) == (str(d / "y.npy"), str(d / "x.npy"))
+            assert main.query_one("#tabs").active == "matmul"
+            text = plain(main.query_one("#matmul-diagnosis"))
+            assert "best match: b-transposed (NMSE 0)" in text and "fix: B is Wᵀ" in text
+            ranked = [line.split()[1] for line in text.splitlines() if line[:3].strip().isdigit()]
+            assert ranked[0] == "b-transposed" and "none" in ranked
+            assert "- kn-swapped" not in text  # ffn_up is not square: every hypothesis applies
+            assert "best match: b-transposed" in status(app)
+            # Another tensor has no diagnosis; coming back shows it again.
+            main.select_tensor("blk.0.attn_q.weight")
+            assert not main.query_one("#matmul-diagnosis").display
+            main.select_tensor("blk.0.ffn_up.weight")
+            assert main.query_one("#matmul-diagnosis").display
+    run(body())
+
+
+def test_diagnose_takes_x_from_an_npy_input_setting(tiny_llama_path, observed_files):
+    d = observed_files
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM.with_changes(input=str(d / "x.npy")))
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            main.select_tensor("blk.0.ffn_up.weight")
+            await pilot.press("d")
+            assert f"X is the input setting, {d / 'x.npy'}" in plain(app.screen.query_one("#prompt-hint"))
+            app.screen.query_one("#prompt-input").value = str(d / "y.npy")
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert main.diagnoses["blk.0.ffn_up.weight"][0].best.id == "b-transposed"
+    run(body())
+
+
+@pytest.mark.parametrize("observed,x,message", [
+    ("wrong.npy", "x.npy", "shape is (3, 5), expected (M, N) = (4, 704)"),
+    ("missing.npy", "x.npy", "missing.npy: no such file"),
+    ("y.npy", "y.npy", "shape is (4, 704), expected float32 (M, 256)"),
+])
+def test_diagnose_with_a_bad_file_shows_one_line_and_keeps_running(tiny_llama_path, observed_files, observed, x,
+                                                                  message):
+    d = observed_files
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await _diagnose(app, pilot, d / observed, d / x)
+            assert status(app).startswith("diagnose: ") and message in status(app)
+            assert message in " ".join(plain(main.query_one("#matmul-stage")).split())
+            assert "blk.0.ffn_up.weight" not in main.diagnoses and app.is_running
+            await pilot.press("right_square_bracket")
+            assert main.current == "blk.1.ffn_up.weight"
+    run(body())
+
+
+def test_a_running_diagnosis_can_be_cancelled(tiny_llama_path, observed_files, monkeypatch):
+    import asyncio
+
+    import layoutscope.commands.diagnose as cli_diagnose
+    from layoutscope.tui import messages as msg
+    from layoutscope.tui.screens.main import MainScreen
+
+    release, failed = threading.Event(), threading.Event()
+    real_load, real_post = cli_diagnose.load_observed, MainScreen.post_message
+
+    def slow_load(*args, **kwargs):
+        release.wait(30)
+        return real_load(*args, **kwargs)
+
+    def post(self, message):
+        posted = real_post(self, message)
+        if isinstance(message, msg.DiagnoseFailed):
+            failed.set()  # the worker's last message is queued: the test may now look
+        return posted
+
+    monkeypatch.setattr(cli_diagnose, "load_observed", slow_load)
+    monkeypatch.setattr(MainScreen, "post_message", post)
+    d = observed_files
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            main.select_tensor("blk.0.ffn_up.weight")
+            await pilot.press("d")
+            for answer in (d / "y.npy", d / "x.npy"):
+                app.screen.query_one("#prompt-input").value = str(answer)
+                await pilot.press("enter")
+            assert "running: diagnose blk.0.ffn_up.weight" in plain(main.query_one("#matmul-stage"))
+            await pilot.press("escape")
+            release.set()
+            assert await asyncio.to_thread(failed.wait, 30)
+            await settle(app, pilot)
+            assert status(app) == "diagnosis of blk.0.ffn_up.weight cancelled"
+            assert "blk.0.ffn_up.weight" not in main.diagnoses and app.is_running
+    run(body())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from tui_support import check_snapshot, run, settle
+from tui_support import check_snapshot, run, settle, write_observed
 
 from layoutscope.matmul_session import MatmulSettings
 from layoutscope.tui.app import LayoutscopeApp
@@ -107,3 +107,29 @@ def test_settings_dialog(tiny_llama_path):
         await settle(app, pilot)
         await pilot.press("s")
     snapshot(tiny_llama_path, "settings", steps)
+
+
+def test_scan_results(tiny_llama_path):
+    async def steps(app, pilot):
+        await settle(app, pilot)
+        await pilot.press("S", "r")
+    snapshot(tiny_llama_path, "scan_results", steps)
+
+
+def test_diagnose_results(tmp_path, tiny_llama_path):
+    write_observed(tiny_llama_path, tmp_path, "q8_0-raw-bytes")
+
+    async def steps(app, pilot):
+        await settle(app, pilot)
+        app.main_screen.select_tensor("blk.0.ffn_up.weight")
+        await pilot.press("d")
+        for answer in ("y.npy", "x.npy"):
+            app.screen.query_one("#prompt-input").value = answer
+            await pilot.press("enter")
+    # The panel names the files: relative paths keep the snapshot the same everywhere.
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        snapshot(tiny_llama_path, "diagnose_results", steps)
+    finally:
+        os.chdir(cwd)

@@ -76,3 +76,17 @@ async def settle(app, pilot) -> None:
     for _ in range(3):
         await app.workers.wait_for_complete()
         await pilot.pause()
+
+
+def write_observed(model_path, directory, hypothesis: str, tensor: str = "blk.0.ffn_up.weight"):
+    """``x.npy`` (4, K) and ``y.npy``: ``tensor``'s output with the bug ``hypothesis`` injected."""
+    import numpy as np
+
+    import layoutscope
+    from layoutscope.diagnose import simulate
+
+    with layoutscope.open(model_path) as model:
+        w = model.tensor(tensor)
+        x = np.random.default_rng(3).standard_normal((4, w.ne[0])).astype(np.float32)
+        np.save(Path(directory) / "x.npy", x)
+        np.save(Path(directory) / "y.npy", simulate(w, x, hypothesis))

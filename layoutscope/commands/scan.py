@@ -102,14 +102,13 @@ class _progress:
             self.bar.stop()
 
 
-def _e(x: float) -> str:
+def nmse_text(x: float) -> str:
+    """An NMSE as ``1.26e-03`` (nan and inf spelled out)."""
     return f"{x:.2e}" if x == x and abs(x) != float("inf") else str(x)
 
 
 def as_text(report, top: int = 20, written=()) -> str:
     """The report as readable text: parameters, ranked table, layers, offload advice, skipped."""
-    from ..scan import offload_advice
-
     o = report.options
     scanned = len({r.tensor for r in report.rows})
     state = f"INTERRUPTED after {scanned} of {report.total}" if report.interrupted else f"{scanned}"
@@ -128,7 +127,7 @@ def as_text(report, top: int = 20, written=()) -> str:
              f"{'cosine':>8} {'max|err|':>9} {'verdict':<8}"
     lines.append(header + (" needs" if sweep else ""))
     for i, r in enumerate(rows[:top], 1):
-        line = (f"  {i:>3} {r.tensor:<28} {r.type:<6} {f'{r.K}×{r.N}':>11} {_e(r.weight_nmse):>11} {_e(r.nmse):>9} "
+        line = (f"  {i:>3} {r.tensor:<28} {r.type:<6} {f'{r.K}×{r.N}':>11} {nmse_text(r.weight_nmse):>11} {nmse_text(r.nmse):>9} "
                 f"{r.snr_db:>6.1f} {r.cosine:>8.5f} {r.max_abs:>9.3g} {r.verdict:<8}")
         lines.append(line + (f" {r.needs}" if sweep else ""))
     if len(rows) > top:
@@ -142,30 +141,54 @@ def as_text(report, top: int = 20, written=()) -> str:
         for r in rows[:top]:
             cells = by_tensor[r.tensor]
             lines.append(f"  {r.tensor:<28} " + " ".join(
-                f"{_e(cells[q].nmse) + ' ' + cells[q].verdict[0]:>14}" if q in cells else f"{'':>14}"
+                f"{nmse_text(cells[q].nmse) + ' ' + cells[q].verdict[0]:>14}" if q in cells else f"{'':>14}"
                 for q in o.weight_quants) + f"  {r.needs}")
     layers = report.layers()
     if layers:
-        lines += ["", "  per layer (accumulated NMSE: each layer's mean NMSE added up, an estimate):",
-                  f"  {'layer':<18} {'tensors':>7} {'worst':<9} {'max NMSE':>9} {'mean NMSE':>9} {'over':>4} "
-                  f"{'accumulated':>11}"]
-        for s in layers:
-            acc = "" if s.cumulative_nmse is None else _e(s.cumulative_nmse)
-            lines.append(f"  {s.layer:<18} {s.tensors:>7} {s.worst_verdict:<9} {_e(s.max_nmse):>9} "
-                         f"{_e(s.mean_nmse):>9} {s.over_threshold:>4} {acc:>11}")
-        advice = offload_advice(layers, o.bands)
-        if advice["layers"]:
-            first = advice["first_layer_over_threshold"]
-            lines.append("")
-            lines.append(f"  first layer with a weight over NMSE {o.bands[0]:g}: {first or 'none'}")
-            lines.append(f"  running the first k layers on the NPU: the first {advice['leading_layers_within_ok']} of "
-                         f"{advice['layers']} stay within ok (accumulated ≤ {o.bands[0]:g}), the first "
-                         f"{advice['leading_layers_within_degraded']} within degraded (≤ {o.bands[1]:g})")
+        lines += ["", "  per layer (accumulated NMSE: each layer's mean NMSE added up, an estimate):"]
+        lines += ["  " + line for line in layer_lines(layers)]
+        advice = advice_lines(layers, o.bands)
+        if advice:
+            lines += [""] + ["  " + line for line in advice]
     if report.skipped:
         lines += ["", f"  skipped ({len(report.skipped)}):"]
-        by_reason: dict = {}
-        for s in report.skipped:
-            by_reason.setdefault(s.reason, []).append(s.tensor)
-        for reason, names in by_reason.items():
-            lines.append(f"  - {reason}: {', '.join(names)}")
+        lines += ["  " + line for line in skipped_lines(report.skipped)]
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def layer_lines(layers) -> list[str]:
+    """The per-layer table (a header, then one line per :class:`LayerSummary`)."""
+    lines = [f"{'layer':<18} {'tensors':>7} {'worst':<9} {'max NMSE':>9} {'mean NMSE':>9} {'over':>4} "
+             f"{'accumulated':>11}"]
+    for s in layers:
+        acc = "" if s.cumulative_nmse is None else nmse_text(s.cumulative_nmse)
+        lines.append(f"{s.layer:<18} {s.tensors:>7} {s.worst_verdict:<9} {nmse_text(s.max_nmse):>9} "
+                     f"{nmse_text(s.mean_nmse):>9} {s.over_threshold:>4} {acc:>11}")
+    return lines
+
+
+def advice_lines(layers, bands) -> list[str]:
+    """Where the model crosses the threshold first and how many leading layers stay within each band.
+
+    Empty when no tensor is in a numbered layer.
+    """
+    from ..scan import offload_advice
+
+    advice = offload_advice(layers, bands)
+    if not advice["layers"]:
+        return []
+    first = advice["first_layer_over_threshold"]
+    return [
+        f"first layer with a weight over NMSE {bands[0]:g}: {first or 'none'}",
+        f"running the first k layers on the NPU: the first {advice['leading_layers_within_ok']} of "
+        f"{advice['layers']} stay within ok (accumulated ≤ {bands[0]:g}), the first "
+        f"{advice['leading_layers_within_degraded']} within degraded (≤ {bands[1]:g})",
+    ]
+
+
+def skipped_lines(skipped) -> list[str]:
+    """One line per reason: ``- reason: tensor, tensor, ...`` (file order within a reason)."""
+    by_reason: dict = {}
+    for s in skipped:
+        by_reason.setdefault(s.reason, []).append(s.tensor)
+    return [f"- {reason}: {', '.join(names)}" for reason, names in by_reason.items()]

@@ -1,8 +1,8 @@
-"""The Textual app: one main screen over one model file, and the command palette."""
+"""The Textual app: one main screen over one model file, the Scan screen, and the command palette."""
 
 from __future__ import annotations
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 
 from .commands import TensorProvider
@@ -24,3 +24,12 @@ class LayoutscopeApp(App):
 
     def get_default_screen(self) -> MainScreen:
         return self.main_screen
+
+    def get_system_commands(self, screen):
+        """Textual's commands, plus opening the Scan screen and diagnosing the current tensor."""
+        yield from super().get_system_commands(screen)
+        main = self.main_screen
+        yield SystemCommand("scan: every matmul weight, worst first (S)",
+                            "NPU side vs CPU for each weight, with the current settings", main.action_scan)
+        yield SystemCommand("diagnose: which known bug explains an observed output (d)",
+                            "rank the known layout bugs against a .npy your backend produced", main.action_diagnose)

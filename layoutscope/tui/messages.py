@@ -122,3 +122,64 @@ class SearchFound(Message):
         self.key = key
         self.query = query
         self.hits = hits
+
+
+class ScanRowDone(Message):
+    """A scan finished one weight: its (primary-scheme) ScanRow, and ``done`` of ``total`` weights."""
+
+    def __init__(self, row: Any, done: int, total: int) -> None:
+        super().__init__()
+        self.row = row
+        self.done = done
+        self.total = total
+
+
+class ScanFinished(Message):
+    """A scan ended, complete or cancelled (``report.interrupted``): the ScanReport of the finished rows."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__()
+        self.report = report
+
+
+class ScanFailed(Message):
+    """A scan could not run (a bad input setting, an unavailable backend); ``line`` says why."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__()
+        self.line = line
+
+
+class DiagnoseProgress(Message):
+    """A diagnosis is judging hypothesis ``done`` (of ``total``), ``hypothesis``, for ``tensor``."""
+
+    def __init__(self, tensor: str, done: int, total: int, hypothesis: str) -> None:
+        super().__init__()
+        self.tensor = tensor
+        self.done = done
+        self.total = total
+        self.hypothesis = hypothesis
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DiagnoseProgress)
+
+
+class DiagnoseFinished(Message):
+    """A diagnosis finished: the ranked Diagnosis, and the .npy files it read."""
+
+    def __init__(self, tensor: str, diagnosis: Any, observed_path: str, input_path: str) -> None:
+        super().__init__()
+        self.tensor = tensor
+        self.diagnosis = diagnosis
+        self.observed_path = observed_path
+        self.input_path = input_path
+
+
+class DiagnoseFailed(Message):
+    """A diagnosis failed (a missing or mis-shaped .npy) or was cancelled; ``line`` says why."""
+
+    def __init__(self, tensor: str, line: str, cancelled: bool = False) -> None:
+        super().__init__()
+        self.tensor = tensor
+        self.line = line
+        self.cancelled = cancelled

@@ -16,6 +16,8 @@ KEYS = (
     ("] / [", "next / previous layer, keeping the tensor's role"),
     ("n / N", "next / previous tensor whose last comparison is worse than the threshold"),
     ("m", "run the matmul for the current tensor (esc cancels)"),
+    ("d", "diagnose which known bug explains an observed Y.npy"),
+    ("S", "the Scan screen: every matmul weight, worst first"),
     ("x", "export the current comparison to CSV (from Values: the weight side by side)"),
     ("s", "settings: backend, platform, schemes, input, threshold"),
     ("g", "go to (row, col)"),

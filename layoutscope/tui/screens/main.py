@@ -50,6 +50,8 @@ class MainScreen(Screen):
         Binding("n", "bad(1)", "worse", key_display="n/N"),
         Binding("N", "bad(-1)", "previous worse tensor", show=False),
         Binding("m", "matmul", "matmul"),
+        Binding("d", "diagnose", "diagnose", show=False),
+        Binding("S", "scan", "scan"),
         Binding("x", "export", "csv"),
         Binding("s", "settings", "settings"),
         Binding("question_mark", "help", "help"),
@@ -73,6 +75,10 @@ class MainScreen(Screen):
         self.npu_side = None
         self.verdicts = VerdictStore()
         self.comparisons: dict[str, tuple] = {}
+        self.diagnoses: dict[str, tuple] = {}
+        self._scan_screen = None
+        self._observed_path = ""
+        self._input_path = ""
         self._sbs: "OrderedDict[tuple, object]" = OrderedDict()
         self._amax: dict[str, float] = {}
         self._stale: set[str] = set(PANELS)
@@ -97,7 +103,7 @@ class MainScreen(Screen):
                     with TabPane("4 Metadata", id="metadata"):
                         yield MetadataPanel(id="metadata-panel")
         yield Static("", id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(TensorTree).loading = True
@@ -107,6 +113,8 @@ class MainScreen(Screen):
         self._probe()
 
     def on_unmount(self) -> None:
+        if self._scan_screen is not None:
+            self._scan_screen.stop()  # else the app would wait for the scan to finish before exiting
         gc.unfreeze()
         if self.model is not None:
             self.model.close()
@@ -167,6 +175,32 @@ class MainScreen(Screen):
             self.post_message(msg.MatmulFailed(name, f"matmul of {name} cancelled", cancelled=True))
         else:
             self.post_message(msg.MatmulFinished(name, comparison, notices))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="diagnose")
+    def _diagnose(self, model, name: str, observed_path: str, input_path: str, settings: MatmulSettings) -> None:
+        from ...commands.diagnose import load_input, load_observed
+        from ...diagnose import diagnose
+
+        worker = get_current_worker()
+
+        def progress(done: int, total: int, hypothesis: str) -> None:
+            if worker.is_cancelled:
+                raise MatmulCancelled(f"diagnosis of {name} cancelled")
+            self.post_message(msg.DiagnoseProgress(name, done, total, hypothesis))
+
+        try:
+            weight = model.tensor(name)
+            x = load_input(input_path, weight.ne[0], name)
+            observed = load_observed(observed_path, x.shape[0], weight.n_rows, name)
+            result = diagnose(weight, x, observed, platform=settings.platform, mm=settings.mm,
+                              weight_quant=settings.weight_quant, act_quant=settings.act_quant, progress=progress)
+        except MatmulCancelled as exc:
+            self.post_message(msg.DiagnoseFailed(name, str(exc), cancelled=True))
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. a missing or mis-shaped .npy: shown, the app keeps running
+            self.post_message(msg.DiagnoseFailed(name, f"diagnose: {classify(exc)[1]}"))
+            return
+        self.post_message(msg.DiagnoseFinished(name, result, observed_path, input_path))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def _export(self, path: str, comparison=None, sbs=None) -> None:
@@ -302,6 +336,26 @@ class MainScreen(Screen):
         panel.show_stage_line(message.line, error=not message.cancelled)
         self.set_status(message.line, error=not message.cancelled)
 
+    def on_diagnose_progress(self, message: msg.DiagnoseProgress) -> None:
+        self.query_one(MatmulPanel).set_running(True, f"diagnose {message.tensor}: {message.hypothesis}",
+                                                message.done, message.total)
+
+    def on_diagnose_finished(self, message: msg.DiagnoseFinished) -> None:
+        d = message.diagnosis
+        self.diagnoses[message.tensor] = (d, message.observed_path, message.input_path)
+        panel = self.query_one(MatmulPanel)
+        panel.set_running(False)
+        if message.tensor == self.current:
+            panel.show_diagnosis(d, message.observed_path, message.input_path)
+            panel.scroll_home(animate=False)
+        self.set_status(f"{message.tensor}: {d.summary()}")
+
+    def on_diagnose_failed(self, message: msg.DiagnoseFailed) -> None:
+        panel = self.query_one(MatmulPanel)
+        panel.set_running(False)
+        panel.show_stage_line(message.line, error=not message.cancelled)
+        self.set_status(message.line, error=not message.cancelled)
+
     def on_export_progress(self, message: msg.ExportProgress) -> None:
         self.set_status(f"exporting: {message.done} of {message.total} rows · esc cancels")
 
@@ -414,6 +468,7 @@ class MainScreen(Screen):
             mp.show_settings(self.settings, self.npu_side)
             comparison, notices = self.comparisons.get(t.name, (None, []))
             mp.show_result(comparison, notices, t.name)
+            mp.show_diagnosis(*self.diagnoses.get(t.name, (None, "", "")))
 
     def _sbs_for(self, tensor):
         """The cached SideBySide of ``tensor`` under the current settings (made if missing)."""
@@ -482,23 +537,31 @@ class MainScreen(Screen):
         entry = self.verdicts.get(name)
         self.set_status(f"{name}: last verdict {entry.verdict.upper()}, NMSE {entry.nmse:.3e} > {threshold:g}")
 
-    def action_matmul(self) -> None:
-        """Run the current tensor's matmul on the NPU side and on the CPU, in a worker."""
+    def _current_weight(self, what: str):
+        """The current tensor when it is a 2-D weight (and the Matmul panel is shown), else None with why."""
         if self.model is None or self.current is None:
-            return
+            return None
         t = self.model.tensor(self.current)
         if t.n_dims != 2:
-            self.set_status(f"{t.name} is not a 2-D weight (ne = {list(t.ne)}): there is no matmul to run", error=True)
-            return
+            self.set_status(f"{t.name} is not a 2-D weight (ne = {list(t.ne)}): there is no matmul to {what}",
+                            error=True)
+            return None
         self.query_one(TabbedContent).active = "matmul"
+        return t
+
+    def action_matmul(self) -> None:
+        """Run the current tensor's matmul on the NPU side and on the CPU, in a worker."""
+        t = self._current_weight("run")
+        if t is None:
+            return
         panel = self.query_one(MatmulPanel)
         panel.set_running(True, f"{t.name}: starting", 0)
         self.set_status(f"running the matmul of {t.name} · esc cancels")
         self._matmul(self.model, t.name, self.settings, self.npu_side)
 
     def action_cancel(self) -> None:
-        """Cancel a running matmul or export."""
-        running = [w for w in self.workers if w.group in ("matmul", "export") and w.is_running]
+        """Cancel a running matmul, diagnosis or export."""
+        running = [w for w in self.workers if w.group in ("matmul", "diagnose", "export") and w.is_running]
         for w in running:
             w.cancel()
         if running:
@@ -538,17 +601,90 @@ class MainScreen(Screen):
 
     def action_settings(self) -> None:
         """Open the settings dialog."""
-        def apply(settings):
-            if settings is None:
-                return
-            self.settings = settings
-            if self.availability is not None:
-                self.npu_side = choose_npu_side(settings.backend, self.availability)
-            self._stale = set(PANELS) - {"metadata"}
-            self._show_panel(self.query_one(TabbedContent).active)
-            self.set_status("settings saved")
+        def chosen(settings):
+            if settings is not None:
+                self.apply_settings(settings)
 
-        self.app.push_screen(SettingsScreen(self.settings, self.availability), apply)
+        self.app.push_screen(SettingsScreen(self.settings, self.availability), chosen)
+
+    def apply_settings(self, settings: MatmulSettings) -> None:
+        """Use new settings from now on (matmuls, scans, diagnoses) and redraw the panels."""
+        self.settings = settings
+        if self.availability is not None:
+            self.npu_side = choose_npu_side(settings.backend, self.availability)
+        self._stale = set(PANELS) - {"metadata"}
+        self._show_panel(self.query_one(TabbedContent).active)
+        self.set_status("settings saved")
+
+    def action_scan(self) -> None:
+        """Open the Scan screen (kept once made, so a running scan and its results survive leaving it)."""
+        if self.model is None:
+            self.set_status(f"still opening {self.path}: the scan needs the model", error=True)
+            return
+        if self._scan_screen is None:
+            from .scan import ScanScreen
+
+            self._scan_screen = ScanScreen(self)
+            self.app.install_screen(self._scan_screen, "scan")
+        self.app.push_screen("scan")
+
+    def record_scan_row(self, row, bands: tuple) -> None:
+        """Record a scan's row in the VerdictStore (source ``scan``) and recolour its tree label."""
+        self.verdicts.record(row.tensor, row.nmse, source="scan", bands=bands,
+                             summary=f"scan: weight NMSE {row.weight_nmse:.2e}")
+        if self.model is not None and row.tensor in self.model:
+            self.query_one(TensorTree).refresh_verdict(self.model.tensor(row.tensor))
+        if row.tensor == self.current:
+            self._update_title()
+
+    def jump_to(self, name: str) -> None:
+        """Select ``name`` in the tree (clearing a filter that hides it) and show it."""
+        if self.model is None or name not in self.model:
+            return
+        tree = self.query_one(TensorTree)
+        if name not in tree.visible_names():
+            self.query_one("#filter", Input).value = ""
+            tree.set_filter("")
+        self.select_tensor(name)
+        tree.focus()
+        entry = self.verdicts.get(name)
+        if entry is not None:
+            self.set_status(f"{name}: {entry.source} verdict {entry.verdict.upper()}, NMSE {entry.nmse:.3e}")
+
+    def action_diagnose(self) -> None:
+        """Ask for an observed Y (.npy), and X unless the input setting is a .npy; rank the known bugs."""
+        t = self._current_weight("diagnose")
+        if t is None:
+            return
+        name, settings = t.name, self.settings
+        x_from_settings = settings.input.strip().endswith(".npy")
+
+        def start(observed: str, x_path: str) -> None:
+            self._observed_path, self._input_path = observed, x_path
+            self.query_one(MatmulPanel).set_running(True, f"diagnose {name}: loading", 0, 1)
+            self.set_status(f"diagnosing {name} · esc cancels")
+            self._diagnose(self.model, name, observed, x_path, settings)
+
+        def got_input(answer) -> None:
+            if answer and answer.strip():
+                start(self._observed_path, answer.strip())
+
+        def got_observed(answer) -> None:
+            if not (answer and answer.strip()):
+                return
+            self._observed_path = answer.strip()
+            if x_from_settings:
+                start(self._observed_path, settings.input.strip())
+                return
+            self.app.push_screen(PromptScreen(
+                f"the input X that {name} was given (.npy, float32 (M, {t.ne[0]})):", self._input_path,
+                "enter runs the diagnosis · esc cancels · an input setting PATH.npy (s) skips this question"),
+                got_input)
+
+        x_hint = f"X is the input setting, {settings.input}" if x_from_settings else "X is asked next"
+        self.app.push_screen(PromptScreen(
+            f"diagnose {name}: the output Y your backend produced (.npy, (M, {t.n_rows})):", self._observed_path,
+            f"enter continues · esc cancels · {x_hint}"), got_observed)
 
     def action_goto(self) -> None:
         """Ask for a (row, col) and move the cursor there."""

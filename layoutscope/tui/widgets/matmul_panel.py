@@ -1,7 +1,9 @@
-"""The Matmul panel: settings (and which NPU side runs, and why), progress, and the comparison."""
+"""The Matmul panel: settings (and which NPU side runs, and why), progress, the comparison and a diagnosis."""
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.padding import Padding
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
@@ -27,7 +29,8 @@ def settings_text(settings, side) -> Text:
     text.append(f"platform {settings.platform} · mm {settings.mm} · weights {settings.weight_quant} · "
                 f"activations {settings.act_quant}\n")
     text.append(f"input {settings.input}, {settings.rows} row(s) · threshold NMSE {settings.threshold:g}\n")
-    text.append("m runs · s changes settings · x exports CSV · esc cancels a run", style="dim")
+    text.append("m runs · d diagnoses an observed .npy · s changes settings · x exports CSV · esc cancels a run",
+                style="dim")
     return text
 
 
@@ -66,12 +69,50 @@ def notes_text(comparison) -> Text:
     return text
 
 
+def diagnosis_text(diagnosis, observed_path: str, input_path: str) -> Group:
+    """A diagnosis, narrow enough for the panel: the verdict and fix first, then every hypothesis ranked.
+
+    Each hypothesis is one line (rank, id, NMSE against the observed Y) with
+    its meaning indented under it; the ones that cannot occur here are
+    marked ``-`` with the reason.
+    """
+    m, k, n = diagnosis.shape
+    best, second = diagnosis.best, diagnosis.runner_up
+    parts: list = [Text(f"diagnosis of {diagnosis.tensor}", style="bold"),
+                   Text(f"Y {observed_path} ({m}×{n}) · X {input_path} ({m}×{k})", style="dim"),
+                   Text(diagnosis.summary(), style="bold" if best is not None else "bold yellow")]
+    if best is not None and best.id != "none":
+        parts.append(Text(f"fix: {best.fix}"))
+    if second is not None:
+        parts.append(Text(f"but {second.id} (NMSE {second.nmse:.3g}) explains it about as well: this input cannot "
+                          "tell them apart; try another input", style="yellow"))
+    if best is None:
+        parts.append(Text("check platform, mm and the schemes (s) against the backend's, and that X is exactly "
+                          "what it was given", style="dim"))
+    parts += [Text(f"note: {note}", style="dim") for note in diagnosis.notes]
+    width = max(len(f.id) for f in diagnosis.findings)
+    parts += [Text(""), Text(f" {'#':>2} {'hypothesis':<{width}} {'NMSE':>9}", style="bold")]
+    rank = 0
+    for f in diagnosis.findings:
+        if f.applicable:
+            rank += 1
+            style = "bold green" if best is not None and f.id == best.id else ""
+            parts.append(Text(f" {rank:>2} {f.id:<{width}} {f.nmse:>9.3e}", style=style))
+            about = f.meaning + (f"; {f.note}" if f.note else "")
+        else:
+            parts.append(Text(f"  - {f.id:<{width}} {'n/a':>9}", style="dim"))
+            about = f"not applicable: {f.reason}"
+        parts.append(Padding(Text(about, style="dim"), (0, 0, 0, 4)))
+    return Group(*parts)
+
+
 class MatmulPanel(VerticalScroll):
     """Settings, a progress bar while running, and the latest comparison of the selected tensor."""
 
     def compose(self):
         yield ProgressBar(total=len(STAGES), show_eta=False, id="matmul-progress")
         yield Static("", id="matmul-stage")
+        yield Static("", id="matmul-diagnosis")
         yield Static("", id="matmul-results")
         yield DataTable(id="matmul-worst", cursor_type="row", zebra_stripes=True)
         yield Static("", id="matmul-histogram")
@@ -82,19 +123,20 @@ class MatmulPanel(VerticalScroll):
         self.query_one("#matmul-worst", DataTable).add_columns("m", "n", "reference", "npu", "|err|")
         self.set_running(False)
         self.show_result(None, [])
+        self.show_diagnosis(None)
 
     def show_settings(self, settings, side) -> None:
         """Redraw the settings block."""
         self.query_one("#matmul-settings", Static).update(settings_text(settings, side))
 
-    def set_running(self, running: bool, stage: str = "", index: int = 0) -> None:
-        """Show (or hide) the progress bar at stage ``index``."""
+    def set_running(self, running: bool, stage: str = "", index: int = 0, total: int = len(STAGES)) -> None:
+        """Show (or hide) the progress bar at step ``index`` of ``total`` (a matmul's stages by default)."""
         bar = self.query_one("#matmul-progress", ProgressBar)
         bar.display = running
         if running:
-            bar.update(progress=index)
+            bar.update(total=total, progress=index)
         line = self.query_one("#matmul-stage", Static)
-        line.update(Text(f"running: {stage} ({index + 1}/{len(STAGES)}) · esc cancels", style="bold") if running else "")
+        line.update(Text(f"running: {stage} ({index + 1}/{total}) · esc cancels", style="bold") if running else "")
         line.display = running
 
     def show_stage_line(self, line: str, error: bool = False) -> None:
@@ -102,6 +144,12 @@ class MatmulPanel(VerticalScroll):
         stage = self.query_one("#matmul-stage", Static)
         stage.update(Text(line, style="bold red" if error else "dim"))
         stage.display = True
+
+    def show_diagnosis(self, diagnosis, observed_path: str = "", input_path: str = "") -> None:
+        """Show a diagnosis of the selected tensor (ranked hypotheses), or hide the section."""
+        section = self.query_one("#matmul-diagnosis", Static)
+        section.display = diagnosis is not None
+        section.update(diagnosis_text(diagnosis, observed_path, input_path) if diagnosis is not None else "")
 
     def show_result(self, comparison, notices, tensor_name: str = "") -> None:
         """Show a comparison, or say that the tensor has none yet."""
