@@ -67,6 +67,14 @@ def main() -> None:
 
             t_anchor = best_of(anchor, 3)
             print(f"ggml C to_float of all matmul weights (anchor): {t_anchor * 1e3:8.1f} ms")
+            # The floor: the CPU reference alone (ggml mul_mat of every weight, M = 8 rows), which a scan must run.
+            x_by_k = {k: np.random.default_rng(0).standard_normal((8, k)).astype(np.float32)
+                      for k in {t.ne[0] for t in targets}}
+            for threads in sorted({1, args.jobs}):
+                t_ref = best_of(lambda: [ggml.mul_mat(t.type.id, t.raw(), t.ne[0], x_by_k[t.ne[0]], threads=threads)
+                                         for t in targets], 2)
+                print(f"  floor: ggml mul_mat of all weights, M=8, {threads} thread(s): {t_ref * 1e3:8.1f} ms = "
+                      f"{t_ref / t_anchor:5.2f}x anchor")
             for jobs in sorted({1, args.jobs}):
                 scanner = Scanner(model, ScanOptions(backend="npu-sim"), jobs=jobs)
                 t = best_of(scanner.run, 2)
