@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
+from .backend.rknpu2.platforms import MATMUL_TYPES, PLATFORMS
 from .compare import DEFAULT_BANDS
 
 #: The stages :func:`run_matmul` reports, in order.
 STAGES = ("input", "npu side", "reference", "weight error")
-PLATFORM_NAMES = ("rk3588", "rk3576", "rk3566", "rk3568", "rk3562")
-MM_NAMES = ("int8", "int8-fp32", "fp16", "fp16-fp16", "int8-int8", "int4")
+#: The choices offered in settings come from the platform table itself.
+PLATFORM_NAMES = tuple(PLATFORMS)
+MM_NAMES = tuple(MATMUL_TYPES)
 WEIGHT_SCHEMES = ("per-channel", "per-tensor", "per-group:32", "fixed")
 ACT_SCHEMES = ("per-tensor", "per-token", "fixed:4")
 
