@@ -11,6 +11,7 @@ scheme each tensor needs to be "ok".
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -258,6 +259,19 @@ class Scanner:
                             reference=self.reference.name,
                             inputs={str(k): d for k, (_, d) in self._inputs.items()},
                             skipped=skipped, total=len(targets), notices=list(self.notices))
+        limits = contextlib.nullcontext()
+        if self.jobs > 1:
+            from threadpoolctl import threadpool_limits
+
+            # Parallel tensors, serial BLAS: BLAS's own threads would oversubscribe the cores.
+            limits = threadpool_limits(limits=1, user_api="blas")
+        with limits:
+            self._measure_all(targets, report, on_row)
+        report.interrupted = report.interrupted or self.cancelled.is_set()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _measure_all(self, targets: list, report: ScanReport, on_row: Optional[Callable]) -> None:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="layoutscope-scan")
         pending = set()
         queue = list(reversed(targets))
@@ -276,9 +290,6 @@ class Scanner:
         finally:
             # Rows still running finish in the background and are dropped: the report holds finished rows only.
             pool.shutdown(wait=False, cancel_futures=True)
-        report.interrupted = report.interrupted or self.cancelled.is_set()
-        report.seconds = time.perf_counter() - t0
-        return report
 
 
 def parse_schemes(text: str) -> tuple:
