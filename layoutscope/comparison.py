@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import DEFAULT_BANDS, Metrics, compare
+from .compare import DEFAULT_BANDS, ErrorSummary, Metrics, compare, error_summary, verdict
 from .jsonable import jsonable
 
 
@@ -27,8 +27,9 @@ class Comparison:
     y: np.ndarray
     y_reference: np.ndarray
     metrics: Metrics
-    weight_error: Metrics | None
+    weight_error: ErrorSummary | None
     details: dict = field(default_factory=dict)
+    bands: tuple = DEFAULT_BANDS
 
     def to_dict(self) -> dict:
         """Plain data for JSON (no arrays)."""
@@ -36,17 +37,27 @@ class Comparison:
             "tensor": self.tensor, "backend": self.backend, "reference": self.reference,
             "input": self.input, "shape": list(self.y.shape),
             "metrics": self.metrics.to_dict(),
-            "weight_requantization_error": self.weight_error.to_dict() if self.weight_error else None,
+            "weight_requantization_error": (
+                {**self.weight_error.to_dict(), "verdict": verdict(self.weight_error.nmse, self.bands)}
+                if self.weight_error else None),
             "details": jsonable(self.details),
         }
 
 
 def run_comparison(weight, x: np.ndarray, backend, reference, input_description: str = "",
                    bands: tuple[float, float] = DEFAULT_BANDS) -> Comparison:
-    """Run ``backend`` and ``reference`` on (W, X) and compare them."""
-    result = backend.matmul(weight, x)
+    """Run ``backend`` and ``reference`` on (W, X) and compare them.
+
+    An NPU backend dequantizes and requantizes W once (``prepare``); the same
+    requantized W gives the weight-alone error, so a 7B-sized weight is not
+    decoded twice.
+    """
+    prepared = backend.prepare(weight) if hasattr(backend, "prepare") else None
+    result = backend.matmul(weight, x) if prepared is None else backend.matmul_prepared(prepared, x)
     ref = reference.matmul(weight, x)
-    weight_error = _weight_requantization_error(weight, backend, bands)
+    weight_error = None
+    if prepared is not None:
+        weight_error = error_summary(prepared.requantized.values, prepared.values)
     return Comparison(
         tensor=weight.name,
         backend=backend.name,
@@ -57,17 +68,5 @@ def run_comparison(weight, x: np.ndarray, backend, reference, input_description:
         metrics=compare(result.y, ref.y, bands=bands),
         weight_error=weight_error,
         details={"backend": result.details, "reference": ref.details},
+        bands=tuple(bands),
     )
-
-
-def _weight_requantization_error(weight, backend, bands) -> Metrics | None:
-    scheme = getattr(backend, "weight_quant", None)
-    mm = getattr(backend, "mm", None)
-    if scheme is None or mm is None:
-        return None
-    from .backend.rknpu2 import requantize
-
-    w = weight.dequantize()
-    bits = {"int8": 8, "int4": 4, "fp16": 16}[mm.b_dtype]
-    return compare(requantize(w, scheme, bits).values, w, bands=bands)
-

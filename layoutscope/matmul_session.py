@@ -137,6 +137,16 @@ class _Staged:
         self._after()
         return result
 
+    def prepare(self, weight):
+        # An NPU backend's stage starts with requantizing W, the slow part of it.
+        self._before()
+        return self._backend.prepare(weight)
+
+    def matmul_prepared(self, prepared, x):
+        result = self._backend.matmul_prepared(prepared, x)
+        self._after()
+        return result
+
     def __getattr__(self, name):
         return getattr(self._backend, name)
 
