@@ -258,3 +258,11 @@ def test_types_missing_from_an_old_runtime_are_unavailable(fake_rknnrt, monkeypa
     monkeypatch.setenv(ENV_VAR, str(fake_rknnrt("1.5")))
     with pytest.raises(BackendUnavailable, match="RKNN_INT4_MM_INT4_TO_INT16"):
         get_backend("npu", mm="int4")
+
+
+def test_the_first_failure_is_reported_even_when_freeing_fails_too(fake, tiny):
+    fake.fail("rknn_matmul_run", -2)
+    fake.fail("rknn_matmul_destroy", -7)
+    with pytest.raises(RknnError, match="rknn_matmul_run.*RKNN_ERR_TIMEOUT"):
+        get_backend("npu").matmul(tiny.tensor("blk.0.attn_k.weight"), activations(tiny, 1))
+    assert fake.lib.fake_rknn_live_mems() == 0

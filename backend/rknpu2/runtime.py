@@ -157,8 +157,12 @@ class MatmulCall:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.close()
+        except RknnError:
+            if exc_type is None:
+                raise  # a failure while freeing is reported unless an earlier error is already on its way
 
     def close(self) -> None:
         """Destroy the buffers, then the context; safe to call twice and after a failed create."""
