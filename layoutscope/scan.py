@@ -216,6 +216,8 @@ class Scanner:
         self.reference = get_backend(options.reference, threads=options.threads) if options.reference == "cpu" \
             else get_backend(options.reference)
         self._inputs: dict[int, tuple[np.ndarray, str]] = {}
+        #: io_attr disagreements the real NPU reported (see ``npu``); shown as FINDING notices.
+        self.findings: set[str] = set()
 
     def input_for(self, k: int) -> tuple[np.ndarray, str]:
         """The activations for weights of width ``k`` (one X per K, built once)."""
@@ -235,7 +237,9 @@ class Scanner:
         for backend in self.backends:
             prepared = backend.prepare(weight, values=w)
             alone = error_summary(prepared.requantized.values, w)
-            m = compare(backend.matmul_prepared(prepared, x).y, y_ref, k_worst=1, bands=self.options.bands)
+            result = backend.matmul_prepared(prepared, x)
+            self.findings.update(result.details.get("findings", ()))
+            m = compare(result.y, y_ref, k_worst=1, bands=self.options.bands)
             rows.append(ScanRow(
                 tensor=weight.name, layer=weight.layer, role=weight.role, type=weight.type.name,
                 K=weight.ne[0], N=weight.ne[1], weight_quant=str(backend.weight_quant),
@@ -268,6 +272,7 @@ class Scanner:
         with limits:
             self._measure_all(targets, report, on_row)
         report.interrupted = report.interrupted or self.cancelled.is_set()
+        report.notices += [f"FINDING: {f}" for f in sorted(self.findings)]
         report.seconds = time.perf_counter() - t0
         return report
 

@@ -266,3 +266,14 @@ def test_the_first_failure_is_reported_even_when_freeing_fails_too(fake, tiny):
     with pytest.raises(RknnError, match="rknn_matmul_run.*RKNN_ERR_TIMEOUT"):
         get_backend("npu").matmul(tiny.tensor("blk.0.attn_k.weight"), activations(tiny, 1))
     assert fake.lib.fake_rknn_live_mems() == 0
+
+
+def test_a_scan_on_the_npu_reports_layout_findings(fake, tiny, monkeypatch):
+    from layoutscope.scan import ScanOptions, Scanner
+
+    monkeypatch.setenv("FAKE_RKNN_PLATFORM", "rk3566")
+    report = Scanner(tiny, ScanOptions(backend="npu", filter=r"blk\.0\.attn_k"), jobs=2).run()
+    assert report.backend == "npu" and len(report.rows) == 1
+    assert any(n.startswith("FINDING: io_attr.B") for n in report.notices)
+    assert any("--jobs 1 on the NPU" in n for n in report.notices)
+    assert fake.live() == (0, 0, 0)
