@@ -13,35 +13,34 @@ from collections import OrderedDict
 from typing import Optional
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from ...errors import classify
-from ...matmul_session import MatmulCancelled, MatmulSettings, choose_npu_side
+from ...matmul_session import MatmulSettings, choose_npu_side
 from ...verdicts import VerdictStore
 from .. import messages as msg
 from ..widgets.layout_panel import LayoutPanel
 from ..widgets.matmul_panel import MatmulPanel
-from ..widgets.metadata_panel import WALKABLE, MetadataPanel, search_array
+from ..widgets.metadata_panel import WALKABLE, MetadataPanel
 from ..widgets.tensor_tree import TensorTree, shape_text
 from ..widgets.values_grid import ValuesGrid
 from .help import HelpScreen
+from .main_workers import MainWorkers
 from .prompt import PromptScreen
 from .settings import SettingsScreen
 
 #: Side-by-side sources kept (one per tensor and scheme); each caches a few row chunks.
 SIDE_BY_SIDE_KEPT = 4
-#: Seconds between export progress messages.
-PROGRESS_EVERY = 0.2
 PANELS = ("layout", "values", "matmul", "metadata")
 
 
-class MainScreen(Screen):
+class MainScreen(MainWorkers, Screen):
     """Step through a model's tensors and compare them with the NPU side."""
 
     BINDINGS = [
@@ -123,145 +122,6 @@ class MainScreen(Screen):
         """The one-line status bar (errors in bold)."""
         # One fixed line: no re-layout of the screen is needed.
         self.query_one("#status", Static).update(Text(line, style="bold red" if error else ""), layout=False)
-
-    # -- workers (compute only; they post messages) -------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="open")
-    def _open(self, path: str) -> None:
-        from ...commands.info import layer_groups
-        from ...gguf import Model
-
-        try:
-            model = Model(path)
-            groups = layer_groups(model)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes the error screen
-            self.post_message(msg.OpenFailed(classify(exc)[1]))
-            return
-        self.post_message(msg.ModelOpened(model, groups))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="probe")
-    def _probe(self) -> None:
-        from ...backend import available_backends
-
-        self.post_message(msg.BackendsProbed(available_backends()))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="amax")
-    def _compute_amax(self, tensor) -> None:
-        from ...sidebyside import tensor_amax
-
-        worker = get_current_worker()
-        amax = tensor_amax(tensor, cancelled=lambda: worker.is_cancelled)
-        self.post_message(msg.AmaxReady(tensor.name, amax))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="matmul")
-    def _matmul(self, model, name: str, settings: MatmulSettings, side) -> None:
-        from ...backend import available_backends
-        from ...matmul_session import run_matmul
-
-        worker = get_current_worker()
-        try:
-            side = side or choose_npu_side(settings.backend, available_backends())
-            comparison, notices = run_matmul(
-                model, name, settings, side,
-                stage=lambda i, s: self.post_message(msg.MatmulStage(name, i, s)),
-                cancelled=lambda: worker.is_cancelled,
-            )
-        except MatmulCancelled as exc:
-            self.post_message(msg.MatmulFailed(name, str(exc), cancelled=True))
-            return
-        except Exception as exc:  # noqa: BLE001 - shown in the panel, the app keeps running
-            self.post_message(msg.MatmulFailed(name, classify(exc)[1]))
-            return
-        if worker.is_cancelled:
-            self.post_message(msg.MatmulFailed(name, f"matmul of {name} cancelled", cancelled=True))
-        else:
-            self.post_message(msg.MatmulFinished(name, comparison, notices))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="diagnose")
-    def _diagnose(self, model, name: str, observed_path: str, input_path: str, settings: MatmulSettings) -> None:
-        from ...commands.diagnose import load_input, load_observed
-        from ...diagnose import diagnose
-
-        worker = get_current_worker()
-
-        def progress(done: int, total: int, hypothesis: str) -> None:
-            if worker.is_cancelled:
-                raise MatmulCancelled(f"diagnosis of {name} cancelled")
-            self.post_message(msg.DiagnoseProgress(name, done, total, hypothesis))
-
-        try:
-            weight = model.tensor(name)
-            x = load_input(input_path, weight.ne[0], name)
-            observed = load_observed(observed_path, x.shape[0], weight.n_rows, name)
-            result = diagnose(weight, x, observed, platform=settings.platform, mm=settings.mm,
-                              weight_quant=settings.weight_quant, act_quant=settings.act_quant, progress=progress)
-        except MatmulCancelled as exc:
-            self.post_message(msg.DiagnoseFailed(name, str(exc), cancelled=True))
-            return
-        except Exception as exc:  # noqa: BLE001 - e.g. a missing or mis-shaped .npy: shown, the app keeps running
-            self.post_message(msg.DiagnoseFailed(name, f"diagnose: {classify(exc)[1]}"))
-            return
-        self.post_message(msg.DiagnoseFinished(name, result, observed_path, input_path))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
-    def _export(self, path: str, comparison=None, sbs=None) -> None:
-        import time
-
-        from ...export import write_comparison_csv
-        from ...sidebyside import ExportCancelled, write_side_by_side_csv
-
-        worker = get_current_worker()
-        last = [0.0]
-
-        def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY or done == total:
-                last[0] = now
-                self.post_message(msg.ExportProgress(done, total))
-
-        try:
-            if comparison is not None:
-                rows = write_comparison_csv(path, comparison)
-            else:
-                rows = write_side_by_side_csv(path, sbs, progress, lambda: worker.is_cancelled)
-        except ExportCancelled as exc:
-            self.post_message(msg.ExportFinished(False, str(exc)))
-            return
-        except Exception as exc:  # noqa: BLE001 - e.g. an unwritable path: say so and keep running
-            self.post_message(msg.ExportFinished(False, f"export failed: {classify(exc)[1]}"))
-            return
-        full = os.path.abspath(path)
-        self.post_message(msg.ExportFinished(True, f"wrote {rows} rows to {full}", full))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="prefetch")
-    def _prefetch(self, tensors: list, row: int, col: int, weight_quant: str, mm: str) -> None:
-        from ...layout import explain
-        from ...sidebyside import SideBySide
-
-        worker = get_current_worker()
-        for t in tensors:
-            if worker.is_cancelled or t.type.block_size <= 0:
-                continue
-            r, c = min(row, t.n_rows - 1), min(col, t.ne[0] - 1)
-            try:
-                explanation = explain(t, r, c)
-                sbs = SideBySide(t, weight_quant, mm)
-                window = sbs.window(r) if sbs.available and not sbs.needs_amax else None
-            except Exception:  # noqa: BLE001 - the panel will compute (and report) it when shown
-                continue
-            self.post_message(msg.Prefetched(t, r, c, explanation, window, (t.name, weight_quant, mm)))
-
-    @work(thread=True, exclusive=False, exit_on_error=False, group="index")
-    def _index_array(self, key: str, array) -> None:
-        if len(array):
-            array[len(array) - 1]  # builds the array's offset index once, off the UI thread
-        self.post_message(msg.ArrayIndexed(key))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="search")
-    def _search(self, key: str, array, query: str) -> None:
-        worker = get_current_worker()
-        hits = search_array(array, query, cancelled=lambda: worker.is_cancelled)
-        if not worker.is_cancelled:
-            self.post_message(msg.SearchFound(key, query, hits))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
