@@ -1,11 +1,11 @@
-"""Human summaries of a model: architecture line, file-type names, sizes, value previews."""
+"""Human summaries of a model: architecture line, layer groups, file-type names, sizes, value previews."""
 
 from __future__ import annotations
 
 import struct
 from typing import Any
 
-from .gguf import MetadataArray, Model
+from .gguf import MetadataArray, Model, Tensor
 
 #: general.file_type values (llama.cpp's LlamaFileType), for display only.
 FILE_TYPES = {
@@ -99,3 +99,17 @@ def json_value(value: Any, items: int = 16) -> Any:
     if isinstance(value, MetadataArray):
         return {"element_type": value.element_type.name, "count": len(value), "head": value.head(items)}
     return value
+
+
+def layer_groups(model: Model) -> list[tuple[str, list[Tensor]]]:
+    """Tensors grouped for display: non-layer tensors first, then each layer in order."""
+    outside = [t for t in model.tensors if t.layer is None]
+    layers: dict[tuple[str, int], list[Tensor]] = {}
+    for t in model.tensors:
+        if t.layer is not None:
+            layers.setdefault((t.layer_group or "", t.layer), []).append(t)
+    groups = [("not in a layer", outside)] if outside else []
+    for (group, layer), tensors in sorted(layers.items()):
+        label = f"{group}.blk.{layer}" if group else f"layer {layer}"
+        groups.append((label, tensors))
+    return groups

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..gguf import Model, Tensor
-from ..summary import architecture_summary, human_bytes, json_value, preview
+from ..summary import architecture_summary, human_bytes, json_value, layer_groups, preview
 
 
 def run(args) -> int:
@@ -18,20 +18,6 @@ def run(args) -> int:
         else:
             sys.stdout.write(as_text(model, args.metadata))
     return 0
-
-
-def layer_groups(model: Model) -> list[tuple[str, list[Tensor]]]:
-    """Tensors grouped for display: non-layer tensors first, then each layer in order."""
-    outside = [t for t in model.tensors if t.layer is None]
-    layers: dict[tuple[str, int], list[Tensor]] = {}
-    for t in model.tensors:
-        if t.layer is not None:
-            layers.setdefault((t.layer_group or "", t.layer), []).append(t)
-    groups = [("not in a layer", outside)] if outside else []
-    for (group, layer), tensors in sorted(layers.items()):
-        label = f"{group}.blk.{layer}" if group else f"layer {layer}"
-        groups.append((label, tensors))
-    return groups
 
 
 def tensor_row(t: Tensor) -> dict:

@@ -25,7 +25,7 @@ class MainWorkers:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _open(self, path: str) -> None:
-        from ...commands.info import layer_groups
+        from ...summary import layer_groups
         from ...gguf import Model
 
         try:
