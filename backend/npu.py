@@ -43,8 +43,9 @@ class NpuBackend(NpuPipelineBackend):
                 "or use --backend npu-sim"
             )
 
-    def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
-        result = super()._matmul(weight, x)
+    def matmul_prepared(self, prepared, x: np.ndarray) -> MatmulResult:
+        """The pipeline's matmul, with the runtime and NPU core added to the details."""
+        result = super().matmul_prepared(prepared, x)
         result.details["runtime"] = self.runtime.describe()
         result.details["npu_core"] = self.core
         return result
