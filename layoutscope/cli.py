@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="layoutscope",
         description="Explain GGUF tensor layouts byte by byte, and how they map to the RKNPU2 NPU. "
-        "Without a command, shows `info` for the bundled sample model.",
+        "`layoutscope FILE` opens the terminal UI on FILE; without arguments it opens the bundled sample "
+        "(both print `info` instead when stdout is not a terminal).",
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"layoutscope {__version__}")
