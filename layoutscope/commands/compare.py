@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
+from . import print_json
 
 _SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
 
@@ -61,8 +61,7 @@ def run(args) -> int:
         if args.json:
             data = result.to_dict()
             data["notices"] = notices
-            json.dump(data, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json(data)
         else:
             sys.stdout.write(as_text(result, weight, notices))
     if args.fail_on and _SEVERITY[result.metrics.verdict] >= _SEVERITY[args.fail_on]:

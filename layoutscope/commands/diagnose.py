@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 
 from ..errors import UsageError
 from ..gguf import Model
+from . import print_json
 
 
 def run(args) -> int:
@@ -31,8 +31,7 @@ def run(args) -> int:
             data = result.to_dict()
             data = {"tensor": data.pop("tensor"), "type": weight.type.name, "ne": list(weight.ne),
                     "observed": args.observed, "input": args.input, **data}
-            json.dump(jsonable(data), sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json(jsonable(data))
         else:
             sys.stdout.write(as_text(result, weight, args.observed, args.input))
     return 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..gguf import Model
+from . import print_json
 
 
 def run(args) -> int:
@@ -22,8 +22,7 @@ def run(args) -> int:
     if args.json:
         data = report.to_dict()
         data["notices"] = notices
-        json.dump(data, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(data)
     else:
         sys.stdout.write(as_text(report, args.top, notices))
     return 0

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 from ..errors import EXIT_OK, EXIT_UNAVAILABLE
+from . import print_json
 
 
 def run(args) -> int:
@@ -14,8 +12,7 @@ def run(args) -> int:
 
     report = diagnose(platform=args.platform, core=args.npu_core)
     if args.json:
-        json.dump(report.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(report.to_dict())
     else:
         for check in report.checks:
             print(check.line())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import UsageError
 from ..gguf import Model
+from . import print_json
 
 
 def parse_at(text: str) -> tuple[int, int]:
@@ -28,8 +28,7 @@ def run(args) -> int:
     with Model(args.file) as model:
         result = explain(model.tensor(args.tensor), row, col)
         if args.json:
-            json.dump(result.to_dict(), sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json(result.to_dict())
         else:
             sys.stdout.write(str(result) + "\n")
     return 0

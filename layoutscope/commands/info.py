@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..gguf import Model, Tensor
 from ..summary import architecture_summary, human_bytes, json_value, layer_groups, preview
+from . import print_json
 
 
 def run(args) -> int:
     """Print the summary of ``args.file`` as text or JSON."""
     with Model(args.file) as model:
         if args.json:
-            json.dump(as_json(model, args.metadata), sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json(as_json(model, args.metadata))
         else:
             sys.stdout.write(as_text(model, args.metadata))
     return 0

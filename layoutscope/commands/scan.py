@@ -13,6 +13,7 @@ import sys
 
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
+from . import print_json
 
 _SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
 EXIT_INTERRUPTED = 130
@@ -64,8 +65,7 @@ def _write_reports(args, report) -> list[str]:
         rows = write_scan_csv(args.csv, report)
         written.append(f"wrote {rows} rows to {args.csv}")
     if args.json == "-":
-        json.dump(report.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(report.to_dict())
     elif args.json:
         with atomic_text_writer(args.json) as stream:
             json.dump(report.to_dict(), stream, indent=2)
