@@ -722,3 +722,20 @@ def test_a_running_diagnosis_can_be_cancelled(tiny_llama_path, observed_files, m
             assert status(app) == "diagnosis of blk.0.ffn_up.weight cancelled"
             assert "blk.0.ffn_up.weight" not in main.diagnoses and app.is_running
     run(body())
+
+
+def test_matmul_runs_on_the_npu_when_librknnrt_is_there(tiny_llama_path, fake_rknnrt, monkeypatch):
+    monkeypatch.setenv("LAYOUTSCOPE_RKNNRT", str(fake_rknnrt("2.3")))
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("m")
+            await settle(app, pilot)
+            comparison, _ = main.comparisons["blk.0.attn_q.weight"]
+            assert comparison.backend == "npu" and "librknnrt 2.3.2" in comparison.details["backend"]["runtime"]
+            assert "NPU side: npu — the real NPU is available" in " ".join(
+                plain(main.query_one("#matmul-settings")).split())
+            assert "blk.0.attn_q.weight: npu vs" in screen(app)
+    run(body())
