@@ -47,6 +47,11 @@ class MatmulSettings:
         """Keyword options of the NPU-side backend."""
         return dict(platform=self.platform, mm=self.mm, weight_quant=self.weight_quant, act_quant=self.act_quant)
 
+    @property
+    def bands(self) -> tuple:
+        """Verdict bands with the threshold as the ok bound, for ``m`` and scans alike."""
+        return (self.threshold, max(self.threshold, DEFAULT_BANDS[1]))
+
     def scan_options(self):
         """The :class:`~layoutscope.scan.ScanOptions` of a scan with these settings.
 
@@ -58,7 +63,7 @@ class MatmulSettings:
         return ScanOptions(
             backend=self.backend, reference=self.reference, platform=self.platform, mm=self.mm,
             weight_quants=(self.weight_quant,), act_quant=self.act_quant, input=self.input, rows=self.rows,
-            bands=(self.threshold, max(self.threshold, DEFAULT_BANDS[1])),
+            bands=self.bands,
         )
 
     def with_changes(self, **changes) -> "MatmulSettings":
@@ -177,7 +182,7 @@ def run_matmul(model, tensor_name: str, settings: MatmulSettings, npu_side: NpuS
     reference, notice = build_reference(settings.reference)
     result = run_comparison(
         weight, x, _Staged(backend, lambda: enter(1)), _Staged(reference, lambda: enter(2), lambda: enter(3)),
-        described,
+        described, bands=settings.bands,
     )
     notices = [n for n in (npu_side.reason, notice) if n]
     return result, notices

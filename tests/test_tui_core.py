@@ -158,3 +158,19 @@ def test_the_core_helpers_do_not_import_textual():
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_matmul_and_a_scan_judge_with_the_same_threshold(tiny_llama_path):
+    """With a non-default threshold, ``m`` and the Scan screen give one tensor the same verdict."""
+    import layoutscope
+    from layoutscope.matmul_session import MatmulSettings, NpuSide, run_matmul
+    from layoutscope.scan import Scanner
+
+    settings = MatmulSettings(backend="npu-sim", threshold=1e-4)
+    assert settings.bands == (1e-4, 1e-2) == settings.scan_options().bands
+    with layoutscope.open(tiny_llama_path) as model:
+        comparison, _ = run_matmul(model, "blk.0.attn_q.weight", settings, NpuSide("npu-sim", "test", False))
+        options = settings.scan_options()
+        row = next(r for r in Scanner(model, options).run().rows if r.tensor == "blk.0.attn_q.weight")
+    assert comparison.bands == options.bands
+    assert comparison.metrics.verdict == row.verdict == "degraded"  # NMSE ~1.4e-4: over 1e-4, under 1e-2

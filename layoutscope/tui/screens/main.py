@@ -179,7 +179,8 @@ class MainScreen(MainWorkers, Screen):
         c = message.comparison
         self.comparisons[message.tensor] = (c, message.notices)
         m = c.metrics
-        self.verdicts.record(message.tensor, m.nmse, summary=f"{c.backend} vs {c.reference}")
+        self.verdicts.record(message.tensor, m.nmse, summary=f"{c.backend} vs {c.reference}",
+                             bands=c.bands)
         if self.model is not None:
             self.query_one(TensorTree).refresh_verdict(self.model.tensor(message.tensor))
         panel = self.query_one(MatmulPanel)
