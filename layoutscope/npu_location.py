@@ -131,3 +131,49 @@ def locate_native_b(platform: "str | Platform", mm: str, K: int, N: int, k: int,
         in_tile_n=n % sub_n, in_tile_k=kk % sub_k,
         element_index=element, byte_offset=byte, nibble=nibble, buffer_bytes=nbytes,
     )
+
+
+@dataclass(frozen=True)
+class CallLocation:
+    """An element located in the NPU call that carries it, as ``npu-sim`` and ``npu`` run the matmul.
+
+    A weight beyond the platform's N or K limit is cut into several calls
+    (``backend.rknpu2.plan``); each call gets its own native B. ``native``
+    locates the element inside that call's buffer.
+    """
+
+    calls: int
+    call_index: int
+    k_range: tuple[int, int]
+    n_range: tuple[int, int]
+    plan_notes: tuple
+    native: NativeBLocation
+
+    def lines(self) -> list[str]:
+        """The call, then the location inside its native B."""
+        if self.calls == 1:
+            return self.native.lines()
+        (k0, k1), (n0, n1) = self.k_range, self.n_range
+        out = [f"the matmul runs as {self.calls} NPU calls ({'; '.join(self.plan_notes)})",
+               f"this element is in call {self.call_index}: K {k0}..{k1 - 1} × N {n0}..{n1 - 1}, "
+               f"where it is (row {self.native.n}, col {self.native.k}) of that call's W"]
+        return out + self.native.lines()
+
+
+def locate_in_calls(platform: "str | Platform", mm: str, K: int, N: int, k: int, n: int,
+                    group: Optional[int] = None) -> CallLocation:
+    """Locate W's element (row ``n``, col ``k``) in the call and native B the NPU backends really use."""
+    from .backend.rknpu2.plan import plan_matmul
+
+    p = platform if isinstance(platform, Platform) else get_platform(platform)
+    d = b_dtype(mm)
+    name = mm if mm in MATMUL_TYPES else next(t.name for t in MATMUL_TYPES.values() if t.b_dtype == d)
+    if not (0 <= k < K and 0 <= n < N):
+        raise IndexError(f"element (row {n}, col {k}) is outside W ({N} rows × {K} cols)")
+    if d not in p.b_tile:
+        raise ValueError(f"{p.name} has no {d} matmul inputs (it has {', '.join(p.b_tile)})")
+    plan = plan_matmul(p, name, 1, K, N, group)
+    index, call = next((i, c) for i, c in enumerate(plan.calls) if c.k0 <= k < c.k1 and c.n0 <= n < c.n1)
+    native = locate_native_b(p, mm, call.k, call.n, k - call.k0, n - call.n0)
+    return CallLocation(calls=len(plan.calls), call_index=index, k_range=(call.k0, call.k1),
+                        n_range=(call.n0, call.n1), plan_notes=plan.notes, native=native)

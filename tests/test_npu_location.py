@@ -79,3 +79,24 @@ def test_bad_requests():
         locate_native_b("rk3566", "int4", 64, 64, 0, 0)
     with pytest.raises(IndexError):
         locate_native_b("rk3588", "int8", 64, 64, 64, 0)
+
+
+@pytest.mark.parametrize("K,N,k,n", [(11008, 4096, 9000, 7), (4096, 32000, 5, 31999), (256, 1000, 10, 999)])
+def test_location_in_the_call_the_backends_really_run(K, N, k, n):
+    """Beyond the platform's limits the element is found in its own call's native B (as npu-sim packs it)."""
+    from layoutscope.backend.rknpu2.plan import plan_matmul
+    from layoutscope.backend.rknpu2.platforms import get_platform
+    from layoutscope.npu_location import locate_in_calls
+
+    loc = locate_in_calls("rk3588", "int8", K, N, k, n)
+    plan = plan_matmul(get_platform("rk3588"), "int8", 1, K, N)
+    call = plan.calls[loc.call_index]
+    assert loc.calls == len(plan.calls) and call.k0 <= k < call.k1 and call.n0 <= n < call.n1
+    # The byte the location names is the element in that call's own packed buffer, and no other byte is.
+    _only_marked_byte("rk3588", "int8", call.k, call.n, k - call.k0, n - call.n0)
+    assert loc.native.k == k - call.k0 and loc.native.n == n - call.n0
+    text = "\n".join(loc.lines())
+    if loc.calls > 1:
+        assert f"call {loc.call_index}" in text and "NPU calls" in text
+    else:
+        assert "NPU calls" not in text

@@ -142,10 +142,13 @@ class LayoutPanel(TextView):
     def _npu(self, tensor, row: int, col: int, settings) -> list:
         if tensor.n_dims != 2:
             return [Text(f"  {tensor.name} is not a 2-D matmul weight (ne = {list(tensor.ne)}): it never reaches the NPU as B")]
-        from ...npu_location import locate_native_b
+        from ...backend.rknpu2.requantize import parse_scheme
+        from ...npu_location import locate_in_calls
 
         try:
-            loc = locate_native_b(settings.platform, settings.mm, tensor.ne[0], tensor.ne[1], col, row)
+            scheme = parse_scheme(settings.weight_quant)
+            group = scheme.group if scheme.kind == "per-group" else None
+            loc = locate_in_calls(settings.platform, settings.mm, tensor.ne[0], tensor.ne[1], col, row, group)
         except (ValueError, IndexError) as exc:
             return [Text(f"  {exc}", style="yellow")]
         return [Text(f"  {line}", style="yellow" if "UNCERTAIN" in line else "") for line in loc.lines()]
