@@ -43,16 +43,36 @@ def available_backends() -> list[tuple[str, bool, str]]:
     return out
 
 
-def npu_backend(core: int = 0, **options) -> tuple[Backend, str]:
-    """The NPU side to use: ``npu`` when it is available, else ``npu-sim``, with a notice saying which and why.
+def npu_backend(requested: "str | None" = None, core: int = 0, **options) -> tuple[Backend, str]:
+    """The NPU side and a notice saying which ran and why.
 
+    ``requested`` is "npu-sim", "npu" (unavailable: BackendUnavailable saying
+    so) or None/"auto": ``npu`` when it is available, else ``npu-sim``.
     ``options`` are the pipeline's (platform, mm, weight_quant, act_quant);
-    ``core`` is the NPU core ``npu`` would use.
+    ``core`` is the NPU core ``npu`` uses.
     """
+    if requested == "npu-sim":
+        return get_backend("npu-sim", **options), ""
+    if requested == "npu":
+        try:
+            return get_backend("npu", core=core, **options), ""
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(f"--backend npu: {exc}; off the board use --backend npu-sim") from None
     try:
         return get_backend("npu", core=core, **options), ""
     except BackendUnavailable as exc:
         return get_backend("npu-sim", **options), f"ran npu-sim, the exact emulator, because the NPU is unavailable: {exc}"
 
 
-__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "available_backends", "get_backend", "npu_backend"]
+def reference_backend(name: str = "cpu", threads: int = 1) -> tuple[Backend, str]:
+    """The CPU reference and a notice: ``cpu`` falls back to ``cpu-numpy`` when libggml cannot load."""
+    if name == "cpu-numpy":
+        return get_backend("cpu-numpy"), ""
+    try:
+        return get_backend("cpu", threads=threads), ""
+    except BackendUnavailable as exc:
+        return get_backend("cpu-numpy"), f"reference is cpu-numpy because ggml's CPU backend is unavailable: {exc}"
+
+
+__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "available_backends", "get_backend", "npu_backend",
+           "reference_backend"]

@@ -23,9 +23,8 @@ from .base import Backend, MatmulResult
 from .rknpu2 import layout
 from .rknpu2.plan import Call, Plan, plan_matmul
 from .rknpu2.platforms import DEFAULT_PLATFORM, get_platform
-from .rknpu2.requantize import Requantized, parse_scheme, requantize
+from .rknpu2.requantize import CODE_BITS, Requantized, parse_scheme, requantize
 
-_BITS = {"int8": 8, "int4": 4, "fp16": 16}
 WEIGHT_SCHEMES = ("per-tensor", "per-channel", "per-group", "fixed")
 ACT_SCHEMES = ("per-tensor", "per-token", "fixed")
 #: Executes one call: (call, native A, native B, runtime scales) → CallOutput.
@@ -75,7 +74,7 @@ class NpuPipelineBackend(Backend):
         """Dequantize (unless ``values`` are given) and requantize ``weight`` once for many inputs."""
         t0 = time.perf_counter()
         w = weight.dequantize() if values is None else values
-        rw = requantize(w, self.weight_quant, _BITS[self.mm.b_dtype])
+        rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype])
         return PreparedWeight(weight, w, rw, time.perf_counter() - t0)
 
     def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
@@ -89,7 +88,7 @@ class NpuPipelineBackend(Backend):
         m, k = x.shape
         n = prepared.weight.n_rows
         rw = prepared.requantized
-        rx = requantize(x, self.act_quant, _BITS[t.a_dtype])
+        rx = requantize(x, self.act_quant, CODE_BITS[t.a_dtype])
         t_quant = time.perf_counter()
         plan = self.plan(m, k, n)
         acc = np.zeros((m, n), dtype=np.float64)

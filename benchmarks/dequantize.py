@@ -28,6 +28,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import best_of  # noqa: E402
+
 WINDOW_ROWS = 64
 SPEED_VS_GGML = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"}
 
@@ -42,16 +45,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--quantize-budget", type=float, default=2.0, help="seconds of ggml quantization per type before rows are repeated"
     )
     return parser.parse_args(argv)
-
-
-def best_time(fn, repeat: int) -> float:
-    """Best wall time of ``repeat`` calls, in seconds."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def fp16_bytes(values: np.ndarray) -> np.ndarray:
@@ -189,11 +182,11 @@ def main(argv: list[str]) -> int:
     for t in types:
         raw, repeated = build_raw(t, values, lib, args.quantize_budget)
         n_el = raw.shape[0] * raw.shape[1] // t.type_size * t.block_size
-        ours = best_time(lambda: t.dequantize(raw), args.repeat)
+        ours = best_of(lambda: t.dequantize(raw), args.repeat)
         ggml_s = None
         exact = "-"
         if lib.has_to_float(t.id):
-            ggml_s = best_time(lambda: lib.to_float(t.id, raw, n_el), args.repeat)
+            ggml_s = best_of(lambda: lib.to_float(t.id, raw, n_el), args.repeat)
             ref = lib.to_float(t.id, raw, n_el)
             mine = t.dequantize(raw).reshape(-1)
             same = np.array_equal(np.isnan(mine), np.isnan(ref)) and np.array_equal(
@@ -201,9 +194,9 @@ def main(argv: list[str]) -> int:
             )
             exact = "yes" if same else "NO"
         gguf_run = gguf_dequantizer(t, raw, values.shape)
-        gguf_s = best_time(gguf_run, args.repeat) if gguf_run else None
-        win0 = best_time(lambda: t.dequantize(raw[:WINDOW_ROWS]), args.repeat * 4)
-        win_far = best_time(lambda: t.dequantize(raw[window_at : window_at + WINDOW_ROWS]), args.repeat * 4)
+        gguf_s = best_of(gguf_run, args.repeat) if gguf_run else None
+        win0 = best_of(lambda: t.dequantize(raw[:WINDOW_ROWS]), args.repeat * 4)
+        win_far = best_of(lambda: t.dequantize(raw[window_at : window_at + WINDOW_ROWS]), args.repeat * 4)
 
         notes = []
         if t.name in SPEED_VS_GGML and ggml_s is not None:

@@ -18,7 +18,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _timing import best_of  # noqa: E402
 from ggufwrite import STRING, GGUFBuilder  # noqa: E402
 
 ROWS, WIDTH, WINDOW = 262_144, 4096, 64
@@ -44,11 +46,7 @@ def timed_window(tensor, row: int, repeat: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     tensor.dequantize(slice(row, row + WINDOW))
     first = time.perf_counter() - t0
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        tensor.dequantize(slice(row, row + WINDOW))
-        best = min(best, time.perf_counter() - t0)
+    best = best_of(lambda: tensor.dequantize(slice(row, row + WINDOW)), repeat)
     return first * 1e3, best * 1e3
 
 

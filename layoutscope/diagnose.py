@@ -39,7 +39,7 @@ from .backend.npu_sim import NpuSimBackend
 from .backend.rknpu2 import layout
 from .backend.rknpu2.plan import Call
 from .backend.rknpu2.platforms import PLATFORMS
-from .backend.rknpu2.requantize import parse_scheme, requantize
+from .backend.rknpu2.requantize import CODE_BITS, parse_scheme, requantize
 from .compare import Metrics, compare
 
 #: Above this NMSE even the best hypothesis does not explain the observed output.
@@ -289,7 +289,7 @@ def _act_scale_mismatch(ctx: Context, observed: Optional[np.ndarray]) -> Predict
         # A concrete instance of the bug: X quantized with its own scheme's scales and the
         # result rescaled with another scheme's (per-token ↔ per-tensor).
         other = "per-tensor" if ctx.backend.act_quant.kind == "per-token" else "per-token"
-        bits = {"int8": 8, "int4": 4}[ctx.mm.a_dtype]
+        bits = CODE_BITS[ctx.mm.a_dtype]
         right = requantize(ctx.x, ctx.backend.act_quant, bits).scale.astype(np.float64)
         wrong = requantize(ctx.x, parse_scheme(other), bits).scale.astype(np.float64)
         gains = np.broadcast_to(wrong / right, (ctx.M, 1)).reshape(-1)

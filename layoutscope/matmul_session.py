@@ -116,18 +116,6 @@ def choose_npu_side(requested: str, availability: list[tuple[str, bool, str]]) -
     return NpuSide("npu-sim", f"npu unavailable: {why_not}; running the exact emulator", False)
 
 
-def build_reference(name: str):
-    """The CPU reference and a notice; ``cpu`` falls back to ``cpu-numpy`` when libggml cannot load."""
-    from .backend import BackendUnavailable, get_backend
-
-    if name == "cpu-numpy":
-        return get_backend("cpu-numpy"), ""
-    try:
-        return get_backend("cpu"), ""
-    except BackendUnavailable as exc:
-        return get_backend("cpu-numpy"), f"reference is cpu-numpy: ggml's CPU backend is unavailable ({exc})"
-
-
 class _Staged:
     """A backend whose ``matmul`` first reports a stage (and may be cancelled); all else passes through."""
 
@@ -164,7 +152,7 @@ def run_matmul(model, tensor_name: str, settings: MatmulSettings, npu_side: NpuS
     ``stage(i, name)`` is called as each of :data:`STAGES` starts;
     ``cancelled()`` is polled between stages and raises :class:`MatmulCancelled`.
     """
-    from .backend import get_backend
+    from .backend import get_backend, reference_backend
     from .comparison import run_comparison
     from .inputs import load_input
 
@@ -179,7 +167,7 @@ def run_matmul(model, tensor_name: str, settings: MatmulSettings, npu_side: NpuS
     enter(0)
     x, described = load_input(settings.input, model, weight.ne[0], settings.rows)
     backend = get_backend(npu_side.name, **settings.npu_options())
-    reference, notice = build_reference(settings.reference)
+    reference, notice = reference_backend(settings.reference)
     result = run_comparison(
         weight, x, _Staged(backend, lambda: enter(1)), _Staged(reference, lambda: enter(2), lambda: enter(3)),
         described, bands=settings.bands,

@@ -192,32 +192,30 @@ class Scanner:
     """Runs the scan; ``on_row(row, done, total)`` is called from the calling thread as rows finish."""
 
     def __init__(self, model, options: ScanOptions, jobs: int = 1):
-        from .backend import get_backend, npu_backend
+        from .backend import npu_backend, reference_backend
 
         self.model, self.options = model, options
         self.jobs = max(1, jobs)
         self.cancelled = threading.Event()
-        npu = dict(platform=options.platform, mm=options.mm, act_quant=options.act_quant)
         self.notices: list[str] = []
         self.backends = []
         for scheme in options.weight_quants:
-            if options.backend == "npu-sim":
-                self.backends.append(get_backend("npu-sim", weight_quant=scheme, **npu))
-            elif options.backend == "npu":
-                self.backends.append(get_backend("npu", weight_quant=scheme, core=options.npu_core, **npu))
-            else:
-                backend, notice = npu_backend(core=options.npu_core, weight_quant=scheme, **npu)
-                self.backends.append(backend)
-                if notice and notice not in self.notices:
-                    self.notices.append(notice)
+            backend, notice = npu_backend(options.backend, core=options.npu_core, platform=options.platform, mm=options.mm,
+                                          weight_quant=scheme, act_quant=options.act_quant)
+            self.backends.append(backend)
+            self._notice(notice)
         if self.backends[0].name == "npu" and self.jobs > 1:
             self.jobs = 1
             self.notices.append("--jobs 1 on the NPU: the matmul API runs one context per core")
-        self.reference = get_backend(options.reference, threads=options.threads) if options.reference == "cpu" \
-            else get_backend(options.reference)
+        self.reference, notice = reference_backend(options.reference, options.threads)
+        self._notice(notice)
         self._inputs: dict[int, tuple[np.ndarray, str]] = {}
         #: io_attr disagreements the real NPU reported (see ``npu``); shown as FINDING notices.
         self.findings: set[str] = set()
+
+    def _notice(self, notice: str) -> None:
+        if notice and notice not in self.notices:
+            self.notices.append(notice)
 
     def input_for(self, k: int) -> tuple[np.ndarray, str]:
         """The activations for weights of width ``k`` (one X per K, built once)."""

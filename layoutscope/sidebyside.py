@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .atomic import atomic_text_writer
-from .backend.rknpu2.requantize import Scheme, parse_scheme, requantize
+from .backend.rknpu2.requantize import CODE_BITS, Scheme, parse_scheme, requantize
 from .npu_location import b_dtype
 
 #: Rows decoded and requantized together; a cache entry.
@@ -29,7 +29,6 @@ CACHE_CHUNKS = 8
 #: Columns of the side-by-side CSV export.
 SIDE_BY_SIDE_COLUMNS = ("row", "col", "dequantized", "npu_code", "npu_value", "abs_err")
 
-_BITS = {"int8": 8, "int4": 4, "fp16": 16}
 
 
 class ExportCancelled(Exception):
@@ -90,7 +89,7 @@ class SideBySide:
         self.tensor = tensor
         self.scheme = parse_scheme(weight_quant)
         self.dtype = b_dtype(mm)
-        self.bits = _BITS[self.dtype]
+        self.bits = CODE_BITS[self.dtype]
         self.amax = amax
         self._cache: "OrderedDict[int, Window]" = OrderedDict()
 

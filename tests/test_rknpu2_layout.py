@@ -39,7 +39,7 @@ def test_a_b_c_round_trip(platform, dtype, m, k, n, seed):
     assert np.array_equal(L.unpack_b(nb, platform, dtype, k, n), b)
     for mm in get_platform(platform).matmul_types:
         c_dtype = MATMUL_TYPES[mm].c_dtype
-        c = rng.integers(-1000, 1000, size=(m, n)).astype(L._NUMPY[c_dtype])
+        c = rng.integers(-1000, 1000, size=(m, n)).astype(L.NUMPY_DTYPES[c_dtype])
         nc = L.pack_c(c, platform, c_dtype)
         assert np.array_equal(L.unpack_c(nc, platform, c_dtype, m, n), c)
 

@@ -21,8 +21,9 @@ from .platforms import MATMUL_TYPES, Platform, get_platform
 
 PlatformLike = Union[str, Platform]
 
-_NUMPY = {"int8": np.int8, "int4": np.int8, "fp16": np.float16, "int32": np.int32,
-          "fp32": np.float32, "int16": np.int16}
+#: numpy dtype of each buffer dtype (int4 codes are int8 before packing).
+NUMPY_DTYPES = {"int8": np.int8, "int4": np.int8, "fp16": np.float16, "int32": np.int32,
+                "fp32": np.float32, "int16": np.int16}
 
 
 def _platform(p: PlatformLike) -> Platform:
@@ -71,7 +72,7 @@ def _check(x: np.ndarray, dtype: str, what: str) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"{what} must be 2-D, got shape {x.shape}")
-    want = _NUMPY[dtype]
+    want = NUMPY_DTYPES[dtype]
     if x.dtype != want:
         raise TypeError(f"{what} for {dtype} must be {np.dtype(want).name}, got {x.dtype}")
     return x
@@ -115,9 +116,9 @@ def native_nbytes(matrix: str, platform: PlatformLike, dtype: str, M: int, K: in
     n = int(np.prod(shape))
     if matrix.upper() == "C":
         c = MATMUL_TYPES[dtype].c_dtype if dtype in MATMUL_TYPES else dtype
-        return n * np.dtype(_NUMPY[c]).itemsize
+        return n * np.dtype(NUMPY_DTYPES[c]).itemsize
     d = _input_dtype(_platform(platform), dtype)
-    return n // 2 if d == "int4" else n * np.dtype(_NUMPY[d]).itemsize
+    return n // 2 if d == "int4" else n * np.dtype(NUMPY_DTYPES[d]).itemsize
 
 
 # -- A -------------------------------------------------------------------------

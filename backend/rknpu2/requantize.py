@@ -77,6 +77,10 @@ def parse_scheme(text: "str | Scheme") -> Scheme:
     )
 
 
+#: Bits of each NPU code dtype: the ``bits`` argument of :func:`requantize`.
+CODE_BITS = {"int8": 8, "int4": 4, "fp16": 16}
+
+
 @dataclass(frozen=True)
 class Requantized:
     """Codes, scales and the float values they stand for.
@@ -96,7 +100,7 @@ class Requantized:
     @property
     def dtype(self) -> str:
         """The NPU dtype of the codes: "int8", "int4" or "fp16"."""
-        return {8: "int8", 4: "int4", 16: "fp16"}[self.bits]
+        return {bits: dtype for dtype, bits in CODE_BITS.items()}[self.bits]
 
     def scale_per_element(self) -> np.ndarray:
         """The scale of every element, shape like ``codes``."""

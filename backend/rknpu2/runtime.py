@@ -32,12 +32,9 @@ from .rknn_api import RknnError
 
 ENV_VAR = "LAYOUTSCOPE_RKNNRT"
 #: Where Rockchip's installers and board images put the runtime.
-_CANDIDATES = ("/usr/lib/librknnrt.so", "/usr/lib64/librknnrt.so", "/usr/lib/aarch64-linux-gnu/librknnrt.so",
-               "/usr/local/lib/librknnrt.so")
+_LIB_DIRS = ("/usr/lib", "/usr/lib64", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/local/lib")
 _VERSION = re.compile(rb"librknnrt version: ([0-9][^\x00\r\n]{0,80})")
 
-_NUMPY_OF = {"int8": np.int8, "int4": np.uint8, "fp16": np.float16, "int32": np.int32, "int16": np.int16,
-             "fp32": np.float32}
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -56,9 +53,10 @@ def find_runtime(environ=None) -> str:
         if not Path(explicit).is_file():
             raise RuntimeUnavailable(f"{ENV_VAR}={explicit}: no such file (point it at librknnrt.so)")
         return explicit
-    for candidate in _CANDIDATES:
-        if Path(candidate).is_file():
-            return candidate
+    for directory in _LIB_DIRS:
+        candidate = Path(directory) / "librknnrt.so"
+        if candidate.is_file():
+            return str(candidate)
     found = ctypes.util.find_library("rknnrt")
     if found:
         return found
@@ -81,7 +79,7 @@ def runtime_version(path: str) -> Optional[str]:
 
 
 def _resolve_soname(name: str) -> str:
-    for directory in ("/usr/lib", "/usr/lib64", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/local/lib"):
+    for directory in _LIB_DIRS:
         candidate = Path(directory) / name
         if candidate.exists():
             return str(candidate)
@@ -282,11 +280,11 @@ class MatmulCall:
         self._sync("C", rknn_api.MEM_SYNC_FROM_DEVICE)
         c = self.mems["C"].contents
         shape = layout.native_shape("C", self.platform, self.mm.name, self.M, self.K, self.N)
-        itemsize = np.dtype(_NUMPY_OF[self.mm.c_dtype]).itemsize
+        itemsize = np.dtype(layout.NUMPY_DTYPES[self.mm.c_dtype]).itemsize
         if int(self.io.C.size) != int(np.prod(shape)) * itemsize or not c.virt_addr:
             raise LayoutMismatch("; ".join(self.findings) or f"io_attr.C.size {self.io.C.size} B is unreadable")
         data = ctypes.string_at(c.virt_addr + c.offset, int(self.io.C.size))
-        c_native = np.frombuffer(data, dtype=_NUMPY_OF[self.mm.c_dtype]).reshape(shape).copy()
+        c_native = np.frombuffer(data, dtype=layout.NUMPY_DTYPES[self.mm.c_dtype]).reshape(shape).copy()
         return CallOutput(c_native=c_native, findings=list(self.findings), notes=list(self.notes))
 
     def _sync(self, name: str, mode: int) -> None:

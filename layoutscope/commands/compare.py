@@ -11,41 +11,16 @@ from . import print_json
 _SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
 
 
-def choose_backend(requested, args):
-    """The NPU-side backend and a notice saying which ran and why."""
-    from ..backend import BackendUnavailable, get_backend, npu_backend
-
-    options = dict(platform=args.platform, mm=args.mm, weight_quant=args.weight_quant, act_quant=args.act_quant)
-    if requested == "npu-sim":
-        return get_backend("npu-sim", **options), ""
-    npu_options = dict(options, core=args.npu_core)
-    if requested == "npu":
-        try:
-            return get_backend("npu", **npu_options), ""
-        except BackendUnavailable as exc:
-            raise BackendUnavailable(f"--backend npu: {exc}; off the board use --backend npu-sim") from None
-    return npu_backend(**npu_options)
-
-
-def choose_reference(requested: str, threads: int):
-    """The CPU reference; falls back to cpu-numpy with a notice when libggml cannot load."""
-    from ..backend import BackendUnavailable, get_backend
-
-    if requested == "cpu-numpy":
-        return get_backend("cpu-numpy"), ""
-    try:
-        return get_backend("cpu", threads=threads), ""
-    except BackendUnavailable as exc:
-        return get_backend("cpu-numpy"), f"reference is cpu-numpy because ggml's CPU backend is unavailable: {exc}"
-
-
 def run(args) -> int:
     """Compare, print (text or JSON), export CSV, and apply --fail-on."""
     from ..comparison import run_comparison
     from ..inputs import load_input
 
-    backend, notice = choose_backend(args.backend, args)
-    reference, ref_notice = choose_reference(args.reference, args.threads)
+    from ..backend import npu_backend, reference_backend
+
+    backend, notice = npu_backend(args.backend, core=args.npu_core, platform=args.platform, mm=args.mm,
+                                  weight_quant=args.weight_quant, act_quant=args.act_quant)
+    reference, ref_notice = reference_backend(args.reference, args.threads)
     with Model(args.file) as model:
         weight = model.tensor(args.tensor)
         if weight.n_dims != 2:
