@@ -13,6 +13,8 @@ from typing import Optional
 
 import numpy as np
 
+from .jsonable import jsonable
+
 #: Default verdict bands on NMSE: (ok_max, degraded_max).
 DEFAULT_BANDS = (5e-4, 1e-2)
 VERDICTS = ("ok", "degraded", "broken")
@@ -45,15 +47,12 @@ class Metrics:
 
     def to_dict(self) -> dict:
         """Plain data for JSON (non-finite numbers as strings)."""
-        def num(x):
-            return x if x is None or np.isfinite(x) else str(x)
-
-        return {
-            "nmse": num(self.nmse), "snr_db": num(self.snr_db), "cosine": num(self.cosine),
-            "max_abs": num(self.max_abs), "mean_abs": num(self.mean_abs),
-            "exact_fraction": self.exact_fraction, "verdict": self.verdict, "bands": list(self.bands),
+        return jsonable({
+            "nmse": self.nmse, "snr_db": self.snr_db, "cosine": self.cosine,
+            "max_abs": self.max_abs, "mean_abs": self.mean_abs,
+            "exact_fraction": self.exact_fraction, "verdict": self.verdict, "bands": self.bands,
             "worst": [w.__dict__ for w in self.worst],
-        }
+        })
 
 
 def verdict(nmse: float, bands: tuple[float, float] = DEFAULT_BANDS) -> str:
@@ -125,7 +124,7 @@ class ErrorSummary:
 
     def to_dict(self) -> dict:
         """Plain data for JSON (non-finite numbers as strings)."""
-        return {k: (v if np.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
+        return jsonable(self.__dict__)
 
 
 #: Elements per block of :class:`ErrorAccumulator` (128 KB of float32).

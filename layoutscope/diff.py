@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .compare import ErrorAccumulator
+from .jsonable import jsonable
 
 #: Rows are compared in chunks of about this many elements (64 MB of float32 per side).
 _CHUNK_ELEMENTS = 16 * 1024 * 1024
@@ -36,8 +37,7 @@ class DiffRow:
 
     def to_dict(self) -> dict:
         """Plain data (non-finite numbers as strings)."""
-        out = dict(self.__dict__, ne_a=list(self.ne_a), ne_b=list(self.ne_b))
-        return {k: (str(v) if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
+        return jsonable(self.__dict__)
 
 
 @dataclass

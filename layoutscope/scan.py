@@ -23,6 +23,7 @@ import numpy as np
 
 from .compare import DEFAULT_BANDS, compare, error_summary
 from .errors import UsageError
+from .jsonable import jsonable
 
 #: Tensors read by ``ggml_get_rows`` (an embedding lookup), never by ``ggml_mul_mat``.
 EMBEDDING_ROLES = ("token_embd.weight", "position_embd.weight", "token_types.weight", "pos_embd.weight")
@@ -62,7 +63,7 @@ class ScanRow:
 
     def to_dict(self) -> dict:
         """Plain data (non-finite numbers as strings)."""
-        return {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
+        return jsonable(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -126,20 +127,19 @@ class ScanReport:
 
     def to_dict(self) -> dict:
         """The whole report as plain data."""
+        layers = self.layers()
         return {
             "file": self.file,
             "backend": self.backend,
             "reference": self.reference,
-            "options": {**self.options.__dict__, "weight_quants": list(self.options.weight_quants),
-                        "bands": list(self.options.bands)},
+            "options": jsonable(self.options.__dict__),
             "inputs": self.inputs,
             "interrupted": self.interrupted,
             "scanned": len({r.tensor for r in self.rows}),
             "total": self.total,
             "rows": [r.to_dict() for r in sorted(self.rows, key=_badness, reverse=True)],
-            "layers": [{k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
-                        for k, v in s.__dict__.items()} for s in self.layers()],
-            "offload": offload_advice(self.layers(), self.options.bands),
+            "layers": jsonable([s.__dict__ for s in layers]),
+            "offload": offload_advice(layers, self.options.bands),
             "skipped": [s.__dict__ for s in self.skipped],
             "notices": self.notices,
             "seconds": self.seconds,
