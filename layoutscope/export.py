@@ -42,7 +42,7 @@ SCAN_COLUMNS = ("tensor", "layer", "role", "type", "K", "N", "backend", "referen
 def write_scan_csv(path: str, report) -> int:
     """Write the scanned rows, worst first; returns the number of rows."""
     o = report.options
-    rows = sorted(report.rows, key=lambda r: (float("inf") if r.nmse != r.nmse else r.nmse), reverse=True)
+    rows = report.ranked()
     with atomic_text_writer(path) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(SCAN_COLUMNS)

@@ -115,6 +115,10 @@ class ScanReport:
     notices: list = field(default_factory=list)
     seconds: float = 0.0
 
+    def ranked(self) -> list:
+        """Every row (all schemes), worst first."""
+        return sorted(self.rows, key=_badness, reverse=True)
+
     @property
     def primary(self) -> list:
         """Rows of the primary (first) scheme, worst first."""
@@ -137,7 +141,7 @@ class ScanReport:
             "interrupted": self.interrupted,
             "scanned": len({r.tensor for r in self.rows}),
             "total": self.total,
-            "rows": [r.to_dict() for r in sorted(self.rows, key=_badness, reverse=True)],
+            "rows": [r.to_dict() for r in self.ranked()],
             "layers": jsonable([s.__dict__ for s in layers]),
             "offload": offload_advice(layers, self.options.bands),
             "skipped": [s.__dict__ for s in self.skipped],
