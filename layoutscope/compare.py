@@ -20,6 +20,11 @@ DEFAULT_BANDS = (5e-4, 1e-2)
 VERDICTS = ("ok", "degraded", "broken")
 
 
+def fails(verdict: str, fail_on: "str | None") -> bool:
+    """True when ``verdict`` is ``fail_on`` or worse (``--fail-on``); never when ``fail_on`` is None."""
+    return fail_on is not None and VERDICTS.index(verdict) >= VERDICTS.index(fail_on)
+
+
 @dataclass(frozen=True)
 class Worst:
     """One of the largest errors: position, values and |err|."""

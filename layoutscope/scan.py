@@ -21,13 +21,12 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .compare import DEFAULT_BANDS, compare, error_summary
+from .compare import DEFAULT_BANDS, VERDICTS, compare, error_summary
 from .errors import UsageError
 from .jsonable import jsonable
 
 #: Tensors read by ``ggml_get_rows`` (an embedding lookup), never by ``ggml_mul_mat``.
 EMBEDDING_ROLES = ("token_embd.weight", "position_embd.weight", "token_types.weight", "pos_embd.weight")
-_SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
 
 
 @dataclass(frozen=True)
@@ -357,5 +356,5 @@ def offload_advice(layers: Sequence[LayerSummary], bands: tuple = DEFAULT_BANDS)
 
 def worst_verdict(rows: Sequence[ScanRow]) -> str:
     """The worst verdict among ``rows`` ("ok" when empty)."""
-    return max((r.verdict for r in rows), key=_SEVERITY.__getitem__, default="ok")
+    return max((r.verdict for r in rows), key=VERDICTS.index, default="ok")
 

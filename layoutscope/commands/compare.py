@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from ..compare import fails
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
 from . import print_json
 
-_SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
 
 
 def run(args) -> int:
@@ -39,7 +39,7 @@ def run(args) -> int:
             print_json(data)
         else:
             sys.stdout.write(as_text(result, weight, notices))
-    if args.fail_on and _SEVERITY[result.metrics.verdict] >= _SEVERITY[args.fail_on]:
+    if fails(result.metrics.verdict, args.fail_on):
         return EXIT_VERDICT
     return 0
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import sys
 
+from ..compare import fails
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
 from . import print_json
 
-_SEVERITY = {"ok": 0, "degraded": 1, "broken": 2}
 EXIT_INTERRUPTED = 130
 
 
@@ -51,7 +51,7 @@ def run(args) -> int:
         print(f"layoutscope: scan interrupted after {len({r.tensor for r in report.rows})} of {report.total} "
               "tensors; the report holds the finished rows", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if args.fail_on and _SEVERITY[worst_verdict(report.primary)] >= _SEVERITY[args.fail_on]:
+    if fails(worst_verdict(report.primary), args.fail_on):
         return EXIT_VERDICT
     return 0
 
