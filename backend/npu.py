@@ -5,6 +5,9 @@ native packing, CPU rescaling); each call goes to the runtime through
 ``rknpu2.runtime``. One single-core context per call, created and destroyed
 around it, so nothing is left allocated when a call fails. Off the board the
 backend is unavailable and says why.
+
+UNVERIFIED on hardware: tested against the fake librknnrt only; every result
+carries a note saying so.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class NpuBackend(NpuPipelineBackend):
         result = super().matmul_prepared(prepared, x)
         result.details["runtime"] = self.runtime.describe()
         result.details["npu_core"] = self.core
+        result.details["notes"].append("the npu backend has been tested against a fake librknnrt only, "
+                                       "not yet on RK3588 hardware (UNCERTAIN)")
         return result
 
     @contextlib.contextmanager

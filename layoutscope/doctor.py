@@ -6,6 +6,9 @@ debugfs/procfs/sysfs, librknnrt from ``LAYOUTSCOPE_RKNNRT`` or the library
 search, and every matmul type the platform should support is probed with a
 tiny matmul checked against the emulator. ``LAYOUTSCOPE_SYSROOT`` re-roots
 the /proc and /sys reads (for containers and tests).
+
+UNVERIFIED on hardware: the driver-version paths and the SoC strings come
+from documentation and community reports, not from a board run here.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ Three generations of the runtime differ in what they export and in
 * 2.x: 64-byte info with int16 layout / quant-type fields,
   ``rknn_matmul_set_quant_params``; 2.1+ adds ``group_size`` and renames
   the dynamic-shape constructor to ``rknn_matmul_create_dynamic_shape``.
+
+UNVERIFIED on hardware: the layouts match the documented offsets and our
+fake librknnrt, not a real runtime.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ buffers, and frees all of them on every path, errors included:
 
 The io_attr dims the runtime reports are checked against our platform table;
 a mismatch is kept as a *finding* and shown to the user, never used silently.
+
+UNVERIFIED: this binding has only run against the fake librknnrt the test
+suite builds (``tests/fake_rknnrt``), never on RK3588 hardware. Whether the
+real runtime needs the cache syncs, and what it reports for io_attr, are
+exactly what ``doctor`` and the findings are there to reveal.
 """
 
 from __future__ import annotations
