@@ -152,6 +152,10 @@ class Libggml:
             ("ggml_mul_mat", [vp, vp, vp], vp),
             ("ggml_new_graph", [vp], vp),
             ("ggml_build_forward_expand", [vp, vp], None),
+            ("ggml_set_no_alloc", [vp, ctypes.c_bool], None),
+            ("ggml_backend_cpu_buffer_from_ptr", [vp, ctypes.c_size_t], vp),
+            ("ggml_backend_tensor_alloc", [vp, vp, vp], ctypes.c_int),
+            ("ggml_backend_buffer_free", [vp], None),
         ):
             fn = getattr(b, name)
             fn.argtypes, fn.restype = args, res
@@ -268,20 +272,28 @@ class Libggml:
         x = np.ascontiguousarray(x, dtype=np.float32)
         n, m = w.shape[0], x.shape[0]
         if x.ndim != 2 or x.shape[1] != k:
-            raise ValueError(f"activations must be (M, {k}) float32, got {x.shape}")
+            raise ValueError(f"activations must have shape (M, {k}), got {x.shape}")
+        if w.ndim != 2 or w.shape[1] * self.traits(type_id).block_size != k * self.traits(type_id).type_size:
+            raise ValueError(f"weight rows must be uint8 (N, row bytes) holding {k} elements each, got {w.shape}")
         b = self.base
-        # Room for W, X, Y, the graph, and the work buffer ggml allocates in the
+        # Room for X, Y, the graph, and the work buffer ggml allocates in the
         # context to convert X to vec_dot_type (at most 4 bytes per value, plus
-        # per-thread padding).
-        mem = (w.nbytes + 2 * x.nbytes + m * n * 4 + 8 * b.ggml_tensor_overhead()
+        # per-thread padding). W is not copied: ggml reads it where it lies
+        # (the model's memory map), through a CPU buffer wrapping that memory.
+        mem = (2 * x.nbytes + m * n * 4 + 8 * b.ggml_tensor_overhead()
                + b.ggml_graph_overhead() + 64 * 1024 * (threads + 1) + (1 << 20))
         ctx = b.ggml_init(_InitParams(mem, None, False))
         if not ctx:
             raise MemoryError(f"ggml_init could not allocate {mem} bytes")
+        buffer = None
         try:
+            b.ggml_set_no_alloc(ctx, True)
             wt = b.ggml_new_tensor_2d(ctx, type_id, k, n)
+            b.ggml_set_no_alloc(ctx, False)
+            buffer = b.ggml_backend_cpu_buffer_from_ptr(w.ctypes.data, w.nbytes)
+            if not buffer or b.ggml_backend_tensor_alloc(buffer, wt, w.ctypes.data) != 0:
+                raise RuntimeError("ggml could not wrap the weight's memory in a CPU buffer")
             xt = b.ggml_new_tensor_2d(ctx, 0, k, m)
-            ctypes.memmove(b.ggml_get_data(wt), w.ctypes.data, w.nbytes)
             ctypes.memmove(b.ggml_get_data(xt), x.ctypes.data, x.nbytes)
             yt = b.ggml_mul_mat(ctx, wt, xt)
             graph = b.ggml_new_graph(ctx)
@@ -294,6 +306,8 @@ class Libggml:
             return y
         finally:
             b.ggml_free(ctx)
+            if buffer:
+                b.ggml_backend_buffer_free(buffer)
 
     # -- the C GGUF reader ---------------------------------------------------
     def gguf_open_close(self, path: str) -> int:

@@ -113,7 +113,7 @@ class NpuPipelineBackend(Backend):
                 notes += out.notes
                 findings += getattr(out, "findings", [])
                 overflows += getattr(out, "overflow_count", 0)
-        y = self._rescale(acc, rw, rx, runtime_scales)
+        y = self._rescale(acc, rw.scale, rx.scale, runtime_scales)
         seconds["total"] = prepared.seconds + time.perf_counter() - t0
         first = plan.calls[0]
         details = {
@@ -172,14 +172,16 @@ class NpuPipelineBackend(Backend):
             scales["c_scale"] = float(peak / 127) if peak > 0 else 1.0
         return scales
 
-    def _rescale(self, acc: np.ndarray, rw, rx, runtime_scales: dict) -> np.ndarray:
+    def _rescale(self, acc: np.ndarray, weight_scale: np.ndarray, act_scale: np.ndarray,
+                 runtime_scales: dict) -> np.ndarray:
+        """The float64 Y of the summed C ``acc``: the scales the runtime did not apply, applied on the CPU."""
         if self.mm.a_dtype == "fp16":
             return acc
         y = acc
         if "a_scale" not in runtime_scales or self.act_quant.kind == "per-token":
-            y = y * rx.scale.astype(np.float64).reshape(-1, 1)  # per-row (or single) A scale on the CPU
+            y = y * act_scale.astype(np.float64).reshape(-1, 1)  # per-row (or single) A scale on the CPU
         if "b_scale" not in runtime_scales:
-            y = y * rw.scale.astype(np.float64).reshape(1, -1)  # per-channel (or single) B scale on the CPU
+            y = y * weight_scale.astype(np.float64).reshape(1, -1)  # per-channel (or single) B scale on the CPU
         return y
 
 

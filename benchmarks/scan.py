@@ -81,29 +81,26 @@ def main() -> None:
                 verdict = "met" if t <= 2 * t_anchor else "MISSED"
                 print(f"scan, --jobs {jobs}:                          {t * 1e3:8.1f} ms = {t / t_anchor:5.2f}x anchor"
                       + (f"  (target ≤ 2x: {verdict})" if jobs == args.jobs else ""))
+            # Where one large weight's time goes, single thread (the scan streams it: see backend/npu_sweep.py).
+            from layoutscope.backend.npu_sweep import sweep
+            from layoutscope.backend.rknpu2 import requantize
+            from layoutscope.compare import ErrorAccumulator
+
             profile = Scanner(model, ScanOptions(backend="npu-sim"), jobs=1)
             big = max(targets, key=lambda t: t.n_elements)
-            import time
-
-            t0 = time.perf_counter()
-            w = big.dequantize()
-            t1 = time.perf_counter()
-            backend = profile.backends[0]
-            prepared = backend.prepare(big, values=w)
-            t2 = time.perf_counter()
-            from layoutscope.compare import error_summary
-
-            error_summary(prepared.requantized.values, w)
-            t3 = time.perf_counter()
             x, _ = profile.input_for(big.ne[0])
-            backend.matmul_prepared(prepared, x)
-            t4 = time.perf_counter()
-            profile.reference.matmul(big, x)
-            t5 = time.perf_counter()
-            print(f"one {big.name} ({big.ne[0]}×{big.ne[1]}), single thread: dequantize {1e3 * (t1 - t0):.1f} ms, "
-                  f"requantize {1e3 * (t2 - t1):.1f} ms, weight error {1e3 * (t3 - t2):.1f} ms, "
-                  f"npu-sim matmul {1e3 * (t4 - t3):.1f} ms, ggml matmul {1e3 * (t5 - t4):.1f} ms")
-
+            step = ErrorAccumulator.rows_per_block(big.ne[0])
+            blocks = range(0, big.n_rows, step)
+            t_c = best_of(lambda: ggml.to_float(big.type.id, big.raw(), big.n_elements), 2)
+            t_deq = best_of(lambda: all(big.dequantize(slice(s, s + step)).size for s in blocks), 2)
+            t_npu = best_of(lambda: sweep(big, x, profile.backends, block_rows=step), 2)
+            w_block = big.dequantize(slice(0, step))
+            v_block = requantize(w_block, "per-channel").values
+            t_err = best_of(lambda: [ErrorAccumulator().add(v_block, w_block) for _ in blocks], 2)
+            t_ref = best_of(lambda: profile.reference.matmul(big, x), 2)
+            print(f"one {big.name} ({big.ne[0]}×{big.ne[1]}), single thread, vs its own to_float ({t_c * 1e3:.1f} ms):\n"
+                  f"  dequantize in blocks {t_deq / t_c:.2f}x; npu-sim sweep (dequantize, requantize, exact int "
+                  f"matmul) {t_npu / t_c:.2f}x;\n  weight-error sums {t_err / t_c:.2f}x; ggml mul_mat {t_ref / t_c:.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -141,8 +141,8 @@ class _BuggySim(NpuSimBackend):
         # No quant params: the runtime's defaults (scale 1), which the pipeline's int8-C step reads back.
         return {"c_scale": 1.0} if self.mm.c_dtype == "int8" else {}
 
-    def _rescale(self, acc, rw, rx, runtime_scales):
-        return acc if self._inj.unscaled else super()._rescale(acc, rw, rx, runtime_scales)
+    def _rescale(self, acc, weight_scale, act_scale, runtime_scales):
+        return acc if self._inj.unscaled else super()._rescale(acc, weight_scale, act_scale, runtime_scales)
 
 
 def _runtime_buffer(buf: np.ndarray, ctx: Context, call: Call) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .compare import DEFAULT_BANDS, VERDICTS, compare, error_summary
+from .compare import DEFAULT_BANDS, VERDICTS, ErrorAccumulator, compare, error_summary
 from .errors import UsageError
 from .jsonable import jsonable
 
@@ -232,15 +232,10 @@ class Scanner:
         """All rows of one weight: one per scheme, sharing the dequantized W and the reference Y."""
         t0 = time.perf_counter()
         x, _ = self.input_for(weight.ne[0])
-        w = weight.dequantize()
         y_ref = self.reference.matmul(weight, x).y
         rows = []
-        for backend in self.backends:
-            prepared = backend.prepare(weight, values=w)
-            alone = error_summary(prepared.requantized.values, w)
-            result = backend.matmul_prepared(prepared, x)
-            self.findings.update(result.details.get("findings", ()))
-            m = compare(result.y, y_ref, k_worst=1, bands=self.options.bands)
+        for backend, y, alone in self._npu_side(weight, x):
+            m = compare(y, y_ref, k_worst=1, bands=self.options.bands)
             rows.append(ScanRow(
                 tensor=weight.name, layer=weight.layer, role=weight.role, type=weight.type.name,
                 K=weight.ne[0], N=weight.ne[1], weight_quant=str(backend.weight_quant),
@@ -253,6 +248,29 @@ class Scanner:
         for r in rows:
             r.needs, r.seconds = (needs if len(rows) > 1 else ""), elapsed
         return rows
+
+    def _npu_side(self, weight, x: np.ndarray) -> list[tuple]:
+        """(backend, Y, weight-alone ErrorSummary) per scheme.
+
+        Plain npu-sim with INT8→INT32 streams W in row blocks (``npu_sweep``,
+        bit-identical to the pipeline and several times faster); anything
+        else runs the whole pipeline on the dequantized W.
+        """
+        from .backend.npu_sweep import can_sweep, sweep
+
+        if all(can_sweep(b) for b in self.backends):
+            errors = [ErrorAccumulator() for _ in self.backends]
+            ys = sweep(weight, x, self.backends, block_rows=ErrorAccumulator.rows_per_block(weight.ne[0]),
+                       on_block=lambda i, _start, values, w: errors[i].add(values, w))
+            return [(b, y, e.result()) for b, y, e in zip(self.backends, ys, errors)]
+        w = weight.dequantize()
+        out = []
+        for backend in self.backends:
+            prepared = backend.prepare(weight, values=w)
+            result = backend.matmul_prepared(prepared, x)
+            self.findings.update(result.details.get("findings", ()))
+            out.append((backend, result.y, error_summary(prepared.requantized.values, w)))
+        return out
 
     def run(self, on_row: Optional[Callable] = None) -> ScanReport:
         """Scan every target; a KeyboardInterrupt (or :attr:`cancelled`) ends it with a partial report."""

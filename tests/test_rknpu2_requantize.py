@@ -95,3 +95,39 @@ def test_bad_schemes_explain_themselves(bad):
 def test_schemes_state_their_hardware_limits():
     assert "zeros" in parse_scheme("per-channel").hardware_limit
     assert "CPU" in parse_scheme("per-token").hardware_limit
+
+
+def _float64_codes(w, scale):
+    """The definition: round half away from zero of the float64 quotient."""
+    from layoutscope.backend.rknpu2.requantize import round_half_away
+
+    return round_half_away(np.divide(w, scale, dtype=np.float64))
+
+
+def test_float32_quotient_codes_equal_the_float64_definition_at_and_around_every_tie():
+    from layoutscope.backend.rknpu2.requantize import quotient_codes
+
+    rng = np.random.default_rng(7)
+    scale = rng.uniform(1e-4, 1e-1, (64, 1)).astype(np.float32)
+    halves = (rng.integers(-127, 127, (64, 96)) + 0.5).astype(np.float64)
+    exact_ties = (halves * scale).astype(np.float32)  # float32 rounding moves most off the tie
+    w = np.concatenate([
+        exact_ties,
+        np.nextafter(exact_ties, np.float32(np.inf)),
+        np.nextafter(exact_ties, np.float32(-np.inf)),
+        rng.standard_normal((64, 96)).astype(np.float32) * scale * 60,
+    ], axis=1)
+    true_ties = np.count_nonzero((w.astype(np.float64) / scale) % 1 == 0.5)
+    assert true_ties > 100  # the test meets real ties, not only near ones
+    np.testing.assert_array_equal(quotient_codes(w, scale), _float64_codes(w, scale))
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float32, (4, 8), elements=st.floats(-1e3, 1e3, width=32)),
+       st.floats(np.float32(1e-6), 10, width=32))
+def test_float32_quotient_codes_equal_the_float64_definition(w, scale):
+    from layoutscope.backend.rknpu2.requantize import quotient_codes
+
+    s = np.full((4, 1), scale, np.float32)
+    w = np.clip(w, -127 * s, 127 * s).astype(np.float32)
+    np.testing.assert_array_equal(quotient_codes(w, s), _float64_codes(w, s))

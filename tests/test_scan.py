@@ -15,7 +15,7 @@ import pytest
 import layoutscope
 from layoutscope.backend import get_backend
 from layoutscope.backend.rknpu2 import requantize
-from layoutscope.compare import compare
+from layoutscope.compare import compare, error_summary
 from layoutscope.export import SCAN_COLUMNS
 from layoutscope.samples import ALL_TYPES, TINY_LLAMA, path
 from layoutscope.samples.ggufwrite import GGUFBuilder
@@ -55,8 +55,21 @@ def test_each_row_is_the_compare_of_that_tensor(tiny):
         x = np.random.default_rng(0).standard_normal((8, w.ne[0])).astype(np.float32)
         expected = compare(get_backend("npu-sim").matmul(w, x).y, get_backend("cpu").matmul(w, x).y)
         assert row.nmse == pytest.approx(expected.nmse, rel=1e-12) and row.verdict == expected.verdict
-        alone = compare(requantize(w.dequantize(), "per-channel").values, w.dequantize())
-        assert row.weight_nmse == pytest.approx(alone.nmse, rel=1e-5)
+        alone = error_summary(requantize(w.dequantize(), "per-channel").values, w.dequantize())
+        assert (row.weight_nmse, row.weight_max_abs) == (alone.nmse, alone.max_abs)  # what compare reports
+
+
+@pytest.mark.parametrize("schemes", [("per-channel",), ("per-tensor", "fixed:0.3")])
+def test_the_streamed_scan_reports_what_the_whole_pipeline_reports(tiny, monkeypatch, schemes):
+    options = ScanOptions(backend="npu-sim", filter=r"blk\.0\.|^output\.weight$", weight_quants=schemes)
+    streamed = Scanner(tiny, options).run()
+    monkeypatch.setattr("layoutscope.backend.npu_sweep.can_sweep", lambda backend: False)
+    whole = Scanner(tiny, options).run()
+    key = lambda r: (r.tensor, r.weight_quant)  # noqa: E731
+    assert len(streamed.rows) == 8 * len(schemes)
+    for a, b in zip(sorted(streamed.rows, key=key), sorted(whole.rows, key=key)):
+        a.seconds = b.seconds = 0.0
+        assert a == b
 
 
 def test_sweep_says_which_scheme_each_tensor_needs(tiny):

@@ -33,8 +33,11 @@ _EXACT_CHUNK = 1024
 
 
 def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact ``a @ b`` of int8 (or int4-valued) matrices as int64, through float32 BLAS."""
-    a32 = np.asarray(a, dtype=np.float32)
+    """Exact ``a @ b`` of int8 (or int4-valued) matrices as int64, through float32 BLAS.
+
+    Either may also be integer-valued float32 (codes not yet cast to int8): no copy is made then.
+    """
+    a32 = np.asarray(a, dtype=np.float32)  # no copy when already float32
     b = np.asarray(b)
     k, n = b.shape
     out = np.zeros((a32.shape[0], n), dtype=np.int64)
@@ -44,7 +47,7 @@ def exact_int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         n1 = n0 + _EXACT_CHUNK
         for k0 in range(0, k, _EXACT_CHUNK):
             k1 = k0 + _EXACT_CHUNK
-            out[:, n0:n1] += (a32[:, k0:k1] @ b[k0:k1, n0:n1].astype(np.float32)).astype(np.int64)
+            out[:, n0:n1] += (a32[:, k0:k1] @ b[k0:k1, n0:n1].astype(np.float32, copy=False)).astype(np.int64)
     return out
 
 
