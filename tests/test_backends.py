@@ -112,3 +112,14 @@ def test_bad_requests_are_clear(tiny, all_types_model):
 def test_available_backends_report():
     table = {name: (ok, reason) for name, ok, reason in available_backends()}
     assert table["cpu"][0] and table["cpu-numpy"][0] and table["npu-sim"][0]
+
+
+def test_libggml_mul_mat_rejects_weights_of_the_wrong_shape_instead_of_aborting(tiny, ggml):
+    t = tiny.tensor("blk.0.attn_q.weight")
+    x = np.ones((1, t.ne[0]), np.float32)
+    with pytest.raises(ValueError, match="uint8 \\(N, row bytes\\)"):
+        ggml.mul_mat(t.type.id, t.raw().reshape(-1), t.ne[0], x)  # ggml would abort the process
+    with pytest.raises(ValueError, match="activations must have shape"):
+        ggml.mul_mat(t.type.id, t.raw(), t.ne[0], x[:, :-1])
+    assert not t.raw().flags.writeable  # ggml reads the read-only memory map in place
+    assert ggml.mul_mat(t.type.id, t.raw(), t.ne[0], x).shape == (1, t.ne[1])
