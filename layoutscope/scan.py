@@ -298,7 +298,11 @@ class Scanner:
     def _measure_all(self, targets: list, report: ScanReport, on_row: Optional[Callable]) -> None:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="layoutscope-scan")
         pending = set()
-        queue = list(reversed(targets))
+        queue = list(reversed(targets))  # popped from the end: file order
+        if self.jobs > 1:
+            # Largest first, so the output head (often a third of the work) does not start last
+            # while the other threads sit idle.
+            queue.sort(key=lambda t: t.n_elements)
         try:
             while (queue or pending) and not self.cancelled.is_set():
                 while queue and len(pending) < 2 * self.jobs:
