@@ -268,7 +268,7 @@ class Libggml:
         if self.vec_dot_type(type_id) is None:
             # ggml would crash, not fail, on a type without a CPU dot product.
             raise ValueError(f"ggml's CPU backend has no matmul for type id {type_id}")
-        w = np.ascontiguousarray(weight_rows, dtype=np.uint8)
+        w = _aligned(np.ascontiguousarray(weight_rows, dtype=np.uint8))
         x = np.ascontiguousarray(x, dtype=np.float32)
         n, m = w.shape[0], x.shape[0]
         if x.ndim != 2 or x.shape[1] != k:
@@ -322,6 +322,25 @@ class Libggml:
             return int(self.base.gguf_get_n_tensors(ctx))
         finally:
             self.base.gguf_free(ctx)
+
+
+#: ggml's CPU buffers abort on a pointer that is not a multiple of its TENSOR_ALIGNMENT (32).
+_BUFFER_ALIGNMENT = 64
+
+
+def _aligned(data: np.ndarray) -> np.ndarray:
+    """``data`` itself when ggml may wrap it in place, else a copy that starts on a 64-byte boundary.
+
+    GGUF's default alignment (32) keeps memory-mapped tensors in place; a file
+    with a smaller ``general.alignment``, or a copy numpy made, may not be.
+    """
+    if data.ctypes.data % _BUFFER_ALIGNMENT == 0:
+        return data
+    spare = np.empty(data.nbytes + _BUFFER_ALIGNMENT, np.uint8)
+    start = -spare.ctypes.data % _BUFFER_ALIGNMENT
+    copy = spare[start:start + data.nbytes].reshape(data.shape)
+    copy[...] = data
+    return copy
 
 
 @functools.lru_cache(maxsize=1)

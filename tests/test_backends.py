@@ -123,3 +123,16 @@ def test_libggml_mul_mat_rejects_weights_of_the_wrong_shape_instead_of_aborting(
         ggml.mul_mat(t.type.id, t.raw(), t.ne[0], x[:, :-1])
     assert not t.raw().flags.writeable  # ggml reads the read-only memory map in place
     assert ggml.mul_mat(t.type.id, t.raw(), t.ne[0], x).shape == (1, t.ne[1])
+
+
+@pytest.mark.parametrize("offset", [1, 8, 16, 32])
+def test_libggml_mul_mat_accepts_weights_at_any_address(tiny, ggml, offset):
+    # ggml's CPU buffer aborts on a pointer off its 32-byte alignment, e.g. a file with general.alignment = 8.
+    t = tiny.tensor("blk.0.attn_q.weight")
+    raw = t.raw()
+    spare = np.empty(raw.nbytes + 128, np.uint8)
+    start = -spare.ctypes.data % 64 + offset
+    moved = spare[start:start + raw.nbytes].reshape(raw.shape)
+    moved[...] = raw
+    x = np.random.default_rng(0).standard_normal((2, t.ne[0])).astype(np.float32)
+    assert np.array_equal(ggml.mul_mat(t.type.id, moved, t.ne[0], x), ggml.mul_mat(t.type.id, raw, t.ne[0], x))
