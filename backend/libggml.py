@@ -273,7 +273,8 @@ class Libggml:
         n, m = w.shape[0], x.shape[0]
         if x.ndim != 2 or x.shape[1] != k:
             raise ValueError(f"activations must have shape (M, {k}), got {x.shape}")
-        if w.ndim != 2 or w.shape[1] * self.traits(type_id).block_size != k * self.traits(type_id).type_size:
+        traits = self.traits(type_id)
+        if w.ndim != 2 or w.shape[1] * traits.block_size != k * traits.type_size:
             raise ValueError(f"weight rows must be uint8 (N, row bytes) holding {k} elements each, got {w.shape}")
         b = self.base
         # Room for X, Y, the graph, and the work buffer ggml allocates in the

@@ -24,10 +24,7 @@ import numpy as np
 
 from .npu_sim import NpuSimBackend
 from .rknpu2.emulator import exact_int_matmul
-from .rknpu2.requantize import CODE_BITS, encode_rows, integer_scale, range_of, requantize
-
-#: Weight rows per block when the caller does not choose: about 64 K elements.
-_BLOCK_ELEMENTS = 64 * 1024
+from .rknpu2.requantize import CODE_BITS, code_max, encode_rows, integer_scale, range_of, requantize
 
 #: ``on_block(scheme_index, first_row, values, w)``: a block's requantized values beside its dequantized ones.
 OnBlock = Callable[[int, int, np.ndarray, np.ndarray], None]
@@ -38,9 +35,11 @@ def can_sweep(backend) -> bool:
     return type(backend) is NpuSimBackend and backend.mm.name == "int8"
 
 
-def sweep(weight, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: Optional[int] = None,
+def sweep(weight, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: int,
           on_block: Optional[OnBlock] = None) -> list[np.ndarray]:
     """Each backend's float32 Y = X @ Wᵀ for ``weight``, streaming W once in blocks of ``block_rows`` rows.
+
+    Choose ``block_rows`` so a block of float32 rows stays in cache (a few hundred KB).
 
     ``on_block`` sees every block's requantized values next to the dequantized
     ones, per backend, in row order: the weight-alone error without a second
@@ -50,8 +49,8 @@ def sweep(weight, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: 
         raise ValueError("sweep needs npu-sim backends with --mm int8; run the pipeline for the others")
     x = backends[0].check(weight, x)
     n, k = weight.n_rows, weight.ne[0]
-    step = block_rows or max(1, _BLOCK_ELEMENTS // max(1, k))
-    qmax = 127
+    step = max(1, block_rows)
+    qmax = code_max(CODE_BITS["int8"])
     acts = [requantize(x, b.act_quant, CODE_BITS["int8"]) for b in backends]
     act_codes = [a.codes.astype(np.float32) for a in acts]
     tensor_scales = _tensor_scales(weight, backends, step, qmax)

@@ -65,4 +65,4 @@ def test_sweep_covers_only_what_it_reproduces_exactly(model):
     assert not can_sweep(get_backend("npu-sim", mm="int4"))
     assert not can_sweep(get_backend("cpu-numpy"))
     with pytest.raises(ValueError, match="npu-sim backends with --mm int8"):
-        sweep(model.tensor("q8.weight"), np.zeros((1, 96), np.float32), [get_backend("npu-sim", mm="fp16")])
+        sweep(model.tensor("q8.weight"), np.zeros((1, 96), np.float32), [get_backend("npu-sim", mm="fp16")], 4)

@@ -171,7 +171,7 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
         scale = np.ones((1, 1), np.float32)
         return Requantized(codes, scale, codes.astype(np.float32), s, 16,
                            ("fp16 rounds to nearest even; the scheme does not apply",))
-    qmax = _qmax(bits)
+    qmax = code_max(bits)
     rows, k = w.shape
     scale, notes = integer_scale(range_of(w, s), s, qmax, k)
     codes = np.empty((rows, k), dtype=np.int8)
@@ -181,8 +181,8 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
     # a loop over blocks of rows, not over elements.
     for start in range(0, rows, step):
         block = slice(start, min(start + step, rows))
-        block_codes, values[block] = encode_rows(w[block], scale if scale.shape[0] == 1 else scale[block], s, qmax)
-        codes[block] = block_codes
+        codes[block], _ = encode_rows(w[block], scale if scale.shape[0] == 1 else scale[block], s, qmax,
+                                      values=values[block])
     if s.kind == "fixed":
         clipped = int(np.count_nonzero(np.abs(w) > np.float32(s.clamp)))
         if clipped:
@@ -190,7 +190,8 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
     return Requantized(codes, scale, values, s, bits, tuple(notes))
 
 
-def _qmax(bits: int) -> int:
+def code_max(bits: int) -> int:
+    """The largest integer code of ``bits``-bit symmetric codes: 127 for int8, 7 for int4."""
     if bits not in (8, 4):
         raise ValueError(f"bits must be 8, 4 or 16, got {bits}")
     return 127 if bits == 8 else 7
@@ -230,15 +231,17 @@ def integer_scale(amax: np.ndarray, scheme: Scheme, qmax: int, k: int) -> tuple[
     return scale, tuple(notes)
 
 
-def encode_rows(w: np.ndarray, scale: np.ndarray, scheme: Scheme, qmax: int) -> tuple[np.ndarray, np.ndarray]:
+def encode_rows(w: np.ndarray, scale: np.ndarray, scheme: Scheme, qmax: int,
+                values: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """Codes (integer-valued float32) and the values they stand for, of float32 rows ``w`` under ``scale``.
 
     ``scale`` holds the rows' scales ((1, 1), (rows, 1) or (rows, K/G)); keep
-    ``w`` small enough to stay in cache: every step is a pass over it.
+    ``w`` small enough to stay in cache: every step is a pass over it. The
+    values are written into ``values`` when it is given.
     """
     rows, k = w.shape
     source = np.clip(w, -np.float32(scheme.clamp), np.float32(scheme.clamp)) if scheme.kind == "fixed" else w
     per_element = expand_scale(scale, scheme, rows, k)
     codes = quotient_codes(source, per_element)
     np.clip(codes, -qmax, qmax, out=codes)
-    return codes, np.multiply(codes, per_element)
+    return codes, np.multiply(codes, per_element, out=values)
