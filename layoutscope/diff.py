@@ -67,12 +67,12 @@ class DiffReport:
 
 def diff_models(a, b, pattern: Optional[str] = None) -> DiffReport:
     """Compare every tensor of models ``a`` and ``b`` (open :class:`Model` objects)."""
-    from .scan import compile_filter
+    from .patterns import compile_filter
 
-    regex = compile_filter(pattern)
+    name_filter = compile_filter(pattern)
 
     def keep(name: str) -> bool:
-        return regex is None or regex.search(name) is not None
+        return name_filter is None or name_filter.matches(name)
 
     names_a = [t.name for t in a.tensors if keep(t.name)]
     names_b = {t.name for t in b.tensors if keep(t.name)}

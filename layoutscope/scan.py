@@ -12,7 +12,6 @@ scheme each tensor needs to be "ok".
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -22,8 +21,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .compare import DEFAULT_BANDS, VERDICTS, ErrorAccumulator, compare, error_summary
-from .errors import UsageError
 from .jsonable import jsonable
+from .patterns import compile_filter
 
 #: Tensors read by ``ggml_get_rows`` (an embedding lookup), never by ``ggml_mul_mat``.
 EMBEDDING_ROLES = ("token_embd.weight", "position_embd.weight", "token_types.weight", "pos_embd.weight")
@@ -155,11 +154,11 @@ def _badness(row: ScanRow) -> float:
 
 def scan_targets(model, pattern: Optional[str] = None) -> tuple[list, list[Skipped]]:
     """``(matmul weights, skipped)`` of ``model``, in file order; ``pattern`` is a regex on names."""
-    regex = compile_filter(pattern)
+    name_filter = compile_filter(pattern)
     tied = "output.weight" not in model
     targets, skipped = [], []
     for t in model.tensors:
-        if regex is not None and not regex.search(t.name):
+        if name_filter is not None and not name_filter.matches(t.name):
             continue
         reason = _skip_reason(t, tied)
         if reason:
@@ -167,16 +166,6 @@ def scan_targets(model, pattern: Optional[str] = None) -> tuple[list, list[Skipp
         else:
             targets.append(t)
     return targets, skipped
-
-
-def compile_filter(pattern: Optional[str]) -> "Optional[re.Pattern]":
-    """The ``--filter`` regex (None for no filter); a bad pattern is a one-line UsageError."""
-    if not pattern:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise UsageError(f"--filter {pattern!r}: not a valid regular expression ({exc})") from None
 
 
 def _skip_reason(t, tied_output: bool) -> str:
