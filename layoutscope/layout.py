@@ -39,6 +39,20 @@ class ByteOwner:
     field: str
     byte_in_field: int
     rows_ahead: int = 0
+    #: Set for a byte past the tensor's data: how far past its end, at which file byte.
+    past_end: Optional[int] = None
+    file_byte: Optional[int] = None
+
+    def describe(self) -> str:
+        """What this byte really is, e.g. ``d[1] of block 3 of the next row`` or ``past the tensor's end``."""
+        if self.past_end is not None:
+            if self.file_byte is None:
+                return f"past the end of the file ({self.past_end + 1} bytes past the tensor)"
+            return f"byte {self.past_end} past the tensor's end (file byte {self.file_byte}: padding or the next tensor)"
+        where = f"{self.field}[{self.byte_in_field}] of block {self.block}"
+        if self.rows_ahead:
+            where += " of the next row" if self.rows_ahead == 1 else f" {self.rows_ahead} rows ahead"
+        return where
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,8 @@ class PlainInt8Trap:
     """What a reader that treats the row's bytes as plain int8 sees around ``col``."""
 
     cols: tuple[int, ...]
-    naive: tuple[int, ...]
+    #: The byte read as int8; None past the end of the file.
+    naive: tuple[Optional[int], ...]
     true_values: tuple[float, ...]
     owners: tuple[ByteOwner, ...]
     summary: str
@@ -207,13 +222,24 @@ def _plain_int8_trap(tensor: Tensor, row: int, col: int, width: int = 8) -> Plai
     lo = max(0, min(col - width // 2, tensor.ne[0] - width))
     cols = tuple(range(lo, min(lo + width, tensor.ne[0])))
     # A naive reader walks ne0 bytes from the row start, into the next rows
-    # when the row holds fewer bytes than elements (4-bit and smaller types).
+    # when the row holds fewer bytes than elements (4-bit and smaller types),
+    # and on the last rows past the tensor's end into whatever follows it.
     rows_needed = -(-(cols[-1] + 1) // tensor.row_bytes)
-    stream = tensor.raw(slice(row, row + rows_needed)).reshape(-1)
-    cols = tuple(c for c in cols if c < stream.size)
-    naive = tuple(int(v) for v in stream[list(cols)].view(np.int8))
-    owners = tuple(byte_owner(t, c, tensor.row_bytes) for c in cols)
-    return PlainInt8Trap(cols, naive, tuple(float(values[c]) for c in cols), owners, _trap_summary(tensor))
+    inside = tensor.raw(slice(row, row + rows_needed)).reshape(-1)
+    stream = np.concatenate([inside, tensor.following_bytes(cols[-1] + 1 - inside.size)])
+    naive = tuple(int(stream[c:c + 1].view(np.int8)[0]) if c < stream.size else None for c in cols)
+    owners = []
+    for c in cols:
+        if c < inside.size:
+            owners.append(byte_owner(t, c, tensor.row_bytes))
+        else:
+            past = c - inside.size
+            file_byte = tensor.end + past if c < stream.size else None
+            owners.append(ByteOwner(c, -1, "", 0, 0, past_end=past, file_byte=file_byte))
+    summary = _trap_summary(tensor)
+    if any(o.past_end is not None for o in owners):
+        summary += " Here there is no next row: those bytes lie past the tensor's end."
+    return PlainInt8Trap(cols, naive, tuple(float(values[c]) for c in cols), tuple(owners), summary)
 
 
 def _trap_summary(tensor: Tensor) -> str:
@@ -308,9 +334,6 @@ def _trap_text(trap: PlainInt8Trap) -> list[str]:
     lines = ["read as plain int8 (the trap):", f"  {trap.summary}"]
     lines.append(f"  {'col':>6} {'as int8':>8} {'true value':>14}  byte really is")
     for c, n, v, o in zip(trap.cols, trap.naive, trap.true_values, trap.owners):
-        where = f"{o.field}[{o.byte_in_field}] of block {o.block}"
-        if o.rows_ahead:
-            where += " of the next row" if o.rows_ahead == 1 else f" {o.rows_ahead} rows ahead"
-        lines.append(f"  {c:>6} {n:>8} {fmt(v):>14}  {where}")
+        lines.append(f"  {c:>6} {'—' if n is None else n:>8} {fmt(v):>14}  {o.describe()}")
     return lines
 

@@ -133,3 +133,43 @@ def test_trap_for_4_bit_rows_reads_into_the_next_row(all_types_model):
         assert owner.rows_ahead == 1
         assert naive == int(next_row[c - 288:c - 287].view(np.int8)[0])
         assert owner.block == (c - 288) // 144
+
+
+def test_trap_table_is_never_empty_on_the_last_row(all_types_model):
+    # A naive reader of the last row of a sub-byte type runs past the tensor's data: the table
+    # shows what it reads there (padding or the next tensor's bytes) instead of going empty.
+    for t in all_types_model.tensors:
+        if not (t.type.is_quantized and t.type.can_dequantize):
+            continue
+        last = t.n_rows - 1
+        trap = explain(t, last, t.ne[0] - 1).trap
+        assert len(trap.cols) == 8 and trap.cols[-1] == t.ne[0] - 1, t.name
+        text = str(explain(t, last, t.ne[0] - 1))
+        assert "     col  as int8" in text and f"{t.ne[0] - 1:>8}" in text
+        if t.row_bytes < t.ne[0]:
+            beyond = [(c, n, o) for c, n, o in zip(trap.cols, trap.naive, trap.owners) if o.past_end is not None]
+            assert beyond and "past the tensor's end" in trap.summary, t.name
+            following = t.following_bytes(t.ne[0])
+            for c, naive, owner in beyond:
+                assert owner.past_end == c - t.row_bytes
+                if owner.past_end >= following.size:  # the file ends first
+                    assert owner.file_byte is None and naive is None and "end of the file" in owner.describe()
+                    continue
+                assert owner.file_byte == t.end + owner.past_end
+                assert naive == int(following[owner.past_end:owner.past_end + 1].view(np.int8)[0])
+                assert "past the tensor's end" in owner.describe()
+
+
+def test_trap_past_the_end_of_the_file(tmp_path):
+    # The last tensor of a file: bytes past its end do not exist, and the table says so.
+    b = GGUFBuilder()
+    b.add("general.architecture", STRING, "x")
+    b.add_tensor("q4.weight", (512, 1), 2, bytes(288))  # Q4_0: 512 elements in 288 bytes, no padding after
+    p = tmp_path / "q4.gguf"
+    b.write(p)
+    with layoutscope.open(p) as m:
+        t = m.tensor("q4.weight")
+        assert t.end == p.stat().st_size
+        trap = explain(t, 0, 511).trap
+        assert trap.naive[-1] is None and "end of the file" in trap.owners[-1].describe()
+        assert "end of the file" in str(explain(t, 0, 511))

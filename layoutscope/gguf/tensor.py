@@ -157,6 +157,15 @@ class Tensor:
         view = data[first : first + max(0, stop - start) * row_bytes].reshape(-1, row_bytes)
         return view[::step] if step != 1 else view[:count]
 
+    def following_bytes(self, count: int) -> "np.ndarray":
+        """Up to ``count`` file bytes right after the tensor's data (padding, the next tensor), as a view.
+
+        Fewer at the end of the file. This is what a reader that overruns the
+        tensor sees.
+        """
+        data = self._shard.bytes()
+        return data[self.end : min(data.size, self.end + max(0, count))]
+
     def dequantize(self, rows: Rows = None) -> "np.ndarray":
         """Decoded float32 values ``(rows, ne[0])`` of only the rows asked for."""
         if not self.type.can_dequantize:

@@ -43,8 +43,11 @@ def trap_lines(trap) -> list[Text]:
     """The plain-int8 trap: what a naive reader sees, the true value, and what the byte really is."""
     out = [Text(f"  {trap.summary}"), Text(f"  {'col':>6} {'int8':>5} {'true value':>13}  byte really is", style="bold")]
     for c, naive, value, o in zip(trap.cols, trap.naive, trap.true_values, trap.owners):
-        ahead = f" +{o.rows_ahead} row" if o.rows_ahead else ""
-        out.append(Text(f"  {c:>6} {naive:>5} {fmt(value):>13}  {o.field}[{o.byte_in_field}] blk {o.block}{ahead}"))
+        if o.past_end is not None:
+            where = f"+{o.past_end} B past the tensor" if o.file_byte is not None else "past the end of the file"
+        else:
+            where = f"{o.field}[{o.byte_in_field}] blk {o.block}" + (f" +{o.rows_ahead} row" if o.rows_ahead else "")
+        out.append(Text(f"  {c:>6} {'—' if naive is None else naive:>5} {fmt(value):>13}  {where}"))
     return out
 
 
