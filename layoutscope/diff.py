@@ -14,7 +14,9 @@ from typing import Optional
 import numpy as np
 
 from .compare import ErrorAccumulator
+from .errors import UsageError
 from .jsonable import jsonable
+from .printable import printable, quoted
 
 #: Rows are compared in chunks of about this many elements (64 MB of float32 per side).
 _CHUNK_ELEMENTS = 16 * 1024 * 1024
@@ -49,6 +51,19 @@ class DiffReport:
     only_a: list = field(default_factory=list)
     only_b: list = field(default_factory=list)
     rows: list = field(default_factory=list)
+    architecture_a: Optional[str] = None
+    architecture_b: Optional[str] = None
+
+    @property
+    def notes(self) -> list[str]:
+        """What the reader should know before the numbers (different architectures, nothing in common)."""
+        out = []
+        if self.architecture_a != self.architecture_b:
+            out.append(f"different architectures: A is {self.architecture_a or '(none)'}, B is "
+                       f"{self.architecture_b or '(none)'}; tensors are matched by name only")
+        if not self.rows:
+            out.append("the two models have no tensor name in common, so no values are compared")
+        return out
 
     def ranked(self) -> list:
         """Rows worst first: reshaped and undecodable ones, then by NMSE, identical last."""
@@ -61,8 +76,9 @@ class DiffReport:
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""
-        return {"file_a": self.file_a, "file_b": self.file_b, "only_in_a": self.only_a, "only_in_b": self.only_b,
-                "tensors": [r.to_dict() for r in self.ranked()]}
+        return {"file_a": self.file_a, "file_b": self.file_b, "architecture_a": self.architecture_a,
+                "architecture_b": self.architecture_b, "only_in_a": self.only_a, "only_in_b": self.only_b,
+                "tensors": [r.to_dict() for r in self.ranked()], "notes": self.notes}
 
 
 def diff_models(a, b, pattern: Optional[str] = None) -> DiffReport:
@@ -76,7 +92,11 @@ def diff_models(a, b, pattern: Optional[str] = None) -> DiffReport:
 
     names_a = [t.name for t in a.tensors if keep(t.name)]
     names_b = {t.name for t in b.tensors if keep(t.name)}
-    report = DiffReport(file_a=str(a.path), file_b=str(b.path),
+    if name_filter is not None and not names_a and not names_b:
+        raise UsageError(f"{name_filter.option} {quoted(pattern)} matches no tensor of {printable(a.path)} nor of "
+                         f"{printable(b.path)}; check the pattern (a regular expression searched in each name)")
+    report = DiffReport(file_a=str(a.path), file_b=str(b.path), architecture_a=a.architecture,
+                        architecture_b=b.architecture,
                         only_a=[n for n in names_a if n not in names_b],
                         only_b=[t.name for t in b.tensors if keep(t.name) and t.name not in set(names_a)])
     for name in names_a:

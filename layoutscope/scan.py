@@ -22,7 +22,9 @@ import numpy as np
 
 from .compare import DEFAULT_BANDS, VERDICTS, ErrorAccumulator, compare, error_summary
 from .jsonable import jsonable
+from .errors import UsageError
 from .patterns import compile_filter
+from .printable import printable, quoted
 
 #: Tensors read by ``ggml_get_rows`` (an embedding lookup), never by ``ggml_mul_mat``.
 EMBEDDING_ROLES = ("token_embd.weight", "position_embd.weight", "token_types.weight", "pos_embd.weight")
@@ -58,6 +60,8 @@ class ScanRow:
     verdict: str
     seconds: float
     needs: str = ""
+    #: True for token_embd.weight when it doubles as the output head (no output.weight in the model).
+    tied_output: bool = False
 
     def to_dict(self) -> dict:
         """Plain data (non-finite numbers as strings)."""
@@ -155,11 +159,13 @@ def _badness(row: ScanRow) -> float:
 def scan_targets(model, pattern: Optional[str] = None) -> tuple[list, list[Skipped]]:
     """``(matmul weights, skipped)`` of ``model``, in file order; ``pattern`` is a regex on names."""
     name_filter = compile_filter(pattern)
-    tied = "output.weight" not in model
+    tied = model.output_head == "token_embd.weight"
     targets, skipped = [], []
-    for t in model.tensors:
-        if name_filter is not None and not name_filter.matches(t.name):
-            continue
+    selected = [t for t in model.tensors if name_filter is None or name_filter.matches(t.name)]
+    if name_filter is not None and not selected:
+        raise UsageError(f"{name_filter.option} {quoted(pattern)} matches none of the {len(model.tensors)} tensors of "
+                         f"{printable(model.path)}; check the pattern (a regular expression searched in each name)")
+    for t in selected:
         reason = _skip_reason(t, tied)
         if reason:
             skipped.append(Skipped(t.name, reason))
@@ -202,6 +208,7 @@ class Scanner:
         self.reference, notice = reference_backend(options.reference, options.threads)
         self._notice(notice)
         self._inputs: dict[int, tuple[np.ndarray, str]] = {}
+        self._tied = model.output_head == "token_embd.weight"
         #: io_attr disagreements the real NPU reported (see ``npu``); shown as FINDING notices.
         self.findings: set[str] = set()
 
@@ -230,7 +237,7 @@ class Scanner:
                 K=weight.ne[0], N=weight.ne[1], weight_quant=str(backend.weight_quant),
                 weight_nmse=alone.nmse, weight_snr_db=alone.snr_db, weight_max_abs=alone.max_abs,
                 nmse=m.nmse, snr_db=m.snr_db, cosine=m.cosine, max_abs=m.max_abs, mean_abs=m.mean_abs,
-                verdict=m.verdict, seconds=0.0,
+                verdict=m.verdict, seconds=0.0, tied_output=self._tied and weight.name == "token_embd.weight",
             ))
         needs = next((r.weight_quant for r in rows if r.verdict == "ok"), "none")
         elapsed = time.perf_counter() - t0
@@ -267,10 +274,14 @@ class Scanner:
         targets, skipped = scan_targets(self.model, self.options.filter)
         for k in sorted({t.ne[0] for t in targets}):
             self.input_for(k)  # bad --input fails here, before any work
+        notices = list(self.notices)
+        if self._tied and any(t.name == "token_embd.weight" for t in targets):
+            notices.append("token_embd.weight is used twice: as the embedding lookup and as the output head (tied; "
+                           "the model has no output.weight); it is scanned as the output head's matmul weight")
         report = ScanReport(file=str(self.model.path), options=self.options, backend=self.backends[0].name,
                             reference=self.reference.name,
                             inputs={str(k): d for k, (_, d) in self._inputs.items()},
-                            skipped=skipped, total=len(targets), notices=list(self.notices))
+                            skipped=skipped, total=len(targets), notices=notices)
         limits = contextlib.nullcontext()
         if self.jobs > 1:
             from threadpoolctl import threadpool_limits

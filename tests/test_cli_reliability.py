@@ -191,7 +191,102 @@ CLASS_6: list[Case] = []
 
 # == 8. Smaller, from the same pass ==================================================
 
-CLASS_8: list[Case] = []
+
+def _tiny_variant(path: Path, drop_tensors=(), drop_keys=(), set_keys=None) -> None:
+    """The tiny sample rebuilt without some tensors or keys, or with some string keys changed."""
+    from layoutscope.samples import make_samples
+    from layoutscope.samples.ggufwrite import STRING
+
+    b = make_samples.build_tiny_llama()
+    b.tensors = [t for t in b.tensors if t.name not in drop_tensors]
+    b.kv = [kv for kv in b.kv if kv[0] not in drop_keys]
+    for key, value in (set_keys or {}).items():
+        b.kv = [kv for kv in b.kv if kv[0] != key] + [(key, STRING, value, None)]
+    b.write(path)
+
+
+@builder("tied")
+def _tied(path: Path) -> None:
+    # Gemma-style: no output.weight, so token_embd.weight is also the output head.
+    _tiny_variant(path, drop_tensors=("output.weight",))
+
+
+@builder("noarch")
+def _noarch(path: Path) -> None:
+    _tiny_variant(path, drop_keys=("general.architecture",))
+
+
+@builder("otherarch")
+def _otherarch(path: Path) -> None:
+    _tiny_variant(path, set_keys={"general.architecture": "gemma3"}, drop_tensors=("output.weight",))
+
+
+def _says(*words: str, stream: str = "stdout", absent: tuple = ()):
+    """A check that every word is in the stream and none of ``absent`` is."""
+    def check(result, _crafted) -> None:
+        text = getattr(result, stream)
+        for w in words:
+            assert w in text, (w, text)
+        for w in absent:
+            assert w not in text, (w, text)
+    return check
+
+
+def _json_says(path: Sequence, expected):
+    """A check that the JSON on stdout holds ``expected`` at ``path``."""
+    def check(result, _crafted) -> None:
+        import json
+
+        data = json.loads(result.stdout)
+        for key in path:
+            data = data[key]
+        assert data == expected, data
+    return check
+
+
+def _name_lines_at_most(width: int):
+    """A check that every stdout line listing tensor names is at most ``width`` characters."""
+    def check(result, _crafted) -> None:
+        listing = [line for line in result.stdout.splitlines() if ".weight" in line]
+        assert listing and max(len(line) for line in listing) <= width, result.stdout
+    return check
+
+
+CLASS_8: list[Case] = [
+    # The tied output head: scan names its double role; dump and compare explain the tie.
+    Case("scan-names-tied-head", ("scan", "{tied}", "--filter", "token_embd", "--jobs", "1"), 0,
+         check=_says("token_embd.weight (+output)", "used twice: as the embedding lookup and as the output head")),
+    Case("scan-json-marks-tied-head", ("scan", "{tied}", "--filter", "token_embd", "--jobs", "1", "--json", "-"), 0,
+         check=_json_says(("rows", 0, "tied_output"), True)),
+    Case("dump-output-explains-tie", ("dump", "{tied}", "output.weight"), 2,
+         ("tied to token_embd.weight", "use token_embd.weight")),
+    Case("compare-output-explains-tie", ("compare", "{tied}", "output.weight"), 2, ("tied to token_embd.weight",)),
+    Case("untied-head-not-marked", ("scan", "{tiny}", "--filter", "token_embd|output", "--jobs", "1"), 0,
+         check=_says("output.weight", absent=("(+output)", "used twice"))),
+    # Long lists are wrapped and cut at --top with a count.
+    Case("scan-skipped-list-wrapped", ("scan", "{tiny}", "--filter", "norm", "--top", "3"), 0,
+         check=lambda r, c: (_says("skipped (9):", "… and 6 more (--top N")(r, c), _name_lines_at_most(110)(r, c))),
+    Case("diff-only-in-a-counted", ("diff", "{tiny}", "{otherarch}", "--top", "4"), 0,
+         check=_says("only in A (1):", "output.weight")),
+    Case("diff-long-only-in-list-cut", ("diff", "{tiny}", str(sample_path("all-types.gguf")), "--top", "2"), 0,
+         check=lambda r, c: (_says("only in A (39):", "… and 37 more", "only in B (33):", "… and 31 more")(r, c),
+                             _name_lines_at_most(110)(r, c))),
+    # Empty results say so.
+    Case("scan-filter-matches-nothing", ("scan", "{tiny}", "--filter", "nothing-like-this"), 2,
+         ("matches none of the 39 tensors", "check the pattern")),
+    Case("diff-filter-matches-nothing", ("diff", "{tiny}", "{tied}", "--filter", "zzz"), 2, ("matches no tensor",)),
+    Case("scan-only-skipped-tensors", ("scan", "{tiny}", "--filter", "norm"), 0,
+         check=_says("no matmul weight was scanned", absent=("worst first",))),
+    Case("info-without-architecture", ("info", "{noarch}"), 0,
+         check=_says("no architecture (general.architecture is missing", absent=("None",))),
+    Case("diff-of-two-architectures", ("diff", "{tiny}", "{otherarch}"), 0,
+         check=_says("different architectures: A is llama, B is gemma3")),
+    Case("diff-json-names-architectures", ("diff", "{tiny}", "{otherarch}", "--json"), 0,
+         check=_json_says(("architecture_b",), "gemma3")),
+    # The explain trap table is never empty (last row of a 4-bit type runs past the tensor).
+    Case("explain-trap-last-row", ("explain", str(sample_path("all-types.gguf")), "q6_k.weight", "--at", "47,511"), 0,
+         check=_says("read as plain int8", "past the tensor's end", "     511")),
+]
 
 
 # == the table runner ===================================================================

@@ -67,7 +67,8 @@ def test_cli_text_json_and_csv(edited, tmp_path):
     cmd = [sys.executable, "-m", "layoutscope", "diff", TINY, edited]
     r = subprocess.run([*cmd, "--csv", str(tmp_path / "d.csv")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "only in A: blk.3.ffn_down.weight" in r.stdout and "only in B: extra.weight" in r.stdout
+    assert "only in A (1):\n      blk.3.ffn_down.weight\n" in r.stdout
+    assert "only in B (1):\n      extra.weight\n" in r.stdout
     assert "blk.0.ffn_up.weight: Q8_0 [256, 704] → Q4_0 [256, 704]" in r.stdout
     with open(tmp_path / "d.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

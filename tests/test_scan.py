@@ -176,8 +176,11 @@ def test_text_helpers_the_cli_and_the_tui_share(tiny):
         "the first 2 within degraded (≤ 0.01)",
     ]
     assert advice_lines([], report.options.bands) == []
-    [line] = skipped_lines(report.skipped)
-    assert line.startswith("- 1-D (a norm, bias or scale)") and line.endswith("blk.3.ffn_norm.weight, output_norm.weight")
+    title, *names = skipped_lines(report.skipped)
+    assert title.startswith("- 1-D (a norm, bias or scale)") and title.endswith("(9):")
+    assert " ".join(names).split() == [f"blk.{i}.{n}_norm.weight," for i in range(4) for n in ("attn", "ffn")] + [
+        "output_norm.weight"]
+    assert skipped_lines(report.skipped, top=2)[-1].strip() == "… and 7 more (--top N, or --json / --csv for all)"
     assert (nmse_text(1.2345e-3), nmse_text(float("nan")), nmse_text(float("inf"))) == ("1.23e-03", "nan", "inf")
 
 

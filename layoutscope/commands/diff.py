@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..gguf import Model
+from ..listing import name_list
 from . import print_json
 
 
@@ -41,10 +42,10 @@ def as_text(report, top: int = 20, notices=()) -> str:
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no common tensors"
     lines = [f"A: {report.file_a}", f"B: {report.file_b}",
              f"  {len(ranked)} tensors in both ({summary}); {len(report.only_a)} only in A, {len(report.only_b)} only in B"]
-    lines += [f"  note: {n}" for n in notices]
+    lines += [f"  note: {n}" for n in [*report.notes, *notices]]
     for title, names in (("only in A", report.only_a), ("only in B", report.only_b)):
         if names:
-            lines += ["", f"  {title}: {', '.join(names)}"]
+            lines += [""] + ["  " + line for line in name_list(title, names, top, hint="--top N, or --csv for all")]
     moved = [r for r in ranked if r.status in ("retyped", "reshaped")]
     if moved:
         lines += ["", "  type or shape changes:"]

@@ -73,6 +73,8 @@ def as_text(model: Model, with_metadata: bool) -> str:
         f"alignment {model.alignment} · data starts at byte {model.data_start} · {human_bytes(model.file_size)}"
     )
     summary = architecture_summary(model)
+    if summary.get("architecture") is None:
+        summary["architecture"] = "no architecture (general.architecture is missing; llama.cpp cannot run this file)"
     lines.append("  " + " · ".join(f"{k} {v}" if k != "architecture" else str(v) for k, v in summary.items()))
     if with_metadata:
         lines.append("")

@@ -116,18 +116,24 @@ def as_text(report, top: int = 20, written=()) -> str:
         f"scan of {report.file}: {state} matmul weights, {len(report.skipped)} other tensors skipped",
         f"  {report.backend} ({o.platform}, --mm {o.mm}, weights {', '.join(o.weight_quants)}, "
         f"activations {o.act_quant}) vs {report.reference}",
-        "  input: " + "; ".join(f"K={k}: {d}" for k, d in report.inputs.items()),
     ]
+    if report.inputs:
+        lines.append("  input: " + "; ".join(f"K={k}: {d}" for k, d in report.inputs.items()))
     lines += [f"  note: {n}" for n in [*report.notices, *written]]
     sweep = len(o.weight_quants) > 1
     rows = report.primary
-    lines += ["", f"  worst first (ranked by weights {o.weight_quants[0]}; 'needs' is the first scheme that is ok):"
-              if sweep else "  worst first:"]
-    header = f"  {'#':>3} {'tensor':<28} {'type':<6} {'K×N':>11} {'weight NMSE':>11} {'NMSE':>9} {'SNR dB':>6} " \
-             f"{'cosine':>8} {'max|err|':>9} {'verdict':<8}"
-    lines.append(header + (" needs" if sweep else ""))
+    if not rows:
+        lines += ["", "  no matmul weight was scanned" + (": the scan was interrupted first" if report.interrupted
+                                                         else ": none of the selected tensors is one (see skipped)")]
+    else:
+        lines += ["", f"  worst first (ranked by weights {o.weight_quants[0]}; 'needs' is the first scheme that is ok):"
+                  if sweep else "  worst first:"]
+        header = f"  {'#':>3} {'tensor':<28} {'type':<6} {'K×N':>11} {'weight NMSE':>11} {'NMSE':>9} {'SNR dB':>6} " \
+                 f"{'cosine':>8} {'max|err|':>9} {'verdict':<8}"
+        lines.append(header + (" needs" if sweep else ""))
     for i, r in enumerate(rows[:top], 1):
-        line = (f"  {i:>3} {r.tensor:<28} {r.type:<6} {f'{r.K}×{r.N}':>11} {nmse_text(r.weight_nmse):>11} {nmse_text(r.nmse):>9} "
+        name = f"{r.tensor} (+output)" if r.tied_output else r.tensor
+        line = (f"  {i:>3} {name:<28} {r.type:<6} {f'{r.K}×{r.N}':>11} {nmse_text(r.weight_nmse):>11} {nmse_text(r.nmse):>9} "
                 f"{r.snr_db:>6.1f} {r.cosine:>8.5f} {r.max_abs:>9.3g} {r.verdict:<8}")
         lines.append(line + (f" {r.needs}" if sweep else ""))
     if len(rows) > top:
@@ -152,7 +158,7 @@ def as_text(report, top: int = 20, written=()) -> str:
             lines += [""] + ["  " + line for line in advice]
     if report.skipped:
         lines += ["", f"  skipped ({len(report.skipped)}):"]
-        lines += ["  " + line for line in skipped_lines(report.skipped)]
+        lines += ["  " + line for line in skipped_lines(report.skipped, top)]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -186,9 +192,14 @@ def advice_lines(layers, bands) -> list[str]:
     ]
 
 
-def skipped_lines(skipped) -> list[str]:
-    """One line per reason: ``- reason: tensor, tensor, ...`` (file order within a reason)."""
+def skipped_lines(skipped, top: int = 20) -> list[str]:
+    """Per reason, ``- reason (count):`` and its tensors wrapped beneath, at most ``top`` each (file order)."""
+    from ..listing import name_list
+
     by_reason: dict = {}
     for s in skipped:
         by_reason.setdefault(s.reason, []).append(s.tensor)
-    return [f"- {reason}: {', '.join(names)}" for reason, names in by_reason.items()]
+    lines = []
+    for reason, names in by_reason.items():
+        lines += name_list(f"- {reason}", names, top, hint="--top N, or --json / --csv for all")
+    return lines

@@ -144,11 +144,26 @@ class Model:
         value = self.metadata.get(f"{self.architecture}.block_count")
         return value if isinstance(value, int) else None
 
+    @property
+    def output_head(self) -> Optional[str]:
+        """The tensor the output head multiplies by: ``output.weight``, or ``token_embd.weight`` when tied.
+
+        Models such as Gemma store no ``output.weight``; llama.cpp then uses the
+        token embedding for both the lookup and the output head.
+        """
+        if "output.weight" in self._by_name:
+            return "output.weight"
+        return "token_embd.weight" if "token_embd.weight" in self._by_name else None
+
     def tensor(self, name: str) -> Tensor:
-        """The tensor called ``name``; KeyError suggests close names."""
+        """The tensor called ``name``; KeyError suggests close names (or the tied head for ``output.weight``)."""
         try:
             return self._by_name[name]
         except KeyError:
+            if name == "output.weight" and self.output_head == "token_embd.weight":
+                raise KeyError(
+                    f"no tensor named 'output.weight' in {self.path}: the output head is tied to token_embd.weight "
+                    "(llama.cpp uses the token embedding as the head); use token_embd.weight") from None
             close = difflib.get_close_matches(name, self._by_name, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise KeyError(f"no tensor named {name!r} in {self.path}{hint}") from None

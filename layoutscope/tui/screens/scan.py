@@ -142,7 +142,7 @@ class ScanScreen(Screen):
             parts += [Text(line) for line in layer_lines(layers)] + [Text("")]
             parts += [Text(f"note: {n}", style="dim") for n in report.notices]
         parts.append(Text(f"skipped ({len(self._skipped)}): not matmul weights", style="bold"))
-        parts += [Text(line) for line in skipped_lines(self._skipped)]
+        parts += [Text(line) for line in skipped_lines(self._skipped, top=len(self._skipped))]
         self.query_one("#scan-summary", TextView).update(Group(*parts))
 
     # -- actions --------------------------------------------------------------------------
