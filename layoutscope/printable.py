@@ -49,3 +49,11 @@ def clipped(text: object, limit: int = ECHO_LIMIT) -> str:
 def quoted(text: object, limit: int = ECHO_LIMIT) -> str:
     """A user's value as it is echoed in a message: ``'value'``, escaped and clipped."""
     return f"'{clipped(text, limit)}'"
+
+
+def clipped_path(path: object, limit: int = 2 * ECHO_LIMIT) -> str:
+    """:func:`printable` path cut to its last ``limit`` characters: the file name is the informative end."""
+    text = str(path)
+    if len(text) > limit:
+        return f"…{printable(text[-limit:])}"
+    return printable(text)

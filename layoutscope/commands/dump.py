@@ -5,34 +5,10 @@ from __future__ import annotations
 import csv
 import sys
 
-from ..errors import UsageError
 from ..gguf import Model
+from ..options import parse_range
 
 DEFAULT_WINDOW = 8
-
-
-def parse_range(text: str | None, size: int, what: str, default: int = DEFAULT_WINDOW) -> range:
-    """``"A:B"``, ``"A:"``, ``":B"``, ``":"`` or ``"A"`` → a range clipped to ``size``.
-
-    Without ``text``, the first ``default`` indices.
-    """
-    if text is None:
-        return range(0, min(default, size))
-    parts = text.split(":")
-    try:
-        if len(parts) == 1:
-            i = int(parts[0])
-            bounds = (i, i + 1)
-        elif len(parts) == 2:
-            bounds = (int(parts[0]) if parts[0] else 0, int(parts[1]) if parts[1] else size)
-        else:
-            raise ValueError
-    except ValueError:
-        raise UsageError(f"--{what} {text!r}: expected A:B, A:, :B or A") from None
-    start, stop = bounds
-    if not 0 <= start < size or stop <= start:
-        raise UsageError(f"--{what} {text!r}: outside 0..{size - 1} or empty")
-    return range(start, min(stop, size))
 
 
 def run(args) -> int:
