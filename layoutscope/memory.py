@@ -71,7 +71,6 @@ def require(nbytes: int, what: str, fix: str) -> None:
     if free is None:
         return
     if nbytes > free:
-        raise ResourceError(f"{what} needs at least {human(nbytes)}, more than the {human(free)} of memory "
-                            f"available; {fix}")
+        raise ResourceError(f"{what}: at least {human(nbytes)} of memory, more than the {human(free)} available; {fix}")
     if nbytes > free // 2:
-        on_warning(f"{what} needs at least {human(nbytes)}, over half of the {human(free)} of memory available")
+        on_warning(f"{what}: at least {human(nbytes)} of memory, over half of the {human(free)} available")

@@ -37,6 +37,11 @@ def printable(text: object) -> str:
     return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
 
 
+def printable_lines(lines) -> str:
+    """Report lines joined into text, each escaped: a newline inside one (a name's) cannot split it."""
+    return "".join(printable(line) + "\n" for line in lines)
+
+
 def clipped(text: object, limit: int = ECHO_LIMIT) -> str:
     """:func:`printable` text cut to ``limit`` characters, saying how much was cut."""
     text = str(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..gguf import Model
+from ..printable import printable_lines
 from . import print_json
 
 
@@ -61,4 +62,4 @@ def as_text(report, top: int = 20, notices=()) -> str:
             lines.append(f"  ... {len(changed) - top} more (--top N, or --csv for all)")
     elif ranked:
         lines += ["", "  every common tensor is byte-identical"]
-    return "\n".join(lines) + "\n"
+    return printable_lines(lines)

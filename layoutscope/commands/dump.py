@@ -7,6 +7,7 @@ import sys
 
 from ..gguf import Model
 from ..options import parse_range
+from ..printable import printable
 
 DEFAULT_WINDOW = 8
 
@@ -48,7 +49,7 @@ def _grid(name: str, rows: range, cols: range, values, fmt) -> str:
     cells = [[fmt(v) for v in line] for line in values]
     width = max([len(str(c)) for c in cols] + [len(x) for line in cells for x in line] + [1])
     label = max(len(str(rows.stop)), 3)
-    lines = [f"{name} rows {rows.start}:{rows.stop} cols {cols.start}:{cols.stop} (dequantized float32)"]
+    lines = [f"{printable(name)} rows {rows.start}:{rows.stop} cols {cols.start}:{cols.stop} (dequantized float32)"]
     lines.append(" " * (label + 1) + " ".join(str(c).rjust(width) for c in cols))
     for r, line in zip(rows, cells):
         lines.append(str(r).rjust(label) + " " + " ".join(x.rjust(width) for x in line))
