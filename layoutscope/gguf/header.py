@@ -242,7 +242,7 @@ def _check_count(cur: _Cursor, n: int, what: str, min_record: int, at: int) -> N
             f"{what} is {n}, but even the smallest records would need "
             f"{n * min_record} bytes and only {cur.size - cur.pos} remain",
             offset=at,
-            hint="the file is corrupt",
+            hint="the file is truncated, or the count is corrupt",
         )
 
 
