@@ -78,7 +78,7 @@ def _npy_header(path: str, label: str) -> tuple[tuple, np.dtype]:
             else:  # 3.0 (utf-8 field names) has no public header reader; np.load checks it
                 return (), np.dtype(np.float32)
     except (OSError, ValueError, EOFError) as exc:
-        raise invalid(label, path, f"cannot read it as .npy ({exc})") from None
+        raise invalid(label, path, f"cannot read it as .npy ({exc})", path=True) from None
     return shape, dtype
 
 
@@ -86,18 +86,18 @@ def _npy(path: str, k: int, n: Optional[int], label: str) -> tuple[np.ndarray, s
     want = f"expected float32 (M, {k}) with M ≥ 1"
     shape, dtype = _npy_header(path, label)
     if dtype != np.float32:
-        raise invalid(label, path, f"dtype is {dtype}, {want} (save with x.astype(np.float32))")
+        raise invalid(label, path, f"dtype is {dtype}, {want} (save with x.astype(np.float32))", path=True)
     if shape:
         if len(shape) != 2 or shape[1] != k:
-            raise invalid(label, path, f"shape is {shape}, {want}")
+            raise invalid(label, path, f"shape is {shape}, {want}", path=True)
         if shape[0] < 1:
-            raise invalid(label, path, f"shape is {shape}: it has no rows; {want}")
+            raise invalid(label, path, f"shape is {shape}: it has no rows; {want}", path=True)
         memory.require(memory.matmul_bytes(shape[0], k, n), f"{label} of {shape[0]}×{k}", "use fewer rows")
     try:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise invalid(label, path, f"cannot read it as .npy ({exc})") from None
+        raise invalid(label, path, f"cannot read it as .npy ({exc})", path=True) from None
     if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != k or x.shape[0] < 1:
-        raise invalid(label, path, f"shape is {x.shape} ({x.dtype}), {want}")
+        raise invalid(label, path, f"shape is {x.shape} ({x.dtype}), {want}", path=True)
     return np.ascontiguousarray(x), f"{path}, {x.shape[0]}×{k}"
 

@@ -19,7 +19,7 @@ from typing import Optional
 
 from .errors import UsageError
 from .filekind import not_regular
-from .printable import quoted
+from .printable import quoted, quoted_path
 
 #: ASCII digits only: ``str.isdigit`` also accepts '³' and other digits ``int`` refuses.
 _DIGITS = re.compile(r"[0-9]+")
@@ -50,9 +50,12 @@ class OptionError(UsageError):
     """A value that cannot be used for an option or setting; the message says which, why and what works."""
 
 
-def invalid(label: str, text: object, why: str) -> OptionError:
-    """The :class:`OptionError` for ``text`` given as ``label``: ``--mm 'int9': choose from …``."""
-    return OptionError(f"{label} {quoted(text)}: {why}")
+def invalid(label: str, text: object, why: str, path: bool = False) -> OptionError:
+    """The :class:`OptionError` for ``text`` given as ``label``: ``--mm 'int9': choose from …``.
+
+    A ``path`` is clipped from the front, keeping the file name.
+    """
+    return OptionError(f"{label} {quoted_path(text) if path else quoted(text)}: {why}")
 
 
 def whole_number(text: str, label: str, minimum: int = 0, maximum: Optional[int] = None,
@@ -176,8 +179,9 @@ def input_spec(text: str, label: str = "--input") -> str:
     if not raw:
         raise invalid(label, text, f"use {INPUT_FORMS}")
     if not os.path.exists(raw):
-        what = "no such .npy file" if raw.endswith(".npy") else f"not an input form nor an existing file; use {INPUT_FORMS}"
-        raise invalid(label, text, what)
+        if raw.endswith(".npy"):
+            raise invalid(label, text, "no such .npy file", path=True)
+        raise invalid(label, text, f"not an input form nor an existing file; use {INPUT_FORMS}")
     return regular_file(raw, label)
 
 
@@ -223,11 +227,11 @@ def regular_file(text: str, label: str) -> str:
     try:
         kind = not_regular(path)
     except FileNotFoundError:
-        raise invalid(label, text, "no such file") from None
+        raise invalid(label, text, "no such file", path=True) from None
     except OSError as exc:
-        raise invalid(label, text, f"cannot be read ({exc.strerror or exc})") from None
+        raise invalid(label, text, f"cannot be read ({exc.strerror or exc})", path=True) from None
     if kind is not None:
-        raise invalid(label, text, f"{kind}, not a regular file; give a .npy file saved with numpy.save")
+        raise invalid(label, text, f"{kind}, not a regular file; give a .npy file saved with numpy.save", path=True)
     return path
 
 

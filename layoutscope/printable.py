@@ -62,3 +62,8 @@ def clipped_path(path: object, limit: int = 2 * ECHO_LIMIT) -> str:
     if len(text) > limit:
         return f"…{printable(text[-limit:])}"
     return printable(text)
+
+
+def quoted_path(path: object, limit: int = ECHO_LIMIT) -> str:
+    """A path as it is echoed in a message: ``'…/dir/x.npy'``, escaped, clipped from the front."""
+    return f"'{clipped_path(path, limit)}'"
