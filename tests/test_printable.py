@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from layoutscope.errors import MAX_LINE, one_line
-from layoutscope.printable import clipped, clipped_path, printable, printable_lines, quoted
+from layoutscope.printable import clipped, clipped_path, printable, printable_lines, quoted, quoted_path
 
 
 @pytest.mark.parametrize("raw, shown", [
@@ -34,6 +34,7 @@ def test_clipped_path_keeps_the_file_name():
     path = "/" + "d" * 300 + "/model.gguf"
     shown = clipped_path(path)
     assert shown.startswith("…") and shown.endswith("/model.gguf") and len(shown) <= 161
+    assert quoted_path(path) == f"'…{path[-80:]}'" and quoted_path("x\ny.npy") == "'x\\ny.npy'"
 
 
 def test_printable_lines_keeps_one_line_per_item():
