@@ -125,9 +125,9 @@ class _Cursor:
             # A count is not a byte size: say what it needs, which is what is known.
             raise GGUFError(
                 f"{what} is {n}: {n} {items} need at least {n * unit} bytes but only {remain} remain, "
-                "so the file is truncated (or the count is corrupt)",
+                "so the file is truncated",
                 offset=at,
-                hint="the download or copy is probably incomplete",
+                hint="the download or copy is probably incomplete, or the count is corrupt",
             )
         return n
 
