@@ -92,6 +92,7 @@ def _count(label: str, minimum: int, maximum: Optional[int] = None, example: str
 
 
 def _one_of(label: str, names: tuple) -> Callable[[str], str]:
+    """An option that takes one of ``names``."""
     return _checked(options.choice, label, choices=names)
 
 
@@ -126,10 +127,18 @@ def _values_attached(argv: list) -> list:
     return out
 
 
-def _check_environment() -> None:
-    """The environment variables layoutscope reads, validated before any work (one line each, exit 2)."""
-    options.threads_from_env()
-    options.memory_limit_from_env()
+def _environment_problem() -> Optional[int]:
+    """Exit code 2, after one stderr line, when an environment variable layoutscope reads is bad; else None.
+
+    Checked before any work (``--help`` does not need them).
+    """
+    try:
+        options.threads_from_env()
+        options.memory_limit_from_env()
+    except UsageError as exc:
+        print(f"layoutscope: error: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,12 +290,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     commands = parser.get_default("commands")
     rest = [a for a in argv if a != "--debug"]
     debug = len(rest) < len(argv)
-    try:
-        _check_environment()
-    except UsageError as exc:
-        print(f"layoutscope: error: {one_line(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     if not rest or (len(rest) == 1 and rest[0] not in commands and not rest[0].startswith("-")):
+        if _environment_problem():
+            return EXIT_BAD_INPUT
         target = rest[0] if rest else _bundled_sample()
         if sys.stdout.isatty() and sys.stdin.isatty():
             from .tui import run as run_tui
@@ -297,6 +303,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv = ["info", target] + (["--debug"] if debug else [])
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
+    if _environment_problem():
+        return EXIT_BAD_INPUT
     try:
         from .commands import run
 
