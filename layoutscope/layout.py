@@ -18,6 +18,7 @@ from .formats import ElementAnatomy, Field, GGMLType
 from .formats._common import fmt
 from .gguf import Tensor
 from .jsonable import jsonable
+from .printable import clipped, printable
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,9 @@ def explain(tensor: Tensor, row: int = 0, col: int = 0) -> Explanation:
             tuple(notes + [t.unavailable_reason(), _extent_note(tensor)]),
         )
     if not 0 <= row < tensor.n_rows:
-        raise IndexError(f"row {row} is outside {tensor.name} (rows 0..{tensor.n_rows - 1})")
+        raise IndexError(f"row {row} is outside {clipped(tensor.name)} (rows 0..{tensor.n_rows - 1})")
     if not 0 <= col < tensor.ne[0]:
-        raise IndexError(f"col {col} is outside {tensor.name} (cols 0..{tensor.ne[0] - 1})")
+        raise IndexError(f"col {col} is outside {clipped(tensor.name)} (cols 0..{tensor.ne[0] - 1})")
     element = _locate(tensor, row, col) if t.anatomist else None
     trap = _plain_int8_trap(tensor, row, col) if t.is_quantized and t.can_dequantize else None
     if not t.can_dequantize:
@@ -305,7 +306,7 @@ def render_text(e: Explanation) -> str:
     if e.notes:
         lines.append("notes:")
         lines.extend(f"  - {n}" for n in e.notes)
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def element_lines(e: Explanation, loc: ElementLocation) -> list[str]:

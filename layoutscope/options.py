@@ -18,7 +18,8 @@ import re
 from typing import Optional
 
 from .errors import UsageError
-from .printable import quoted
+from .filekind import not_regular
+from .printable import quoted, quoted_path
 
 #: ASCII digits only: ``str.isdigit`` also accepts '³' and other digits ``int`` refuses.
 _DIGITS = re.compile(r"[0-9]+")
@@ -36,15 +37,25 @@ MM_NAMES = ("int8", "int8-fp32", "fp16", "fp16-fp16", "int8-int8", "int4")
 WEIGHT_SCHEME_FORMS = "per-channel, per-tensor, per-group:G or fixed"
 ACT_SCHEME_FORMS = "per-tensor, per-token or fixed:R"
 INPUT_FORMS = "random[:SEED], tokens:ID,ID,... or a PATH.npy"
+RANGE_FORMS = "A:B, A:, :B, : or A (whole numbers; negative ones count from the end, so -1: is the last)"
+#: Largest thread or job count accepted (far beyond any core count; bounds a typo like 10000000).
+MAX_THREADS = 1024
+#: Byte-size suffixes (binary multiples) for LAYOUTSCOPE_MEMORY_LIMIT.
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE = re.compile(r"([0-9]{1,20})\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+_INDEX = re.compile(r"-?[0-9]{1,20}")
 
 
 class OptionError(UsageError):
     """A value that cannot be used for an option or setting; the message says which, why and what works."""
 
 
-def invalid(label: str, text: object, why: str) -> OptionError:
-    """The :class:`OptionError` for ``text`` given as ``label``: ``--mm 'int9': choose from …``."""
-    return OptionError(f"{label} {quoted(text)}: {why}")
+def invalid(label: str, text: object, why: str, path: bool = False) -> OptionError:
+    """The :class:`OptionError` for ``text`` given as ``label``: ``--mm 'int9': choose from …``.
+
+    A ``path`` is clipped from the front, keeping the file name.
+    """
+    return OptionError(f"{label} {quoted_path(text) if path else quoted(text)}: {why}")
 
 
 def whole_number(text: str, label: str, minimum: int = 0, maximum: Optional[int] = None,
@@ -55,7 +66,8 @@ def whole_number(text: str, label: str, minimum: int = 0, maximum: Optional[int]
     """
     raw = str(text).strip()
     text = text if whole is None else whole
-    negative = raw.startswith("-") and minimum < 0
+    # A '-' is read even when negatives are out of range, so -5 is "out of range", not "not a number".
+    negative = raw.startswith("-")
     digits = raw[1:] if negative else raw
     bound = f" from {minimum}" + (f" to {maximum}" if maximum is not None else " up")
     hint = f", e.g. {example}" if example else ""
@@ -167,11 +179,10 @@ def input_spec(text: str, label: str = "--input") -> str:
     if not raw:
         raise invalid(label, text, f"use {INPUT_FORMS}")
     if not os.path.exists(raw):
-        what = "no such .npy file" if raw.endswith(".npy") else f"not an input form nor an existing file; use {INPUT_FORMS}"
-        raise invalid(label, text, what)
-    if not os.path.isfile(raw):
-        raise invalid(label, text, "not a regular file; give a .npy file saved with numpy.save")
-    return raw
+        if raw.endswith(".npy"):
+            raise invalid(label, text, "no such .npy file", path=True)
+        raise invalid(label, text, f"not an input form nor an existing file; use {INPUT_FORMS}")
+    return regular_file(raw, label)
 
 
 def token_ids(text: str, label: str = "--input") -> list:
@@ -189,3 +200,92 @@ def threads_from_env(name: str = "LAYOUTSCOPE_THREADS") -> Optional[int]:
     if text is None or not text.strip():
         return None
     return whole_number(text, name, 1, 1024, f"{name}=2")
+
+
+def memory_limit_from_env(name: str = "LAYOUTSCOPE_MEMORY_LIMIT") -> Optional[int]:
+    """The memory limit in bytes an environment variable sets (None when unset); a bad value is an OptionError."""
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return None
+    return byte_size(text, name)
+
+
+def byte_size(text: str, label: str) -> int:
+    """``"123"``, ``"512K"``, ``"64M"``, ``"2G"`` or ``"1T"`` (binary multiples, ``B``/``iB`` optional) as bytes."""
+    match = _SIZE.fullmatch(str(text).strip())
+    if match is None:
+        raise invalid(label, text, "expected a size in bytes, optionally with K, M, G or T, e.g. 512M")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
+def regular_file(text: str, label: str) -> str:
+    """``text`` when it names an existing regular file (symlinks followed), else an OptionError saying what it is.
+
+    FIFOs, devices and /proc files are refused before anything opens them (a FIFO would block).
+    """
+    path = str(text)
+    try:
+        kind = not_regular(path)
+    except FileNotFoundError:
+        raise invalid(label, text, "no such file", path=True) from None
+    except OSError as exc:
+        raise invalid(label, text, f"cannot be read ({exc.strerror or exc})", path=True) from None
+    if kind is not None:
+        raise invalid(label, text, f"{kind}, not a regular file; give a .npy file saved with numpy.save", path=True)
+    return path
+
+
+def _range_bounds(text: str, label: str) -> tuple:
+    """``(start, stop)`` of a range's syntax, None where a side is empty; ``stop`` is ``"single"`` for ``A``."""
+    raw = str(text).strip()
+    parts = raw.split(":")
+    if len(parts) > 2 or not all(_INDEX.fullmatch(p.strip()) for p in parts if p.strip()):
+        raise invalid(label, text, f"expected {RANGE_FORMS}")
+    if len(parts) == 1:
+        if not raw:
+            raise invalid(label, text, f"expected {RANGE_FORMS}")
+        return int(raw), "single"
+    start, stop = (int(p) if p.strip() else None for p in parts)
+    return start, stop
+
+
+def index_range(text: str, label: str) -> str:
+    """``text`` when it is a range's syntax (``A:B``, ``A:``, ``:B``, ``:`` or ``A``); resolved by :func:`parse_range`."""
+    _range_bounds(text, label)
+    return str(text).strip()
+
+
+def parse_range(text: Optional[str], size: int, what: str, default: int = 8) -> range:
+    """``text`` (see :func:`index_range`) as a range within ``0..size-1``; without ``text``, the first ``default``.
+
+    Negative values count from the end, as in Python (``-1:`` is the last). A
+    stop past the end is cut to ``size``; a start outside, or an empty range,
+    is an OptionError. ``what`` is the option (``rows`` or ``--rows``).
+    """
+    label = what if what.startswith("-") else f"--{what}"
+    noun = label.lstrip("-")
+    if text is None:
+        return range(0, min(default, size))
+    start, stop = _range_bounds(text, label)
+    span = f"{noun} are 0..{size - 1}, or -{size}..-1 from the end" if size else f"there are no {noun}"
+    first = start if start is not None else 0
+    if first < 0:
+        first += size
+    if not 0 <= first < size:
+        raise invalid(label, text, f"outside the {size} {noun} ({span})")
+    if stop == "single":
+        return range(first, first + 1)
+    end = size if stop is None else (stop + size if stop < 0 else stop)
+    end = min(end, size)
+    if end <= first:
+        raise invalid(label, text, f"selects no {noun}: the end must come after the start ({span})")
+    return range(first, end)
+
+
+def position(text: str, label: str = "--at") -> tuple:
+    """``"ROW,COL"`` as two ints; negative values count from the end (resolved where the tensor is known)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 2 or not all(_INDEX.fullmatch(p) for p in parts):
+        raise invalid(label, text, "expected ROW,COL, e.g. --at 3,100 (negative values count from the end)")
+    return int(parts[0]), int(parts[1])
+

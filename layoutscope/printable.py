@@ -37,6 +37,11 @@ def printable(text: object) -> str:
     return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
 
 
+def printable_lines(lines) -> str:
+    """Report lines joined into text, each escaped: a newline inside one (a name's) cannot split it."""
+    return "".join(printable(line) + "\n" for line in lines)
+
+
 def clipped(text: object, limit: int = ECHO_LIMIT) -> str:
     """:func:`printable` text cut to ``limit`` characters, saying how much was cut."""
     text = str(text)
@@ -49,3 +54,16 @@ def clipped(text: object, limit: int = ECHO_LIMIT) -> str:
 def quoted(text: object, limit: int = ECHO_LIMIT) -> str:
     """A user's value as it is echoed in a message: ``'value'``, escaped and clipped."""
     return f"'{clipped(text, limit)}'"
+
+
+def clipped_path(path: object, limit: int = 2 * ECHO_LIMIT) -> str:
+    """:func:`printable` path cut to its last ``limit`` characters: the file name is the informative end."""
+    text = str(path)
+    if len(text) > limit:
+        return f"…{printable(text[-limit:])}"
+    return printable(text)
+
+
+def quoted_path(path: object, limit: int = ECHO_LIMIT) -> str:
+    """A path as it is echoed in a message: ``'…/dir/x.npy'``, escaped, clipped from the front."""
+    return f"'{clipped_path(path, limit)}'"

@@ -79,11 +79,11 @@ def test_npy_input(tmp_path):
 
 @pytest.mark.parametrize("args,code,words", [
     (["output_norm.weight"], 2, "not a 2-D weight"),
-    (["output.weight", "--weight-quant", "per-row"], 2, "unknown scheme"),
-    (["output.weight", "--mm", "int5"], 2, "unknown matmul type"),
+    (["output.weight", "--weight-quant", "per-row"], 2, "--weight-quant 'per-row': use per-channel"),
+    (["output.weight", "--mm", "int5"], 2, "--mm 'int5': choose from int8"),
     (["output.weight", "--platform", "rk3566", "--mm", "int4"], 2, "does not support"),
     (["blk.0.ffn_down.weight", "--input", "tokens:1"], 2, "K = 704"),
-    (["output.weight", "--input", "tokens:5000"], 2, "outside 0..999"),
+    (["output.weight", "--input", "tokens:5000"], 2, "outside the vocabulary (ids 0..999)"),
     (["output.weight", "--backend", "npu"], 1, "npu-sim"),
 ])
 def test_bad_input_and_unavailable_hardware(args, code, words):

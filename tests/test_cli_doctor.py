@@ -92,7 +92,7 @@ def test_compare_runs_on_the_npu_when_there_is_one(tmp_path, fake_rknnrt):
 
 @pytest.mark.parametrize("args,code,words", [
     (["compare", TINY, "output.weight", "--backend", "npu", "--mm", "int4"], 1, "RKNN_INT4_MM_INT4_TO_INT16"),
-    (["doctor", "--platform", "rk9999"], 2, "unknown platform"),
+    (["doctor", "--platform", "rk9999"], 2, "--platform 'rk9999': choose from rk3588"),
 ])
 def test_npu_errors_are_one_line(fake_rknnrt, args, code, words):
     r = run(*args, env={"LAYOUTSCOPE_RKNNRT": str(fake_rknnrt("1.5"))})

@@ -181,12 +181,249 @@ CLASS_4: list[Case] = []
 
 # == 5. Every option is validated, with the tool's own words ========================
 
-CLASS_5: list[Case] = []
+
+@builder("zero_rows_npy")
+def _zero_rows_npy(path: Path) -> None:
+    # A 0×K array in .npy format (the name ends in .gguf only because crafted files do).
+    with open(path, "wb") as f:
+        np.save(f, np.zeros((0, 256), np.float32))
+
+
+@builder("long_a_name")
+def _long_a_name(path: Path) -> None:
+    # A tensor name on which (a|aa)+$ backtracks exponentially.
+    from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
+
+    b = GGUFBuilder().add("general.architecture", STRING, "llama")
+    b.add_tensor("a" * 60 + "!", (64, 32), 0, bytes(64 * 32 * 4))
+    b.write(path)
+
+
+def short_error(limit: int = 400) -> Callable:
+    """A check: the error line stays short however long the input it echoes."""
+    def check(result, crafted):
+        assert len(result.stderr) < limit, len(result.stderr)
+    return check
+
+
+def stdout_has(*words: str) -> Callable:
+    """A check: stdout holds every word."""
+    def check(result, crafted):
+        for w in words:
+            assert w in result.stdout, (w, result.stdout[:2000])
+    return check
+
+
+def _one_warning_line(result, crafted) -> None:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("layoutscope: warning: --rows 100: random X of 100×256"), lines
+    assert "over half of the 2.0 MiB available" in lines[0]
+
+
+def _input_named_once(result, crafted) -> None:
+    assert result.stderr.count("--input") == 1, result.stderr
+
+
+def _not_a_seed_message(result, crafted) -> None:
+    assert "must be a whole number" not in result.stderr
+
+
+_CMP = ("compare", "{tiny}", "output.weight")
+_SCAN = ("scan", "{tiny}")
+_HELP = "(see layoutscope compare --help)"
+
+CLASS_5: list[Case] = [
+    # each option's bad value: exit 2, one line naming the option once, with the value and what works
+    Case("platform", (*_CMP, "--platform", "rk9"), 2, ("--platform 'rk9': choose from rk3588", _HELP)),
+    Case("mm", (*_CMP, "--mm", "int9"), 2, ("--mm 'int9': choose from int8, int8-fp32",)),
+    Case("weight-quant-huge-group", (*_CMP, "--mm", "int8-fp32", "--weight-quant", "per-group:99999999999999999999"),
+         2, ("--weight-quant 'per-group:99999999999999999999': out of range", "per-group:32")),
+    Case("weight-quant-superscript-digit", (*_CMP, "--weight-quant", "per-group:³"), 2,
+         ("--weight-quant 'per-group:³': expected a whole number",)),
+    Case("weight-quant-scan-list", (*_SCAN, "--weight-quant", "per-tensor,,per-channel"), 2,
+         ("--weight-quant 'per-tensor,,per-channel'", "separated by commas", "(see layoutscope scan --help)")),
+    Case("act-quant-clamp-too-large", (*_CMP, "--act-quant", "fixed:1e39"), 2,
+         ("--act-quant 'fixed:1e39'", "from 1e-30 to 1e+30")),
+    Case("act-quant-clamp-too-small", (*_CMP, "--act-quant", "fixed:1e-45"), 2,
+         ("--act-quant 'fixed:1e-45'", "from 1e-30 to 1e+30")),
+    Case("input-seed-5000-digits", (*_CMP, "--input", "random:" + "9" * 5000), 2,
+         ("--input 'random:999", "(5007 characters)", "expected a whole number"), check=short_error()),
+    Case("input-seed-negative", (*_CMP, "--input", "random:-5"), 2,
+         ("--input 'random:-5': out of range: use a whole number from 0",), check=_not_a_seed_message),
+    Case("input-tokens-empty-id", (*_CMP, "--input", "tokens:1,,2"), 2,
+         ("--input 'tokens:1,,2': give token ids separated by single commas",)),
+    Case("input-token-outside-vocabulary", (*_CMP, "--input", "tokens:1,5000"), 2,
+         ("--input 'tokens:1,5000': token id 5000 is outside the vocabulary (ids 0..999)",), check=_input_named_once),
+    Case("input-npy-without-rows", (*_CMP, "--input", "{zero_rows_npy}"), 2,
+         ("--input '", "shape is (0, 256): it has no rows"), check=_input_named_once),
+    Case("input-unknown-form", (*_CMP, "--input", "rand"), 2, ("--input 'rand': not an input form",)),
+    Case("rows-zero", (*_CMP, "--rows", "0"), 2, ("--rows '0': out of range: use a whole number from 1",)),
+    Case("rows-negative", (*_CMP, "--rows", "-5"), 2, ("--rows '-5': out of range",)),
+    Case("npu-core-out-of-range", (*_CMP, "--npu-core", "5"), 2, ("--npu-core '5'", "from 0 to 2", _HELP)),
+    Case("threads-zero", (*_CMP, "--threads", "0"), 2, ("--threads '0': out of range",)),
+    Case("threads-negative", (*_CMP, "--threads", "-1"), 2, ("--threads '-1': out of range",)),
+    Case("jobs-zero", (*_SCAN, "--jobs", "0"), 2, ("--jobs '0': out of range",)),
+    Case("scan-top-negative", (*_SCAN, "--top", "-5"), 2, ("--top '-5': out of range: use a whole number from 0",)),
+    Case("diff-top-negative", ("diff", "{tiny}", "{tiny}", "--top", "-1"), 2, ("--top '-1'",)),
+    Case("reference", (*_CMP, "--reference", "gpu"), 2, ("--reference 'gpu': choose from cpu, cpu-numpy",)),
+    Case("backend", (*_CMP, "--backend", "gpu"), 2, ("--backend 'gpu': choose from npu, npu-sim",)),
+    Case("fail-on", (*_CMP, "--fail-on", "often"), 2, ("--fail-on 'often': choose from degraded, broken",)),
+    Case("doctor-platform", ("doctor", "--platform", "rk9"), 2,
+         ("--platform 'rk9'", "(see layoutscope doctor --help)")),
+    Case("doctor-npu-core", ("doctor", "--npu-core", "3"), 2, ("--npu-core '3'",)),
+    Case("at-syntax", ("explain", "{tiny}", "output.weight", "--at", "x"), 2, ("--at 'x': expected ROW,COL",)),
+    Case("at-outside", ("explain", "{tiny}", "output.weight", "--at", "1000,0"), 2,
+         ("row 1000 is outside output.weight (rows 0..999)",)),
+    Case("at-negative-counts-from-the-end", ("explain", "{tiny}", "output.weight", "--at", "-1,-1"), 0,
+         check=stdout_has("element (row 999, col 255)")),
+    Case("cols-negative-is-a-value", ("dump", "{tiny}", "output.weight", "--cols", "-1:"), 0,
+         check=stdout_has("output.weight rows 0:8 cols 255:256")),
+    Case("rows-and-cols-from-the-end", ("dump", "{tiny}", "output.weight", "--rows", "-2:", "--cols", "-3:"), 0,
+         check=stdout_has("output.weight rows 998:1000 cols 253:256")),
+    Case("dump-range-empty", ("dump", "{tiny}", "output.weight", "--rows", "5:2"), 2,
+         ("--rows '5:2': selects no rows",)),
+    Case("dump-range-syntax", ("dump", "{tiny}", "output.weight", "--cols", "1:2:3"), 2,
+         ("--cols '1:2:3': expected A:B, A:, :B, : or A",)),
+    Case("threads-environment", ("info", "{tiny}"), 2, ("LAYOUTSCOPE_THREADS 'abc': expected a whole number",),
+         env={"LAYOUTSCOPE_THREADS": "abc"}),
+    Case("memory-limit-environment", ("info", "{tiny}"), 2, ("LAYOUTSCOPE_MEMORY_LIMIT '12Q'",),
+         env={"LAYOUTSCOPE_MEMORY_LIMIT": "12Q"}),
+    # name filters: compiled at parse time with bounds, matched with a time limit
+    Case("filter-invalid", (*_SCAN, "--filter", "(a"), 2, ("--filter '(a': not a valid regular expression",)),
+    Case("filter-5000-levels", (*_SCAN, "--filter", "(" * 5000 + "a" + ")" * 5000), 2,
+         ("--filter '((((", "(10001 characters)", "longer than 1000 characters"), check=short_error()),
+    Case("filter-400-levels", (*_SCAN, "--filter", "(" * 400 + "a" + ")" * 400), 2, ("nested deeper than 50 levels",)),
+    Case("filter-catastrophic", ("scan", "{long_a_name}", "--filter", "(a|aa)+$"), 2,
+         ("--filter '(a|aa)+$': matching took over", "catastrophic backtracking"), timeout=60),
+    Case("filter-nested-star-finishes", ("diff", "{long_a_name}", "{long_a_name}", "--filter", "(a*)*b"), 2,
+         ("matches no tensor",), timeout=60),
+    # memory known up front, against an injected limit
+    Case("memory-refused", (*_CMP, "--rows", "100"), 1,
+         ("--rows 100: random X of 100×256 and its outputs of 100×1000", "more than the 1.0 MiB available",
+          "use fewer --rows"), env={"LAYOUTSCOPE_MEMORY_LIMIT": "1M"}),
+    Case("memory-warned", (*_CMP, "--rows", "100"), 0, check=_one_warning_line, env={"LAYOUTSCOPE_MEMORY_LIMIT": "2M"}),
+    # argparse's own complaints, one line each
+    Case("missing-value", (*_CMP, "--rows"), 2, ("--rows: needs a value", _HELP)),
+    Case("unknown-option", (*_CMP, "--bogus", "1"), 2, ("unrecognized arguments: --bogus 1", _HELP)),
+    Case("unknown-command", ("frob", "x"), 2, ("unknown command 'frob': choose from info, explain",
+                                                "(see layoutscope --help)")),
+    Case("missing-argument", ("explain", "{tiny}"), 2, ("the following arguments are required: tensor",)),
+    Case("huge-option-value", (*_CMP, "--platform", "p" * 100_000), 2, ("--platform 'ppp", "(100000 characters)"),
+         check=short_error()),
+]
 
 
 # == 6. Odd files and terminals ======================================================
 
-CLASS_6: list[Case] = []
+HOSTILE_TENSOR = "blk.0.ffn_up.weight\x1b[31m\nfake line"
+
+
+@builder("fifo")
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+@builder("directory")
+def _directory(path: Path) -> None:
+    path.mkdir()
+
+
+@builder("linked")
+def _linked(path: Path) -> None:
+    # The model itself, and link.gguf beside it pointing at it.
+    path.write_bytes(sample_path(TINY_LLAMA).read_bytes())
+    (path.parent / "link.gguf").symlink_to(path)
+
+
+@builder("hostile")
+def _hostile(path: Path) -> None:
+    # Escape sequences and newlines in the architecture, a key, a value and a tensor name.
+    from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
+
+    b = GGUFBuilder().add("general.architecture", STRING, "ll\x1b[31mama\nX")
+    b.add("evil\nkey\x1b[2J", STRING, "value\x1b]0;title\x07")
+    w = np.random.default_rng(0).standard_normal((32, 64)).astype(np.float32)
+    b.add_tensor(HOSTILE_TENSOR, (64, 32), 0, w.tobytes())
+    b.add_tensor("output.weight", (64, 32), 0, w.tobytes())
+    b.write(path)
+
+
+@builder("truncated_vocab")
+def _truncated_vocab(path: Path) -> None:
+    # Cut 1000 bytes after the count of tokenizer.ggml.tokens: 1000 strings cannot fit (each takes 8 bytes or more).
+    import layoutscope
+
+    with layoutscope.open(sample_path(TINY_LLAMA)) as model:
+        start = model.metadata["tokenizer.ggml.tokens"].start
+    path.write_bytes(sample_path(TINY_LLAMA).read_bytes()[: start + 1000])
+
+
+@builder("long_duplicate_names")
+def _long_duplicate_names(path: Path) -> None:
+    from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
+
+    b = GGUFBuilder().add("general.architecture", STRING, "llama")
+    for _ in range(2):
+        b.add_tensor("n" * 100_000, (32,), 0, bytes(128))
+    b.write(path)
+
+
+def no_raw_controls(result, crafted) -> None:
+    """A check: no escape character reaches the terminal, and no file-borne newline starts a line."""
+    for stream in (result.stdout, result.stderr):
+        assert "\x1b" not in stream and "\x07" not in stream
+        assert not [line for line in stream.splitlines() if line.startswith("fake line")], stream[:2000]
+
+
+def _and(*checks: Callable) -> Callable:
+    def check(result, crafted):
+        for c in checks:
+            c(result, crafted)
+    return check
+
+
+def _json_stays_raw(result, crafted) -> None:
+    import json
+
+    data = json.loads(result.stdout)
+    assert HOSTILE_TENSOR in [t["name"] for t in data["tensors"]]
+
+
+CLASS_6: list[Case] = [
+    # only regular files are models; nothing blocks on a FIFO
+    Case("fifo", ("info", "{fifo}"), 2, ("fifo.gguf: a FIFO (named pipe), not a regular file",), timeout=20),
+    Case("fifo-as-npy", ("diagnose", "{tiny}", "output.weight", "--observed", "{fifo}", "--input", "{fifo}"), 2,
+         ("--observed '", "a FIFO (named pipe), not a regular file"), timeout=20),
+    Case("dev-zero", ("info", "/dev/zero"), 2, ("/dev/zero: a character device, not a regular file",), timeout=20),
+    Case("proc-file", ("info", "/proc/self/status"), 2, ("a kernel pseudo-file (under /proc or /sys)",), timeout=20),
+    Case("directory", ("info", "{directory}"), 2, ("directory.gguf: a directory, not a regular file",)),
+    Case("symlink-to-a-model", ("diff", "{dir}/link.gguf", "{linked}"), 0,
+         check=stdout_has("every common tensor is byte-identical")),
+    # control characters in names, keys and values are escaped in text, raw in JSON
+    Case("hostile-info", ("info", "{hostile}", "--metadata"), 0,
+         check=_and(no_raw_controls, stdout_has("ll\\e[31mama\\nX", "evil\\nkey\\e[2J",
+                                                 "blk.0.ffn_up.weight\\e[31m\\nfake line"))),
+    Case("hostile-explain", ("explain", "{hostile}", HOSTILE_TENSOR), 0,
+         check=_and(no_raw_controls, stdout_has("blk.0.ffn_up.weight\\e[31m\\nfake line: F32"))),
+    Case("hostile-dump", ("dump", "{hostile}", HOSTILE_TENSOR, "--rows", "0:1", "--cols", "0:2"), 0,
+         check=no_raw_controls),
+    Case("hostile-scan", ("scan", "{hostile}", "--backend", "npu-sim", "--jobs", "1"), 0, check=no_raw_controls),
+    Case("hostile-diff", ("diff", "{hostile}", "{tiny}"), 0, check=no_raw_controls),
+    Case("hostile-unknown-tensor", ("explain", "{hostile}", HOSTILE_TENSOR[:-1]), 2,
+         ("no tensor named 'blk.0.ffn_up.weight\\e[31m\\nfake lin'", "did you mean"), check=no_raw_controls),
+    Case("hostile-json-stays-raw", ("info", "{hostile}", "--json"), 0, check=_json_stays_raw),
+    # a truncation message that states only what is known
+    Case("truncated-string-array", ("info", "{truncated_vocab}"), 2,
+         ("element count of array 'tokenizer.ggml.tokens' is 1000: 1000 strings need at least 8000 bytes but only "
+          "1000 remain, so the file is truncated",)),
+    # error lines never echo whole inputs
+    Case("long-tensor-name", ("explain", "{tiny}", "x" * 100_000), 2,
+         ("no tensor named 'xxx", "(100000 characters)"), check=short_error()),
+    Case("long-input-path", (*_CMP, "--input", "x" * 100_000 + ".npy"), 2,
+         ("--input '…xxx", "xxx.npy': no such .npy file"), check=short_error()),
+    Case("long-duplicate-names-in-file", ("info", "{long_duplicate_names}"), 2,
+         ("duplicate tensor name 'nnn", "(100000 characters)"), check=short_error()),
+]
 
 
 # == 8. Smaller, from the same pass ==================================================

@@ -325,7 +325,7 @@ def test_cli_bad_arrays_exit_2_naming_the_file_and_the_shape(captured, tmp_path,
 def test_cli_missing_or_unreadable_files_exit_2(captured, tmp_path):
     missing = run(TINY, "blk.0.ffn_down.weight", "--observed", str(tmp_path / "nope.npy"),
                   "--input", str(captured / "x.npy"))
-    assert missing.returncode == 2 and "nope.npy: no such file" in missing.stderr
+    assert missing.returncode == 2 and "nope.npy': no such file" in missing.stderr
     (tmp_path / "text.npy").write_text("not numpy")
     garbage = run(TINY, "blk.0.ffn_down.weight", "--observed", str(captured / "y.npy"),
                   "--input", str(tmp_path / "text.npy"))

@@ -113,10 +113,10 @@ def test_cli_report_csv_and_json(tmp_path):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["--weight-quant", "per-row"], "unknown scheme"),
+    (["--weight-quant", "per-row"], "--weight-quant 'per-row': use per-channel"),
     (["--weight-quant", "per-group:32"], "per-group weights need --mm int8-fp32"),
     (["--filter", "("], "--filter"),
-    (["--jobs", "0"], "--jobs 0"),
+    (["--jobs", "0"], "--jobs '0'"),
     (["--input", "tokens:1"], "K = 704"),
 ])
 def test_bad_options_are_one_line(args, words):

@@ -7,6 +7,7 @@ import sys
 from ..compare import fails
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
+from ..printable import printable_lines
 from . import print_json
 
 
@@ -25,7 +26,7 @@ def run(args) -> int:
         weight = model.tensor(args.tensor)
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); compare needs a matmul weight")
-        x, described = load_input(args.input, model, weight.ne[0], args.rows)
+        x, described = load_input(args.input, model, weight.ne[0], args.rows, n=weight.ne[1])
         result = run_comparison(weight, x, backend, reference, described)
         notices = [n for n in (notice, ref_notice) if n]
         if args.csv:
@@ -84,4 +85,4 @@ def as_text(result, weight, notices) -> str:
     notes = [n for n in d.get("notes", []) if n]
     if notes:
         lines += ["", "  notes:"] + [f"  - {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+    return printable_lines(lines)

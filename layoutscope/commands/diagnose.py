@@ -7,6 +7,7 @@ import warnings
 
 from ..errors import UsageError
 from ..gguf import Model
+from ..printable import printable_lines
 from . import print_json
 
 
@@ -114,4 +115,4 @@ def as_text(result, weight, observed_path: str, input_path: str) -> str:
         lines.append("  check --platform, --mm, --weight-quant and --act-quant against the backend's settings, "
                      "and that --input is exactly what it was given")
     lines += [f"  note: {note}" for note in result.notes]
-    return "\n".join(lines) + "\n"
+    return printable_lines(lines)

@@ -6,6 +6,7 @@ import sys
 
 from ..gguf import Model
 from ..listing import name_list
+from ..printable import printable_lines
 from . import print_json
 
 
@@ -62,4 +63,4 @@ def as_text(report, top: int = 20, notices=()) -> str:
             lines.append(f"  ... {len(changed) - top} more (--top N, or --csv for all)")
     elif ranked:
         lines += ["", "  every common tensor is byte-identical"]
-    return "\n".join(lines) + "\n"
+    return printable_lines(lines)

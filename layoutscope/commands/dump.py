@@ -5,34 +5,11 @@ from __future__ import annotations
 import csv
 import sys
 
-from ..errors import UsageError
 from ..gguf import Model
+from ..options import parse_range
+from ..printable import printable
 
 DEFAULT_WINDOW = 8
-
-
-def parse_range(text: str | None, size: int, what: str, default: int = DEFAULT_WINDOW) -> range:
-    """``"A:B"``, ``"A:"``, ``":B"``, ``":"`` or ``"A"`` → a range clipped to ``size``.
-
-    Without ``text``, the first ``default`` indices.
-    """
-    if text is None:
-        return range(0, min(default, size))
-    parts = text.split(":")
-    try:
-        if len(parts) == 1:
-            i = int(parts[0])
-            bounds = (i, i + 1)
-        elif len(parts) == 2:
-            bounds = (int(parts[0]) if parts[0] else 0, int(parts[1]) if parts[1] else size)
-        else:
-            raise ValueError
-    except ValueError:
-        raise UsageError(f"--{what} {text!r}: expected A:B, A:, :B or A") from None
-    start, stop = bounds
-    if not 0 <= start < size or stop <= start:
-        raise UsageError(f"--{what} {text!r}: outside 0..{size - 1} or empty")
-    return range(start, min(stop, size))
 
 
 def run(args) -> int:
@@ -72,7 +49,7 @@ def _grid(name: str, rows: range, cols: range, values, fmt) -> str:
     cells = [[fmt(v) for v in line] for line in values]
     width = max([len(str(c)) for c in cols] + [len(x) for line in cells for x in line] + [1])
     label = max(len(str(rows.stop)), 3)
-    lines = [f"{name} rows {rows.start}:{rows.stop} cols {cols.start}:{cols.stop} (dequantized float32)"]
+    lines = [f"{printable(name)} rows {rows.start}:{rows.stop} cols {cols.start}:{cols.stop} (dequantized float32)"]
     lines.append(" " * (label + 1) + " ".join(str(c).rjust(width) for c in cols))
     for r, line in zip(rows, cells):
         lines.append(str(r).rjust(label) + " " + " ".join(x.rjust(width) for x in line))

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import UsageError
 from ..gguf import Model
+from ..options import position
 from . import print_json
 
 
-def parse_at(text: str) -> tuple[int, int]:
-    """``"3,100"`` → ``(3, 100)``."""
-    parts = text.replace(" ", "").split(",")
-    if len(parts) != 2 or not all(p.lstrip("-").isdigit() for p in parts):
-        raise UsageError(f"--at {text!r}: expected ROW,COL, e.g. --at 3,100")
-    row, col = int(parts[0]), int(parts[1])
-    if row < 0 or col < 0:
-        raise UsageError(f"--at {text!r}: row and col must be >= 0")
-    return row, col
+def parse_at(text) -> tuple[int, int]:
+    """``"3,100"`` → ``(3, 100)`` (the CLI parses ``--at`` already; a tuple passes through)."""
+    return tuple(text) if isinstance(text, tuple) else position(text, "--at")
+
+
+def from_end(index: int, size: int) -> int:
+    """A negative index counted from the end, as in Python (``-1`` is the last); others unchanged."""
+    return index + size if -size <= index < 0 else index
 
 
 def run(args) -> int:
@@ -26,7 +25,8 @@ def run(args) -> int:
 
     row, col = parse_at(args.at)
     with Model(args.file) as model:
-        result = explain(model.tensor(args.tensor), row, col)
+        tensor = model.tensor(args.tensor)
+        result = explain(tensor, from_end(row, tensor.n_rows), from_end(col, tensor.ne[0]))
         if args.json:
             print_json(result.to_dict())
         else:

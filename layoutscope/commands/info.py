@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..gguf import Model, Tensor
+from ..printable import printable, printable_lines
 from ..summary import architecture_summary, human_bytes, json_value, layer_groups, preview
 from . import print_json
 
@@ -63,7 +64,7 @@ def as_json(model: Model, with_metadata: bool) -> dict:
 
 
 def as_text(model: Model, with_metadata: bool) -> str:
-    """The whole summary as aligned text."""
+    """The whole summary as aligned text; file-borne names and values escaped (:mod:`layoutscope.printable`)."""
     lines = [model.path]
     if len(model.paths) > 1:
         lines.append(f"  {len(model.paths)} shards: " + ", ".join(model.paths))
@@ -79,9 +80,10 @@ def as_text(model: Model, with_metadata: bool) -> str:
     if with_metadata:
         lines.append("")
         lines.append(f"metadata ({len(model.entries)} keys)")
-        kw = max((len(k) for k in model.entries), default=0)
+        keys = [printable(k) for k in model.entries]  # escaped before the widths are taken
+        kw = max((len(k) for k in keys), default=0)
         tw = max((len(e.type_name) for e in model.entries.values()), default=0)
-        for k, e in model.entries.items():
+        for k, e in zip(keys, model.entries.values()):
             lines.append(f"  {k:<{kw}}  {e.type_name:<{tw}}  {preview(e.value)}")
     lines.append("")
     lines.extend(_tensor_table(model))
@@ -89,7 +91,7 @@ def as_text(model: Model, with_metadata: bool) -> str:
         lines.append("")
         lines.append(f"warnings ({len(model.warnings)})")
         lines.extend(f"  - {w}" for w in model.warnings)
-    return "\n".join(lines) + "\n"
+    return printable_lines(lines)
 
 
 def _tensor_table(model: Model) -> list[str]:
@@ -100,7 +102,7 @@ def _tensor_table(model: Model) -> list[str]:
         for t in tensors:
             bpw = t.type.bits_per_weight
             rows.append((
-                t.name, t.type.name, "[" + ", ".join(map(str, t.ne)) + "]",
+                printable(t.name), t.type.name, "[" + ", ".join(map(str, t.ne)) + "]",
                 "[" + ", ".join(map(str, t.nb)) + "]", str(t.offset), str(t.nbytes),
                 f"{bpw:g}" if bpw is not None else "?",
             ))

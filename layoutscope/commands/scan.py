@@ -14,6 +14,7 @@ import sys
 from ..compare import fails
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
+from ..printable import printable, printable_lines
 from . import print_json
 
 EXIT_INTERRUPTED = 130
@@ -79,6 +80,7 @@ class _progress:
 
     def __enter__(self):
         if sys.stderr.isatty():
+            from rich.markup import escape
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -87,13 +89,16 @@ class _progress:
             self.task = self.bar.add_task("", total=None)
 
             def on_row(row, done, total):
-                self.bar.update(self.task, completed=done, total=total, description=f"{row.tensor} {row.verdict}")
+                # Escaped twice over: for the terminal (controls) and for rich (its [markup]).
+                description = escape(f"{printable(row.tensor)} {row.verdict}")
+                self.bar.update(self.task, completed=done, total=total, description=description)
 
             return on_row
         self.bar = None
 
         def on_line(row, done, total):
-            print(f"[{done}/{total}] {row.tensor} {row.verdict} (NMSE {row.nmse:.2e})", file=sys.stderr, flush=True)
+            print(f"[{done}/{total}] {printable(row.tensor)} {row.verdict} (NMSE {row.nmse:.2e})", file=sys.stderr,
+                  flush=True)
 
         return on_line
 
@@ -159,7 +164,7 @@ def as_text(report, top: int = 20, written=()) -> str:
     if report.skipped:
         lines += ["", f"  skipped ({len(report.skipped)}):"]
         lines += ["  " + line for line in skipped_lines(report.skipped, top)]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return printable_lines(line.rstrip() for line in lines)
 
 
 def layer_lines(layers) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..options import threads_from_env
 from ._common import fp16_column
 
 #: A dequantization kernel: ``(blocks, out)`` with ``blocks`` a C-contiguous
@@ -28,9 +29,10 @@ _CHUNK_ELEMENTS = 1 << 19
 
 
 def _thread_count() -> int:
-    configured = os.environ.get("LAYOUTSCOPE_THREADS", "").strip()
-    if configured.isdigit() and int(configured) > 0:
-        return min(int(configured), 16)
+    # A bad LAYOUTSCOPE_THREADS is the user's one-line OptionError, not a silent default.
+    configured = threads_from_env("LAYOUTSCOPE_THREADS")
+    if configured is not None:
+        return min(configured, 16)
     return max(1, min(os.cpu_count() or 1, 8))
 
 

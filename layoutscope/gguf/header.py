@@ -1,7 +1,8 @@
 """Parse a GGUF header: version, byte order, key/value metadata, tensor infos.
 
 Every read is bounds-checked against the file size and reports the byte
-offset it failed at. Arrays are not decoded: fixed-size arrays are skipped
+offset it failed at. Keys and tensor names are quoted escaped and clipped in
+messages (a name can hold control characters or be 100,000 characters long). Arrays are not decoded: fixed-size arrays are skipped
 in O(1), string arrays by one tight walk over their length prefixes.
 """
 
@@ -11,6 +12,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..printable import quoted
 from .errors import GGUFError
 from .values import FIXED_SIZE, STRUCT_CODE, MetadataArray, ValueType, decode_text
 
@@ -111,16 +113,21 @@ class _Cursor:
         self.pos += 8
         return v
 
-    def length(self, what: str, unit: int = 1) -> int:
-        """A u64 length or count that must fit in the rest of the file."""
+    def length(self, what: str, unit: int = 1, items: str = "") -> int:
+        """A u64 length, or a count of ``items`` of at least ``unit`` bytes each, that must fit in the rest of the file."""
         at = self.pos
         n = self.u64(what)
-        if n * unit > self.size - self.pos:
+        remain = self.size - self.pos
+        if n * unit > remain:
+            if unit == 1:
+                raise GGUFError(f"{what} is {n}, larger than the rest of the file ({remain} bytes remain)",
+                                offset=at, hint="the file is corrupt")
+            # A count is not a byte size: say what it needs, which is what is known.
             raise GGUFError(
-                f"{what} is {n}, larger than the rest of the file "
-                f"({self.size - self.pos} bytes remain)",
+                f"{what} is {n}: {n} {items} need at least {n * unit} bytes but only {remain} remain, "
+                "so the file is truncated",
                 offset=at,
-                hint="the file is corrupt",
+                hint="the download or copy is probably incomplete, or the count is corrupt",
             )
         return n
 
@@ -195,7 +202,7 @@ def parse_header(buf, size: int) -> Header:
         entry = _read_entry(cur, warnings)
         if entry.key in entries:
             raise GGUFError(
-                f"duplicate metadata key {entry.key!r} (first at byte {entries[entry.key].offset})",
+                f"duplicate metadata key {quoted(entry.key)} (first at byte {entries[entry.key].offset})",
                 offset=entry.offset,
                 hint="ggml and gguf-py both reject this file",
             )
@@ -208,7 +215,7 @@ def parse_header(buf, size: int) -> Header:
         info = _read_tensor_info(cur)
         if info.name in names:
             raise GGUFError(
-                f"duplicate tensor name {info.name!r} (first at byte {names[info.name]})",
+                f"duplicate tensor name {quoted(info.name)} (first at byte {names[info.name]})",
                 offset=info.record_offset,
             )
         names[info.name] = info.record_offset
@@ -235,7 +242,7 @@ def _check_count(cur: _Cursor, n: int, what: str, min_record: int, at: int) -> N
             f"{what} is {n}, but even the smallest records would need "
             f"{n * min_record} bytes and only {cur.size - cur.pos} remain",
             offset=at,
-            hint="the file is corrupt",
+            hint="the file is truncated, or the count is corrupt",
         )
 
 
@@ -256,49 +263,54 @@ def _read_entry(cur: _Cursor, warnings: list) -> MetadataEntry:
     key = cur.string("metadata key")
     if not key:
         raise GGUFError("empty metadata key", offset=offset)
-    vtype = _value_type(cur, f"value type of {key!r}")
+    label = quoted(key)
+    vtype = _value_type(cur, f"value type of {label}")
     if vtype == ValueType.ARRAY:
-        value, etype = _read_array(cur, key)
+        value, etype = _read_array(cur, label)
         return MetadataEntry(key, vtype, value, offset, etype)
-    value = _read_scalar(cur, vtype, key)
+    value = _read_scalar(cur, vtype, label)
     if vtype == ValueType.BOOL and value not in (0, 1):
-        warnings.append(f"key {key!r}: BOOL stored as {value} (the spec allows only 0 or 1)")
+        warnings.append(f"key {label}: BOOL stored as {value} (the spec allows only 0 or 1)")
     if vtype == ValueType.BOOL:
         value = bool(value)
     return MetadataEntry(key, vtype, value, offset)
 
 
-def _read_scalar(cur: _Cursor, vtype: ValueType, key: str) -> Any:
+def _read_scalar(cur: _Cursor, vtype: ValueType, label: str) -> Any:
+    """One scalar value; ``label`` is the key as quoted in messages."""
     if vtype == ValueType.STRING:
-        return cur.string(f"value of {key!r}")
+        return cur.string(f"value of {label}")
     size = FIXED_SIZE[vtype]
-    cur.need(size, f"value of {key!r}")
+    cur.need(size, f"value of {label}")
     (value,) = struct.unpack_from(cur.bo + STRUCT_CODE[vtype], cur.buf, cur.pos)
     cur.pos += size
     return value
 
 
-def _read_array(cur: _Cursor, key: str) -> tuple[MetadataArray, ValueType]:
+def _read_array(cur: _Cursor, label: str) -> tuple[MetadataArray, ValueType]:
+    """An array value, left undecoded; ``label`` is the key as quoted in messages."""
     etype_at = cur.pos
-    etype = _value_type(cur, f"element type of array {key!r}")
+    etype = _value_type(cur, f"element type of array {label}")
     if etype == ValueType.ARRAY:
         raise GGUFError(
-            f"array {key!r} holds arrays; nested arrays are not supported by ggml",
+            f"array {label} holds arrays; nested arrays are not supported by ggml",
             offset=etype_at,
             hint="ggml's reader rejects this file too",
         )
+    # A string takes at least its 8-byte length prefix.
     unit = 8 if etype == ValueType.STRING else FIXED_SIZE[etype]
-    count = cur.length(f"element count of array {key!r}", unit)
+    items = "strings" if etype == ValueType.STRING else f"{etype.name} values"
+    count = cur.length(f"element count of array {label}", unit, items)
     start = cur.pos
     if etype == ValueType.STRING:
-        cur.pos = _skip_strings(cur, start, count, key)
+        cur.pos = _skip_strings(cur, start, count, label)
     else:
         cur.pos = start + count * unit
     return MetadataArray(cur.buf, cur.bo, etype, count, start, cur.pos), etype
 
 
-def _skip_strings(cur: _Cursor, start: int, count: int, key: str) -> int:
-    """End of a string array; the hot loop of opening a big vocabulary."""
+def _skip_strings(cur: _Cursor, start: int, count: int, label: str) -> int:
+    """End of a string array; the hot loop of opening a big vocabulary. ``label`` is the quoted key."""
     unpack = cur._u64
     buf = cur.buf
     pos = start
@@ -314,14 +326,14 @@ def _skip_strings(cur: _Cursor, start: int, count: int, key: str) -> int:
     for i in range(count):
         if pos + 8 > cur.size:
             raise GGUFError(
-                f"file is truncated inside array {key!r} at element {i} of {count}",
+                f"file is truncated inside array {label} at element {i} of {count}",
                 offset=pos,
                 hint="the download or copy is probably incomplete",
             )
         (n,) = unpack(buf, pos)
         if pos + 8 + n > cur.size:
             raise GGUFError(
-                f"string {i} of array {key!r} claims {n} bytes, more than the "
+                f"string {i} of array {label} claims {n} bytes, more than the "
                 f"{cur.size - pos - 8} left in the file",
                 offset=pos,
                 hint="the file is corrupt or truncated",
@@ -352,22 +364,23 @@ def _alignment(entries: dict) -> int:
 def _read_tensor_info(cur: _Cursor) -> TensorInfo:
     record = cur.pos
     name = cur.string("tensor name")
+    label = quoted(name)
     dims_at = cur.pos
-    n_dims = cur.u32(f"dimension count of tensor {name!r}")
+    n_dims = cur.u32(f"dimension count of tensor {label}")
     if n_dims > MAX_DIMS:
         raise GGUFError(
-            f"tensor {name!r} has {n_dims} dimensions; ggml allows at most {MAX_DIMS}",
+            f"tensor {label} has {n_dims} dimensions; ggml allows at most {MAX_DIMS}",
             offset=dims_at,
         )
     ne = []
     for d in range(n_dims):
         at = cur.pos
-        n = cur.i64(f"ne[{d}] of tensor {name!r}")
+        n = cur.i64(f"ne[{d}] of tensor {label}")
         if n < 0:
-            raise GGUFError(f"tensor {name!r} has negative ne[{d}] = {n}", offset=at)
+            raise GGUFError(f"tensor {label} has negative ne[{d}] = {n}", offset=at)
         ne.append(n)
     type_at = cur.pos
-    type_id = cur.u32(f"type of tensor {name!r}")
+    type_id = cur.u32(f"type of tensor {label}")
     offset_at = cur.pos
-    offset = cur.u64(f"data offset of tensor {name!r}")
+    offset = cur.u64(f"data offset of tensor {label}")
     return TensorInfo(name, tuple(ne), type_id, offset, record, type_at, offset_at)

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Iterator, Mapping, Optional
 
 from ..formats import ggml_type
+from ..printable import clipped, clipped_path, quoted
 from .errors import GGUFError
 from .shard import SPLIT_NAME, Shard, shard_paths
 from .tensor import Tensor
@@ -165,8 +166,8 @@ class Model:
                     f"no tensor named 'output.weight' in {self.path}: the output head is tied to token_embd.weight "
                     "(llama.cpp uses the token embedding as the head); use token_embd.weight") from None
             close = difflib.get_close_matches(name, self._by_name, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise KeyError(f"no tensor named {name!r} in {self.path}{hint}") from None
+            hint = f"; did you mean {', '.join(clipped(c) for c in close)}?" if close else ""
+            raise KeyError(f"no tensor named {quoted(name)} in {clipped_path(self.path)}{hint}") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name

@@ -1,7 +1,10 @@
 """Shard: one GGUF file mapped read-only, with its parsed header.
 
 The file is opened ``rb`` and mapped with ``ACCESS_READ``: layoutscope never
-writes to a model and works on ``chmod 444`` files.
+writes to a model and works on ``chmod 444`` files. Only regular files are
+opened (symlinks followed): a FIFO would block ``open`` forever, and devices
+and /proc files are no models, so they are refused after ``stat``, before
+``open``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import re
 from typing import Optional
 
+from ..filekind import not_regular
 from .errors import GGUFError
 from .header import Header, parse_header
 
@@ -23,6 +27,11 @@ class Shard:
 
     def __init__(self, path: str):
         self.path = os.fspath(path)
+        self._file = None
+        kind = not_regular(self.path)
+        if kind is not None:
+            raise GGUFError(f"{kind}, not a regular file", path=self.path,
+                            hint="give the path of a .gguf model file")
         self._file = open(self.path, "rb")
         try:
             self.size = os.fstat(self._file.fileno()).st_size
@@ -57,7 +66,8 @@ class Shard:
                 m.close()
             except BufferError:
                 pass  # numpy views still reference it; it is freed with them
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def shard_paths(path: str) -> list[str]:
