@@ -20,6 +20,11 @@ class UsageError(ValueError):
     """A command-line value that cannot be used; the message says which and why."""
 
 
+class OutputError(Exception):
+    """An output that could not be written for a reason outside the command line (a full disk, a closed
+    stdout): exit 1; the message names the destination, why, and what to do."""
+
+
 def classify(exc: BaseException) -> tuple[int, str]:
     """``(exit_code, one_line_message)`` for ``exc``."""
     from .gguf.errors import GGUFError
@@ -28,6 +33,8 @@ def classify(exc: BaseException) -> tuple[int, str]:
         return EXIT_BAD_INPUT, exc.line()
     if isinstance(exc, UsageError):
         return EXIT_BAD_INPUT, str(exc)
+    if isinstance(exc, OutputError):
+        return EXIT_UNAVAILABLE, str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.ENOENT:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..errors import UsageError
 from ..gguf import Model
-from . import print_json
+from .outputs import Outputs
 
 
 def parse_at(text: str) -> tuple[int, int]:
@@ -26,9 +24,9 @@ def run(args) -> int:
 
     row, col = parse_at(args.at)
     with Model(args.file) as model:
+        outputs = Outputs(args, models=model.paths)
         result = explain(model.tensor(args.tensor), row, col)
-        if args.json:
-            print_json(result.to_dict())
-        else:
-            sys.stdout.write(str(result) + "\n")
+        outputs.export_json(result.to_dict())
+        outputs.print_report(lambda: str(result) + "\n", result.to_dict)
+    outputs.finish()
     return 0
