@@ -15,6 +15,8 @@ bit-exactly as the dequantized float32 tensor.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -64,7 +66,8 @@ def main() -> None:
         n = values.size
 
         def ours():
-            assert cli(["dump", model, NAME, "--csv", out]) == 0
+            with contextlib.redirect_stderr(io.StringIO()):  # its "wrote N values to PATH" line
+                assert cli(["dump", model, NAME, "--csv", out]) == 0
 
         rows, cols = np.divmod(np.arange(n), values.shape[1])
         table = np.column_stack([rows, cols, values.ravel().astype(np.float64)])
