@@ -504,6 +504,14 @@ def test_class6_full_stdout_is_one_line(crafted: Crafted, argv) -> None:
     assert "internal error" not in line and "Exception ignored" not in result.stderr
 
 
+def test_class6_bare_file_with_closed_stdout_is_not_an_internal_error(crafted: Crafted) -> None:
+    """`layoutscope FILE >&-` falls back to info (with its note), which then says stdout is closed."""
+    result = _run_with_stdout(("{tiny}",), crafted, preexec_fn=lambda: os.close(1))
+    assert_clean(result)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("layoutscope: error: stdout: cannot print the output, stdout is closed")
+
+
 def test_class6_closed_pipe_is_still_success(crafted: Crafted) -> None:
     argv = crafted.format(("dump", "{tiny}", "token_embd.weight", "--csv", "-"))
     proc = subprocess.Popen([sys.executable, "-m", "layoutscope", *argv], cwd=crafted.root,

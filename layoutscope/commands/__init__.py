@@ -10,6 +10,7 @@ def run(name: str, args) -> int:
     return importlib.import_module(f"{__name__}.{name}").run(args)
 
 
+
 def print_json(data) -> None:
     """Print ``data`` as indented JSON on stdout (non-finite numbers as "inf", "-inf", "nan")."""
     import sys

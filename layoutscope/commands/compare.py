@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..compare import fails
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
