@@ -1,9 +1,10 @@
 """Turn exceptions into the one-line messages and exit codes of the error policy.
 
 Bad input (a file that is missing, not GGUF or corrupt; an unknown tensor; a
-bad option value) is exit 2. A resource that is unavailable (libggml, the NPU
-runtime) or an NPU call that fails is exit 1. Anything else is a bug: exit 1 with a pointer to
-``--debug``.
+bad option value, an output path that cannot be used) is exit 2. A resource
+that is unavailable (libggml, the NPU runtime), an NPU call that fails, or an
+output that cannot be written (a full disk, a closed stdout) is exit 1.
+Anything else is a bug: exit 1 with a pointer to ``--debug``.
 """
 
 from __future__ import annotations
