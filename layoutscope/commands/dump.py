@@ -18,8 +18,6 @@ from .outputs import Outputs
 DEFAULT_WINDOW = 8
 #: Values dequantized, formatted and written together: about 1.5 MB of CSV text per block.
 BLOCK_VALUES = 1 << 16
-#: A window this small is written before a bar could be seen.
-PROGRESS_MIN_ROWS = 2
 
 
 def parse_range(text: str | None, size: int, what: str, default: int = DEFAULT_WINDOW) -> range:
@@ -80,12 +78,12 @@ def write_csv(stream, tensor, rows: range, cols: range, progress=None) -> int:
 
     stream.write("row,col,value\n")
     col_prefixes = [f"{c}," for c in cols]
-    step = max(1, BLOCK_VALUES // max(len(cols), 1))
+    width = len(cols)
+    step = max(1, BLOCK_VALUES // width)
     for start in range(rows.start, rows.stop, step):
         stop = min(start + step, rows.stop)
         values = tensor.dequantize(slice(start, stop))[:, cols.start : cols.stop]
         texts = shortest_texts(values)
-        width = len(cols)
         lines = []
         for i, r in enumerate(range(start, stop)):
             head = f"{r},"
@@ -100,13 +98,15 @@ def write_csv(stream, tensor, rows: range, cols: range, progress=None) -> int:
 @contextmanager
 def _progress(total_rows: int) -> Iterator[Callable[[int], None]]:
     """A callback advancing a rich progress bar on stderr by rows; nothing when stderr is no terminal."""
-    if not (sys.stderr is not None and sys.stderr.isatty()) or total_rows < PROGRESS_MIN_ROWS:
+    if sys.stderr is None or not sys.stderr.isatty():
         yield lambda rows: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    # rich's default console is stdout, which may be the CSV itself (--csv -).
     bar = Progress(TextColumn("dumping rows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   transient=True)
+                   console=Console(stderr=True), transient=True)
     task = bar.add_task("", total=total_rows)
     with bar:
         yield lambda rows: bar.advance(task, rows)

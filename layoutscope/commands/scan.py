@@ -64,10 +64,12 @@ class _progress:
 
     def __enter__(self):
         if sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+            # rich's default console is stdout, which may carry the report itself (--csv -, --json).
             self.bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.description}"), transient=True)
+                                TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("", total=None)
 
