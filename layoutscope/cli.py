@@ -141,11 +141,28 @@ def _environment_problem() -> Optional[int]:
     return None
 
 
+#: How every command writes its outputs (the top-level --help's epilog; the README says the same).
+OUTPUT_CONVENTIONS = """\
+outputs:
+  --json              print the command's report as JSON on stdout instead of text
+  --json-file PATH|-  also write the JSON report to PATH ('-' is stdout)
+  --csv PATH|-        write the command's CSV export to PATH ('-' is stdout)
+  A file is written atomically (a temporary file beside it, then a rename), through
+  symlinks, with the umask's mode or the existing file's; devices and FIFOs are written
+  directly. An export on stdout replaces the text report. A path that is an input model,
+  a directory, or not writable is refused before any work (exit 2); a full disk is exit 1.
+  `--json PATH` (the old spelling of scan) still works, with a note: use --json-file PATH."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand (imports nothing heavy)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show a traceback on errors")
+    report = argparse.ArgumentParser(add_help=False)
+    report.add_argument("--json", action="store_true", help="print the report as JSON on stdout instead of text")
+    report.add_argument("--json-file", metavar="PATH|-", default=None,
+                        help="also write the JSON report to PATH (atomically; '-' for stdout)")
 
     parser = LineParser(
         prog="layoutscope",
@@ -153,24 +170,24 @@ def build_parser() -> argparse.ArgumentParser:
         "`layoutscope FILE` opens the terminal UI on FILE; without arguments it opens the bundled sample "
         "(both print `info` instead when stdout is not a terminal).",
         parents=[common],
+        epilog=OUTPUT_CONVENTIONS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"layoutscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    info = sub.add_parser("info", parents=[common], help="header, architecture, tensor table, warnings",
+    info = sub.add_parser("info", parents=[common, report], help="header, architecture, tensor table, warnings",
                           description="Show a GGUF file's header, architecture summary, tensors grouped by layer, and warnings.")
     info.add_argument("file", help="GGUF file (for a split model, its -00001-of-N shard)")
-    info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.add_argument("--metadata", action="store_true", help="also list every metadata key (big arrays summarised)")
     info.set_defaults(run="info")
 
-    explain = sub.add_parser("explain", parents=[common], help="strides and one element worked out from its bytes",
+    explain = sub.add_parser("explain", parents=[common, report], help="strides and one element worked out from its bytes",
                              description="Explain a tensor's block layout and strides, and decode one element from its raw bytes.")
     explain.add_argument("file", help="GGUF file")
     explain.add_argument("tensor", help="tensor name, e.g. blk.0.ffn_down.weight")
     explain.add_argument("--at", default="0,0", metavar="ROW,COL", type=_checked(options.position, "--at"),
                          help="element to explain: row (over ne1·ne2·ne3) and col (along ne0); default 0,0")
-    explain.add_argument("--json", action="store_true", help="print JSON instead of text")
     explain.set_defaults(run="explain")
 
     dump = sub.add_parser("dump", parents=[common], help="dequantized values of a window of a tensor",
@@ -180,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--rows", default=None, metavar="A:B", type=_checked(options.index_range, "--rows"), help="rows to show (default 0:8, or all with --csv; ':' for all)")
     dump.add_argument("--cols", default=None, metavar="A:B", type=_checked(options.index_range, "--cols"), help="columns to show (default 0:8, or all with --csv; ':' for all)")
     dump.add_argument("--csv", metavar="PATH|-", default=None,
-                      help="write row,col,value CSV to PATH (atomically) or '-' for stdout")
+                      help="write row,col,value CSV to PATH (atomically) or '-' for stdout, instead of the grid")
     dump.set_defaults(run="dump")
 
     def npu_options(sweep: bool = False) -> argparse.ArgumentParser:
@@ -215,33 +232,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     fail_on = _one_of("--fail-on", ("degraded", "broken"))
 
-    compare = sub.add_parser("compare", parents=[common, matmul_options()], help="one matmul on the NPU path vs llama.cpp's CPU",
+    compare = sub.add_parser("compare", parents=[common, report, matmul_options()], help="one matmul on the NPU path vs llama.cpp's CPU",
                              description="Run Y = X @ Wᵀ for one weight through the NPU path (the real NPU, or the exact "
                              "emulator) and through ggml's CPU matmul, and compare them.")
     compare.add_argument("file", help="GGUF file")
     compare.add_argument("tensor", help="a 2-D weight, e.g. blk.0.ffn_up.weight")
-    compare.add_argument("--csv", metavar="PATH", default=None, help="write one row per output element (atomically)")
-    compare.add_argument("--json", action="store_true", help="print JSON instead of text")
+    compare.add_argument("--csv", metavar="PATH|-", default=None,
+                         help="write one row per output element to PATH (atomically) or '-' for stdout")
     compare.add_argument("--fail-on", type=fail_on, default=None, metavar="{degraded,broken}",
                          help="exit 3 when the verdict is this bad or worse")
     compare.set_defaults(run="compare")
 
-    scan = sub.add_parser("scan", parents=[common, matmul_options(sweep=True)], help="every matmul weight, ranked worst first",
+    scan = sub.add_parser("scan", parents=[common, report, matmul_options(sweep=True)], help="every matmul weight, ranked worst first",
                           description="Compare every matmul weight of a model (NPU path vs ggml's CPU), rank them, and "
                           "say which layers cross the threshold first. Ctrl-C keeps the rows already finished.")
     scan.add_argument("file", help="GGUF file")
     scan.add_argument("--filter", default=None, metavar="REGEX", type=_checked(_name_filter, "--filter"), help="only tensors whose name matches REGEX")
     scan.add_argument("--jobs", type=_count("--jobs", 1, options.MAX_THREADS), default=None, metavar="N",
                       help="tensors compared in parallel (default: the number of CPUs)")
-    scan.add_argument("--csv", metavar="PATH", default=None, help="one row per scanned tensor (atomically)")
-    scan.add_argument("--json", metavar="PATH", default=None, help="the whole report as JSON (atomically; '-' for stdout)")
+    scan.add_argument("--csv", metavar="PATH|-", default=None,
+                      help="one row per scanned tensor, to PATH (atomically) or '-' for stdout")
     scan.add_argument("--top", type=_count("--top", 0), default=20, metavar="K",
                       help="rows of the ranked table to print (default 20)")
     scan.add_argument("--fail-on", type=fail_on, default=None, metavar="{degraded,broken}",
                       help="exit 3 when any tensor's verdict is this bad or worse")
     scan.set_defaults(run="scan")
 
-    diagnose = sub.add_parser("diagnose", parents=[common, npu_options()],
+    diagnose = sub.add_parser("diagnose", parents=[common, report, npu_options()],
                               help="which known layout bug explains an observed NPU output",
                               description="Re-run the emulator with each known layout bug injected and rank the "
                               "hypotheses by how well they reproduce an output captured from a real backend.")
@@ -251,28 +268,26 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the backend's output, (M, N)")
     diagnose.add_argument("--input", required=True, metavar="X.npy", type=_checked(options.regular_file, "--input"),
                           help="the activations it was given, float32 (M, K)")
-    diagnose.add_argument("--json", action="store_true", help="print JSON instead of text")
     diagnose.set_defaults(run="diagnose")
 
-    diff = sub.add_parser("diff", parents=[common], help="what changed between two models",
+    diff = sub.add_parser("diff", parents=[common, report], help="what changed between two models",
                           description="Tensors present in only one file, changes of type or shape, and per-tensor "
                           "metrics of the difference between dequantized values, worst first.")
     diff.add_argument("file", help="GGUF file A (the reference)")
     diff.add_argument("other", help="GGUF file B")
     diff.add_argument("--filter", default=None, metavar="REGEX", type=_checked(_name_filter, "--filter"), help="only tensors whose name matches REGEX")
-    diff.add_argument("--csv", metavar="PATH", default=None, help="one row per tensor (atomically)")
-    diff.add_argument("--json", action="store_true", help="print JSON instead of text")
+    diff.add_argument("--csv", metavar="PATH|-", default=None,
+                      help="one row per tensor, to PATH (atomically) or '-' for stdout")
     diff.add_argument("--top", type=_count("--top", 0), default=20, metavar="K",
                       help="rows of the ranked table to print (default 20)")
     diff.set_defaults(run="diff")
 
-    doctor = sub.add_parser("doctor", parents=[common], help="can this machine run the NPU path? what to do if not",
+    doctor = sub.add_parser("doctor", parents=[common, report], help="can this machine run the NPU path? what to do if not",
                             description="Report the SoC, the NPU driver, librknnrt (LAYOUTSCOPE_RKNNRT or the library "
                             "search), which matmul types really run (a tiny matmul each, checked against the "
                             "emulator) and libggml. Exits 0 when the NPU is usable, 1 otherwise.")
     doctor.add_argument("--platform", default=None, type=_checked(options.platform, "--platform"), help="probe as this platform (default: the detected SoC)")
     doctor.add_argument("--npu-core", type=_count("--npu-core", 0, 2), default=0, metavar="{0,1,2}", help="NPU core to probe (default 0)")
-    doctor.add_argument("--json", action="store_true", help="print JSON instead of text")
     doctor.set_defaults(run="doctor")
     parser.set_defaults(commands=tuple(sub.choices))  # lets main() tell a file name from a command
     return parser
@@ -294,33 +309,79 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if _environment_problem():
             return EXIT_BAD_INPUT
         target = rest[0] if rest else _bundled_sample()
-        if sys.stdout.isatty() and sys.stdin.isatty():
+        if sys.stdout is not None and sys.stdout.isatty() and sys.stdin is not None and sys.stdin.isatty():
             from .tui import run as run_tui
 
             return run_tui(target)
         print("layoutscope: stdout is not a terminal, so this is `layoutscope info` instead of the terminal UI",
               file=sys.stderr)
         argv = ["info", target] + (["--debug"] if debug else [])
+    argv = normalize_json_spelling(argv, commands)
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     if _environment_problem():
         return EXIT_BAD_INPUT
-    try:
-        from .commands import run
+    from . import console, interrupts
 
-        return run(args.run, args)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # `layoutscope dump ... | head` closed the pipe: not an error.
-        sys.stderr.close()
-        return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - the error policy lives here
-        if debug:
-            raise
-        code, line = classify(exc)
-        print(f"layoutscope: error: {line}", file=sys.stderr)
-        return code
+    restore_signals = interrupts.install()
+    try:
+        with console.guarded_stdout():
+            try:
+                from .commands import run
+
+                code = run(args.run, args)
+                console.flush()
+                return code
+            except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM/SIGHUP through interrupts
+                return interrupts.exit_code(exc)
+            except BrokenPipeError:
+                # `layoutscope dump ... | head` closed the pipe: not an error.
+                console.silence()
+                return EXIT_OK
+            except Exception as exc:  # noqa: BLE001 - the error policy lives here
+                if debug:
+                    raise
+                code, line = classify(exc)
+                print(f"layoutscope: error: {line}", file=sys.stderr)
+                return code
+            finally:
+                console.settle()
+    finally:
+        restore_signals()
+
+
+def normalize_json_spelling(argv: list, commands: Sequence[str]) -> list:
+    """``argv`` with the deprecated ``--json PATH`` / ``--json=PATH`` spelled ``--json-file PATH``.
+
+    ``--json`` is a flag in every command; it is read as the old path form only when the next token
+    is ``-`` (which becomes the flag) or ends in ``.json``. Each rewrite prints a one-line note on stderr.
+    """
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        path = None
+        if token.startswith("--json="):
+            path = token[len("--json="):]
+        elif token == "--json" and i + 1 < len(argv) and (argv[i + 1] == "-" or argv[i + 1].endswith(".json")) \
+                and argv[i + 1] not in commands:
+            path = argv[i + 1]
+            i += 1
+        if path is None:
+            out.append(token)
+        elif path == "-":
+            print("layoutscope: note: `--json -` is deprecated: use `--json`", file=sys.stderr)
+            out.append("--json")
+        else:
+            from .printable import clipped
+
+            shown = clipped(path)
+            print(f"layoutscope: note: `--json {shown}` is deprecated: use `--json-file {shown}`", file=sys.stderr)
+            out += ["--json-file", path]
+        i += 1
+    return out
 
 
 def _bundled_sample() -> str:

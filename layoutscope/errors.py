@@ -1,10 +1,12 @@
 """Turn exceptions into the one-line messages and exit codes of the error policy.
 
 Bad input (a file that is missing, not GGUF or corrupt; an unknown tensor; a
-bad option value) is exit 2. A resource that is unavailable (libggml, the NPU
-runtime, memory for a request) or an NPU call that fails is exit 1. Anything
-else is a bug: exit 1 with a pointer to ``--debug``. Every message is escaped
-and bounded to one line, whatever the exception put in it.
+bad option value, an output path that cannot be used) is exit 2. A resource
+that is unavailable (libggml, the NPU runtime, memory for a request), an NPU
+call that fails, or an output that cannot be written (a full disk, a closed
+stdout) is exit 1. Anything else is a bug: exit 1 with a pointer to
+``--debug``. Every message is escaped and bounded to one line, whatever the
+exception put in it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def one_line(text: str, limit: int = MAX_LINE) -> str:
     return f"{text[:head]} … {text[-tail:]}"
 
 
+class OutputError(Exception):
+    """An output that could not be written for a reason outside the command line (a full disk, a closed
+    stdout): exit 1; the message names the destination, why, and what to do."""
+
+
 def classify(exc: BaseException) -> tuple[int, str]:
     """``(exit_code, one_line_message)`` for ``exc``; the message is escaped and bounded (:func:`one_line`)."""
     code, line = _classify(exc)
@@ -56,7 +63,7 @@ def _classify(exc: BaseException) -> tuple[int, str]:
         return EXIT_BAD_INPUT, exc.line()
     if isinstance(exc, UsageError):
         return EXIT_BAD_INPUT, str(exc)
-    if isinstance(exc, ResourceError):
+    if isinstance(exc, (ResourceError, OutputError)):
         return EXIT_UNAVAILABLE, str(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
         reason = exc.strerror or str(exc)

@@ -1,19 +1,35 @@
-"""CSV exports, written atomically (temporary file in the target directory, then rename)."""
+"""CSV exports: the comparison, scan and diff tables.
+
+Each writer takes an open text stream (a command's prepared destination) or a
+path, which is resolved as a destination and written atomically.
+"""
 
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
+from typing import Iterator, TextIO
 
 import numpy as np
 
-from .atomic import atomic_text_writer
+from .destinations import as_destination
+
+
+@contextmanager
+def text_target(target) -> Iterator[TextIO]:
+    """``target`` itself if it is a stream, else the open destination of a path or Destination."""
+    if hasattr(target, "write"):
+        yield target
+        return
+    with as_destination(target).open() as stream:
+        yield stream
 
 #: Columns of a comparison CSV (one row per output element); README documents them.
 COMPARISON_COLUMNS = ("tensor", "backend", "reference", "platform", "mm", "weight_quant", "act_quant",
                       "m", "n", "reference_value", "npu_value", "abs_err", "rel_err")
 
 
-def write_comparison_csv(path: str, comparison) -> int:
+def write_comparison_csv(target, comparison) -> int:
     """Write one row per element of Y; returns the number of rows."""
     y = comparison.y.astype(np.float64)
     r = comparison.y_reference.astype(np.float64)
@@ -26,7 +42,7 @@ def write_comparison_csv(path: str, comparison) -> int:
     m_idx, n_idx = np.indices(y.shape)
     columns = [m_idx.ravel(), n_idx.ravel(), comparison.y_reference.ravel(), comparison.y.ravel(),
                abs_err.astype(np.float32).ravel(), rel_err.astype(np.float32).ravel()]
-    with atomic_text_writer(path) as stream:
+    with text_target(target) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(COMPARISON_COLUMNS)
         writer.writerows(constant + tuple(row) for row in zip(*(c.tolist() for c in columns)))
@@ -39,11 +55,11 @@ SCAN_COLUMNS = ("tensor", "layer", "role", "type", "K", "N", "backend", "referen
                 "nmse", "snr_db", "cosine", "max_abs", "mean_abs", "verdict", "needs", "seconds")
 
 
-def write_scan_csv(path: str, report) -> int:
+def write_scan_csv(target, report) -> int:
     """Write the scanned rows, worst first; returns the number of rows."""
     o = report.options
     rows = report.ranked()
-    with atomic_text_writer(path) as stream:
+    with text_target(target) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(SCAN_COLUMNS)
         for r in rows:
@@ -59,10 +75,10 @@ def write_scan_csv(path: str, report) -> int:
 DIFF_COLUMNS = ("tensor", "status", "type_a", "type_b", "ne_a", "ne_b", "nmse", "snr_db", "max_abs", "note")
 
 
-def write_diff_csv(path: str, report) -> int:
+def write_diff_csv(target, report) -> int:
     """Write every tensor of a diff, worst first, then the ones present in only one file."""
     rows = 0
-    with atomic_text_writer(path) as stream:
+    with text_target(target) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(DIFF_COLUMNS)
         for r in report.ranked():

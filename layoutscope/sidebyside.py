@@ -18,7 +18,6 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .atomic import atomic_text_writer
 from .backend.rknpu2.requantize import CODE_BITS, Scheme, parse_scheme, requantize
 from .npu_location import b_dtype
 
@@ -163,20 +162,23 @@ class SideBySide:
         return Scheme("fixed", clamp=float(self.amax) if self.amax else float(qmax))
 
 
-def write_side_by_side_csv(path: str, sbs: SideBySide, progress: Optional[Callable[[int, int], None]] = None,
+def write_side_by_side_csv(target, sbs: SideBySide, progress: Optional[Callable[[int, int], None]] = None,
                            cancelled: Optional[Callable[[], bool]] = None, chunk_rows: int = 64) -> int:
     """Write every element of W as ``row, col, dequantized, npu_code, npu_value, abs_err``; returns rows written.
 
-    The write is atomic: a cancel or an error leaves ``path`` as it was.
+    ``target`` is a path or a :class:`~layoutscope.destinations.Destination`; a file is written
+    atomically, so a cancel or an error leaves it as it was.
     """
+    from .export import text_target
+
     n_rows, k = sbs.n_rows, sbs.n_cols
     cols = np.arange(k)
-    with atomic_text_writer(path) as stream:
+    with text_target(target) as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(SIDE_BY_SIDE_COLUMNS)
         for start in range(0, n_rows, chunk_rows):
             if cancelled is not None and cancelled():
-                raise ExportCancelled(f"export to {path} cancelled; the file was not written")
+                raise ExportCancelled(f"export to {getattr(target, 'shown', target)} cancelled; the file was not written")
             win = sbs.compute(start, min(start + chunk_rows, n_rows))
             codes = win.codes.astype(np.float32) if sbs.bits == 16 else win.codes.astype(np.int64)
             for i in range(win.stop - win.start):

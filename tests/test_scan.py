@@ -94,7 +94,7 @@ def test_layer_summary_finds_the_first_bad_layer(tiny):
 
 
 def test_cli_report_csv_and_json(tmp_path):
-    r = run(TINY, "--csv", str(tmp_path / "s.csv"), "--json", str(tmp_path / "s.json"), "--fail-on", "broken")
+    r = run(TINY, "--csv", str(tmp_path / "s.csv"), "--json-file", str(tmp_path / "s.json"), "--fail-on", "broken")
     assert r.returncode == 0, r.stderr
     assert "29 matmul weights, 10 other tensors skipped" in r.stdout
     ranked = [line.split()[1] for line in r.stdout.splitlines() if line[:6].strip().isdigit()]
@@ -140,7 +140,7 @@ def many_tensors(tmp_path_factory):
 def test_ctrl_c_leaves_a_valid_partial_report(many_tensors, tmp_path):
     csv_path, json_path = tmp_path / "p.csv", tmp_path / "p.json"
     proc = subprocess.Popen([sys.executable, "-m", "layoutscope", "scan", str(many_tensors), "--jobs", "1",
-                             "--csv", str(csv_path), "--json", str(json_path)],
+                             "--csv", str(csv_path), "--json-file", str(json_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stderr.readline()
     assert first.startswith("[1/60]"), first

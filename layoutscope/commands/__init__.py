@@ -10,10 +10,11 @@ def run(name: str, args) -> int:
     return importlib.import_module(f"{__name__}.{name}").run(args)
 
 
+
 def print_json(data) -> None:
-    """Print ``data`` as indented JSON on stdout (every ``--json`` report)."""
-    import json
+    """Print ``data`` as indented JSON on stdout (non-finite numbers as "inf", "-inf", "nan")."""
     import sys
 
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    from .outputs import write_json
+
+    write_json(sys.stdout, data)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..compare import fails
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
 from ..printable import printable_lines
-from . import print_json
 
+from .outputs import Outputs
 
 
 def run(args) -> int:
     """Compare, print (text or JSON), export CSV, and apply --fail-on."""
     from ..comparison import run_comparison
+    from ..export import write_comparison_csv
     from ..inputs import load_input
 
     from ..backend import npu_backend, reference_backend
@@ -23,26 +22,29 @@ def run(args) -> int:
                                   weight_quant=args.weight_quant, act_quant=args.act_quant)
     reference, ref_notice = reference_backend(args.reference, args.threads)
     with Model(args.file) as model:
+        outputs = Outputs(args, models=model.paths, inputs=existing_files(args.input))
         weight = model.tensor(args.tensor)
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); compare needs a matmul weight")
         x, described = load_input(args.input, model, weight.ne[0], args.rows, n=weight.ne[1])
         result = run_comparison(weight, x, backend, reference, described)
         notices = [n for n in (notice, ref_notice) if n]
-        if args.csv:
-            from ..export import write_comparison_csv
-
-            rows = write_comparison_csv(args.csv, result)
-            notices.append(f"wrote {rows} rows to {args.csv}")
-        if args.json:
-            data = result.to_dict()
-            data["notices"] = notices
-            print_json(data)
-        else:
-            sys.stdout.write(as_text(result, weight, notices))
+        outputs.export("--csv", lambda stream: write_comparison_csv(stream, result))
+        data = result.to_dict()
+        data["notices"] = notices + outputs.notices
+        outputs.export_json(data)
+        outputs.print_report(lambda: as_text(result, weight, notices + outputs.notices), lambda: data)
+    outputs.finish()
     if fails(result.metrics.verdict, args.fail_on):
         return EXIT_VERDICT
     return 0
+
+
+def existing_files(*paths: str) -> list:
+    """The ``paths`` that name existing files (``--input`` may be ``random`` or ``tokens:...``)."""
+    import os
+
+    return [p for p in paths if os.path.isfile(p)]
 
 
 def as_text(result, weight, notices) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 from ..errors import UsageError
 from ..gguf import Model
 from ..printable import printable_lines
-from . import print_json
+from .outputs import Outputs
 
 
 def run(args) -> int:
@@ -21,6 +20,7 @@ def run(args) -> int:
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); diagnose needs a matmul weight")
         k, n = weight.ne[0], weight.n_rows
+        outputs = Outputs(args, models=model.paths, inputs=(args.observed, args.input))
         x = load_input(args.input, k, weight.name)
         observed = load_observed(args.observed, x.shape[0], n, weight.name)
         with warnings.catch_warnings():
@@ -28,13 +28,12 @@ def run(args) -> int:
             warnings.simplefilter("ignore", RuntimeWarning)
             result = diagnose(weight, x, observed, platform=args.platform, mm=args.mm,
                               weight_quant=args.weight_quant, act_quant=args.act_quant)
-        if args.json:
-            data = result.to_dict()
-            data = {"tensor": data.pop("tensor"), "type": weight.type.name, "ne": list(weight.ne),
-                    "observed": args.observed, "input": args.input, **data}
-            print_json(jsonable(data))
-        else:
-            sys.stdout.write(as_text(result, weight, args.observed, args.input))
+        data = result.to_dict()
+        data = jsonable({"tensor": data.pop("tensor"), "type": weight.type.name, "ne": list(weight.ne),
+                         "observed": args.observed, "input": args.input, **data})
+        outputs.export_json(data)
+        outputs.print_report(lambda: as_text(result, weight, args.observed, args.input), lambda: data)
+    outputs.finish()
     return 0
 
 

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..gguf import Model
 from ..listing import name_list
 from ..printable import printable_lines
-from . import print_json
+from .outputs import Outputs
 
 
 def run(args) -> int:
-    """Diff, print (text or JSON), and write the CSV."""
+    """Diff, write the CSV and JSON reports, print text or JSON."""
     from ..diff import diff_models
+    from ..export import write_diff_csv
 
     with Model(args.file) as a, Model(args.other) as b:
+        outputs = Outputs(args, models=a.paths + b.paths)
         report = diff_models(a, b, args.filter)
-    notices = []
-    if args.csv:
-        from ..export import write_diff_csv
-
-        notices.append(f"wrote {write_diff_csv(args.csv, report)} rows to {args.csv}")
-    if args.json:
-        data = report.to_dict()
-        data["notices"] = notices
-        print_json(data)
-    else:
-        sys.stdout.write(as_text(report, args.top, notices))
+    outputs.export("--csv", lambda stream: write_diff_csv(stream, report))
+    data = report.to_dict()
+    data["notices"] = list(outputs.notices)
+    outputs.export_json(data)
+    outputs.print_report(lambda: as_text(report, args.top, outputs.notices), lambda: data)
+    outputs.finish()
     return 0
 
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from ..errors import EXIT_OK, EXIT_UNAVAILABLE
-from . import print_json
+from .outputs import Outputs
 
 
 def run(args) -> int:
-    """Print the report; exit 0 when the NPU is usable, 1 otherwise."""
+    """Print the report (and write ``--json-file``); exit 0 when the NPU is usable, 1 otherwise."""
     from ..doctor import diagnose
 
+    outputs = Outputs(args)
     report = diagnose(platform=args.platform, core=args.npu_core)
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        for check in report.checks:
-            print(check.line())
-        verdict = ("NPU usable: `layoutscope compare` runs on the NPU by default" if report.npu_usable else
-                   "NPU not usable here: `layoutscope compare` will run npu-sim, the exact emulator")
-        print(verdict)
+    outputs.export_json(report.to_dict())
+    outputs.print_report(lambda: as_text(report), report.to_dict)
+    outputs.finish()
     return EXIT_OK if report.npu_usable else EXIT_UNAVAILABLE
+
+
+def as_text(report) -> str:
+    """One line per check, then the verdict."""
+    verdict = ("NPU usable: `layoutscope compare` runs on the NPU by default" if report.npu_usable else
+               "NPU not usable here: `layoutscope compare` will run npu-sim, the exact emulator")
+    return "".join(check.line() + "\n" for check in report.checks) + verdict + "\n"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..gguf import Model
 from ..options import position
-from . import print_json
+from .outputs import Outputs
 
 
 def parse_at(text) -> tuple[int, int]:
@@ -25,10 +23,10 @@ def run(args) -> int:
 
     row, col = parse_at(args.at)
     with Model(args.file) as model:
+        outputs = Outputs(args, models=model.paths)
         tensor = model.tensor(args.tensor)
         result = explain(tensor, from_end(row, tensor.n_rows), from_end(col, tensor.ne[0]))
-        if args.json:
-            print_json(result.to_dict())
-        else:
-            sys.stdout.write(str(result) + "\n")
+        outputs.export_json(result.to_dict())
+        outputs.print_report(lambda: str(result) + "\n", result.to_dict)
+    outputs.finish()
     return 0

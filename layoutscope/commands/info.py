@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..gguf import Model, Tensor
 from ..printable import printable, printable_lines
 from ..summary import architecture_summary, human_bytes, json_value, layer_groups, preview
-from . import print_json
+from .outputs import Outputs
 
 
 def run(args) -> int:
-    """Print the summary of ``args.file`` as text or JSON."""
+    """Print the summary of ``args.file`` as text or JSON, and write ``--json-file``."""
     with Model(args.file) as model:
-        if args.json:
-            print_json(as_json(model, args.metadata))
-        else:
-            sys.stdout.write(as_text(model, args.metadata))
+        outputs = Outputs(args, models=model.paths)
+        data = as_json(model, args.metadata) if args.json or outputs.get("--json-file") else None
+        outputs.export_json(data)
+        outputs.print_report(lambda: as_text(model, args.metadata), lambda: data)
+    outputs.finish()
     return 0
 
 

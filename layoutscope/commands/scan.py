@@ -1,23 +1,21 @@
 """``layoutscope scan``: every matmul weight ranked worst first, per-layer summary, reports.
 
 Progress goes to stderr: a rich bar with an ETA on a terminal, one line per
-finished tensor otherwise. Ctrl-C stops the scan; the rows already finished
-are printed and written to ``--csv``/``--json`` (marked interrupted), and the
-exit code is 130.
+finished tensor otherwise. Ctrl-C (or SIGTERM, SIGHUP) stops the scan; the
+rows already finished are printed and written to ``--csv``/``--json-file``
+(marked interrupted), and the exit code is 128 + the signal (130 for Ctrl-C).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..compare import fails
 from ..errors import EXIT_VERDICT
 from ..gguf import Model
 from ..printable import printable, printable_lines
-from . import print_json
 
-EXIT_INTERRUPTED = 130
+from .outputs import Outputs
 
 
 def options_from(args):
@@ -35,44 +33,32 @@ def run(args) -> int:
     """Scan, print, write reports, and choose the exit code."""
     import os
 
+    from .. import interrupts
+    from ..export import write_scan_csv
     from ..scan import Scanner, worst_verdict
+    from .compare import existing_files
 
     options = options_from(args)
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: need at least 1")
     with Model(args.file) as model:
+        outputs = Outputs(args, models=model.paths, inputs=existing_files(args.input))
         scanner = Scanner(model, options, jobs=jobs)
         with _progress() as on_row:
             report = scanner.run(on_row)
-        written = _write_reports(args, report)
-    if args.json != "-":
-        sys.stdout.write(as_text(report, top=args.top, written=written))
+    outputs.export("--csv", lambda stream: write_scan_csv(stream, report))
+    data = report.to_dict()
+    outputs.export_json(data)
+    outputs.print_report(lambda: as_text(report, top=args.top, written=outputs.notices), lambda: data)
+    outputs.finish()
     if report.interrupted:
         print(f"layoutscope: scan interrupted after {len({r.tensor for r in report.rows})} of {report.total} "
               "tensors; the report holds the finished rows", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupts.exit_code()
     if fails(worst_verdict(report.primary), args.fail_on):
         return EXIT_VERDICT
     return 0
-
-
-def _write_reports(args, report) -> list[str]:
-    from ..atomic import atomic_text_writer
-    from ..export import write_scan_csv
-
-    written = []
-    if args.csv:
-        rows = write_scan_csv(args.csv, report)
-        written.append(f"wrote {rows} rows to {args.csv}")
-    if args.json == "-":
-        print_json(report.to_dict())
-    elif args.json:
-        with atomic_text_writer(args.json) as stream:
-            json.dump(report.to_dict(), stream, indent=2)
-            stream.write("\n")
-        written.append(f"wrote the JSON report to {args.json}")
-    return written
 
 
 class _progress:
@@ -80,11 +66,13 @@ class _progress:
 
     def __enter__(self):
         if sys.stderr.isatty():
+            from rich.console import Console
             from rich.markup import escape
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+            # rich's default console is stdout, which may carry the report itself (--csv -, --json).
             self.bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.description}"), transient=True)
+                                TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("", total=None)
 

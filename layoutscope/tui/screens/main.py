@@ -446,7 +446,7 @@ class MainScreen(MainWorkers, Screen):
 
             def done(path):
                 if path:
-                    self._export(path.strip(), sbs=fresh)
+                    self._export(path.strip(), self.model.paths, sbs=fresh)
         else:
             if name not in self.comparisons:
                 self.set_status(f"no comparison for {name} yet: press m to run one, then x", error=True)
@@ -457,7 +457,7 @@ class MainScreen(MainWorkers, Screen):
 
             def done(path):
                 if path:
-                    self._export(path.strip(), comparison=comparison)
+                    self._export(path.strip(), self.model.paths, comparison=comparison)
         self.app.push_screen(PromptScreen(what, default, "enter writes (atomically) · esc cancels"), done)
 
     def action_settings(self) -> None:

@@ -101,9 +101,10 @@ class MainWorkers:
         self.post_message(msg.DiagnoseFinished(name, result, observed_path, input_path))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
-    def _export(self, path: str, comparison=None, sbs=None) -> None:
+    def _export(self, path: str, models=(), comparison=None, sbs=None) -> None:
         import time
 
+        from ...destinations import prepare
         from ...export import write_comparison_csv
         from ...sidebyside import ExportCancelled, write_side_by_side_csv
 
@@ -117,10 +118,16 @@ class MainWorkers:
                 self.post_message(msg.ExportProgress(done, total))
 
         try:
+            # Refused before a row is computed: the input model, a directory, an unwritable place, stdout.
+            destination = prepare({"export path": path}, models=models, allow_stdout=False)["export path"]
+        except Exception as exc:  # noqa: BLE001 - a refused path is a status line; the app keeps running
+            self.post_message(msg.ExportFinished(False, classify(exc)[1]))
+            return
+        try:
             if comparison is not None:
-                rows = write_comparison_csv(path, comparison)
+                rows = write_comparison_csv(destination, comparison)
             else:
-                rows = write_side_by_side_csv(path, sbs, progress, lambda: worker.is_cancelled)
+                rows = write_side_by_side_csv(destination, sbs, progress, lambda: worker.is_cancelled)
         except ExportCancelled as exc:
             self.post_message(msg.ExportFinished(False, str(exc)))
             return
