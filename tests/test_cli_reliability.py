@@ -605,6 +605,11 @@ CLASS_5: list[Case] = [
          ("--rows 100: random X of 100×256 and its outputs of 100×1000", "more than the 1.0 MiB available",
           "use fewer --rows"), env={"LAYOUTSCOPE_MEMORY_LIMIT": "1M"}),
     Case("memory-warned", (*_CMP, "--rows", "100"), 0, check=_one_warning_line, env={"LAYOUTSCOPE_MEMORY_LIMIT": "2M"}),
+    Case("memory-dump-grid-refused", ("dump", "{tiny}", "token_embd.weight", "--rows", ":", "--cols", ":"), 1,
+         ("a grid of 1000×256 values of token_embd.weight", "more than the 1.0 MiB available", "--csv PATH"),
+         env={"LAYOUTSCOPE_MEMORY_LIMIT": "1M"}),
+    Case("memory-dump-csv-streams", ("dump", "{tiny}", "token_embd.weight", "--csv", "-"), 0,
+         check=lambda r, c: r.stdout.endswith("\n999,255,0.0011100769\n"), env={"LAYOUTSCOPE_MEMORY_LIMIT": "1M"}),
     # argparse's own complaints, one line each
     Case("missing-value", (*_CMP, "--rows"), 2, ("--rows: needs a value", _HELP)),
     Case("unknown-option", (*_CMP, "--bogus", "1"), 2, ("unrecognized arguments: --bogus 1", _HELP)),

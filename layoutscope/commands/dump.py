@@ -35,6 +35,13 @@ def run(args) -> int:
         rows = parse_range(args.rows, tensor.n_rows, "rows", default)
         cols = parse_range(args.cols, tensor.ne[0], "cols", default)
         if args.csv is None:
+            # The grid is built whole (its columns are aligned over every cell): the decoded rows, and
+            # about 80 bytes per cell of Python text.
+            from ..memory import require
+
+            require(len(rows) * (4 * tensor.ne[0] + 80 * len(cols)),
+                    f"a grid of {len(rows)}×{len(cols)} values of {printable(tensor.name)}",
+                    "show fewer --rows/--cols, or stream them with --csv PATH")
             values = tensor.dequantize(slice(rows.start, rows.stop))[:, cols.start : cols.stop]
             sys.stdout.write(_grid(tensor.name, rows, cols, values, fmt))
             return 0
