@@ -72,6 +72,7 @@ class NpuPipelineBackend(Backend):
 
     def prepare(self, weight, values: "np.ndarray | None" = None) -> PreparedWeight:
         """Dequantize (unless ``values`` are given) and requantize ``weight`` once for many inputs."""
+        weight.require_data("requantize")
         t0 = time.perf_counter()
         w = weight.dequantize() if values is None else values
         rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype])

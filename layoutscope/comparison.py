@@ -52,6 +52,7 @@ def run_comparison(weight, x: np.ndarray, backend, reference, input_description:
     requantized W gives the weight-alone error, so a 7B-sized weight is not
     decoded twice.
     """
+    weight.require_data("compare")
     prepared = backend.prepare(weight) if hasattr(backend, "prepare") else None
     result = backend.matmul(weight, x) if prepared is None else backend.matmul_prepared(prepared, x)
     ref = reference.matmul(weight, x)

@@ -65,6 +65,7 @@ class Context:
                  values: Optional[np.ndarray] = None):
         self.options = dict(platform=platform, mm=mm, weight_quant=str(weight_quant), act_quant=str(act_quant))
         self.backend = NpuSimBackend(**self.options)  # validates the options (ValueError explains)
+        weight.require_data("diagnose")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); diagnose needs a matmul weight")
         x = np.asarray(x)

@@ -169,6 +169,8 @@ def scan_targets(model, pattern: Optional[str] = None) -> tuple[list, list[Skipp
 
 
 def _skip_reason(t, tied_output: bool) -> str:
+    if t.empty_reason:
+        return t.empty_reason
     if t.n_dims == 1 or (t.n_dims == 2 and 1 in t.ne[:2]):
         return "1-D (a norm, bias or scale): applied element-wise, not a matmul"
     if t.n_dims > 2:

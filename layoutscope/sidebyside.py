@@ -95,13 +95,13 @@ class SideBySide:
 
     @property
     def available(self) -> bool:
-        """True when the tensor's values can be decoded at all."""
-        return self.tensor.type.can_dequantize
+        """True when the tensor's values can be decoded at all (and it has some)."""
+        return self.tensor.type.can_dequantize and not self.tensor.empty_reason
 
     @property
     def reason(self) -> str:
         """Why values are unavailable (empty when they are)."""
-        return "" if self.available else self.tensor.type.unavailable_reason()
+        return "" if self.available else (self.tensor.empty_reason or self.tensor.type.unavailable_reason())
 
     @property
     def needs_amax(self) -> bool:

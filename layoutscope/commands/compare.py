@@ -23,6 +23,7 @@ def run(args) -> int:
     reference, ref_notice = reference_backend(args.reference, args.threads)
     with Model(args.file) as model:
         weight = model.tensor(args.tensor)
+        weight.require_data("compare")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); compare needs a matmul weight")
         x, described = load_input(args.input, model, weight.ne[0], args.rows)

@@ -17,6 +17,7 @@ def run(args) -> int:
 
     with Model(args.file) as model:
         weight = model.tensor(args.tensor)
+        weight.require_data("diagnose")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); diagnose needs a matmul weight")
         k, n = weight.ne[0], weight.n_rows

@@ -26,7 +26,9 @@ def run(args) -> int:
 
     row, col = parse_at(args.at)
     with Model(args.file) as model:
-        result = explain(model.tensor(args.tensor), row, col)
+        tensor = model.tensor(args.tensor)
+        tensor.require_data("explain")
+        result = explain(tensor, row, col)
         if args.json:
             print_json(result.to_dict())
         else:
