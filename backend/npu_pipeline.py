@@ -94,8 +94,7 @@ class NpuPipelineBackend(Backend):
         plan = self.plan(m, k, n)
         acc = np.zeros((m, n), dtype=np.float64)
         seconds = {"requantize": prepared.seconds + t_quant - t0, "pack": 0.0, "execute": 0.0}
-        notes, overflows = [], 0
-        findings = [f"W {f}" for f in rw.findings] + [f"X {f}" for f in rx.findings]
+        notes, findings, overflows = [], [], 0
         runtime_scales: dict = {}
         # fp16 codes carry NaN and ±inf through the matmul as the NPU would; they are findings, not warnings.
         with self._session() as execute, np.errstate(over="ignore", invalid="ignore"):
@@ -145,6 +144,7 @@ class NpuPipelineBackend(Backend):
             "int16_overflows": overflows,
             "exact": t.exact,
             "findings": list(dict.fromkeys(findings)),
+            "requantization_findings": [f"W {f}" for f in rw.findings] + [f"X {f}" for f in rx.findings],
             "notes": list(dict.fromkeys([*plan.notes, *notes, *rw.notes, *rx.notes, t.note,
                                          f"weights {self.weight_quant}: {self.weight_quant.hardware_limit}",
                                          f"activations {self.act_quant}: {self.act_quant.hardware_limit}"])),

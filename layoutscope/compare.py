@@ -34,15 +34,17 @@ def fails(verdict: str, fail_on: "str | None") -> bool:
     return fail_on is not None and VERDICTS.index(verdict) >= VERDICTS.index(fail_on)
 
 
-def excluded_text(same: int, mismatched: int) -> str:
-    """What the metrics left out, in words ("" when nothing was)."""
+def excluded_text(same: int, mismatched: int, judged: bool = False) -> str:
+    """What the metrics left out, in words ("" when nothing was); ``judged`` adds what it does to the verdict."""
     parts = []
     if mismatched:
-        parts.append(f"{mismatched} position(s) where one side is not finite and the other is, or differs: "
-                     "the verdict is broken")
+        parts.append(f"{mismatched} position(s) finite on one side only (or non-finite in different ways)")
     if same:
-        parts.append(f"{same} position(s) where both sides hold the same non-finite value: left out of the metrics")
-    return "; ".join(parts)
+        parts.append(f"{same} position(s) with the same non-finite value on both sides")
+    if not parts:
+        return ""
+    text = "left out of the metrics: " + " and ".join(parts)
+    return text + ("; a one-sided non-finite value makes the verdict broken" if judged and mismatched else "")
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class Metrics:
     @property
     def excluded_text(self) -> str:
         """What was left out and why, in words ("" when nothing was)."""
-        return excluded_text(self.same_nonfinite, self.mismatched)
+        return excluded_text(self.same_nonfinite, self.mismatched, judged=True)
 
     def to_dict(self) -> dict:
         """Plain data for JSON (non-finite numbers as strings)."""
@@ -221,9 +223,14 @@ class ErrorSummary:
     nonfinite: tuple[NonFinite, ...] = ()
 
     @property
+    def excluded(self) -> int:
+        """Positions left out of the metrics (either side not finite)."""
+        return self.same_nonfinite + self.mismatched
+
+    @property
     def excluded_text(self) -> str:
         """What was left out and why, in words ("" when nothing was)."""
-        return excluded_text(self.same_nonfinite, self.mismatched)
+        return excluded_text(self.same_nonfinite, self.mismatched, judged=True)
 
     def verdict(self, bands: tuple[float, float] = DEFAULT_BANDS) -> str:
         """The verdict of this error (broken on any non-finite mismatch)."""
@@ -232,7 +239,7 @@ class ErrorSummary:
     def to_dict(self) -> dict:
         """Plain data for JSON (non-finite numbers as strings)."""
         return jsonable({"nmse": self.nmse, "snr_db": self.snr_db, "max_abs": self.max_abs,
-                         "measured": self.measured, "excluded": self.same_nonfinite + self.mismatched,
+                         "measured": self.measured, "excluded": self.excluded,
                          "same_nonfinite": self.same_nonfinite, "mismatched": self.mismatched,
                          "nonfinite": [f.to_dict() for f in self.nonfinite]})
 
