@@ -11,6 +11,8 @@ position where both sides hold the same non-finite value (NaN and NaN, or
 the same infinity) is left out and counted; a position where only one side
 is finite, or the two differ (NaN against inf, +inf against −inf), is a
 *mismatch*: it is counted too, and any mismatch makes the verdict broken.
+With no position finite on both sides there is nothing to measure: NMSE,
+SNR and cosine are NaN and the verdict is broken.
 """
 
 from __future__ import annotations
@@ -175,6 +177,8 @@ def compare(y, reference, k_worst: int = 10, bands: tuple[float, float] = DEFAUL
         nmse, snr = _ratio_metrics(float(np.dot(measured_err, measured_err)), float(np.dot(measured_r, measured_r)))
         cosine = _cosine(measured_y, measured_r, noise_free=not measured_err.any())
         measured_abs = np.abs(measured_err)
+        if not measured_abs.size and y.size:
+            nmse = snr = cosine = float("nan")  # not one position to measure: no figure, and no "ok"
     cols = y2.shape[1]
     worst_idx = mismatched_at[:k_worst]
     k = min(k_worst - len(worst_idx), measured_abs.size)

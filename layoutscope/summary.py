@@ -96,9 +96,11 @@ def float_text(x: float) -> str:
 
 def json_value(value: Any, items: int = 16) -> Any:
     """A JSON-ready metadata value; arrays summarised as count + first items."""
+    from .jsonable import jsonable
+
     if isinstance(value, MetadataArray):
-        return {"element_type": value.element_type.name, "count": len(value), "head": value.head(items)}
-    return value
+        return {"element_type": value.element_type.name, "count": len(value), "head": jsonable(value.head(items))}
+    return jsonable(value)
 
 
 def layer_groups(model: Model) -> list[tuple[str, list[Tensor]]]:

@@ -15,5 +15,5 @@ def print_json(data) -> None:
     import json
     import sys
 
-    json.dump(data, sys.stdout, indent=2)
+    json.dump(data, sys.stdout, indent=2, allow_nan=False)  # non-finite numbers are strings (jsonable)
     sys.stdout.write("\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 
 from ..errors import UsageError
 from ..gguf import Model
@@ -23,11 +22,8 @@ def run(args) -> int:
         k, n = weight.ne[0], weight.n_rows
         x = load_input(args.input, k, weight.name)
         observed = load_observed(args.observed, x.shape[0], n, weight.name)
-        with warnings.catch_warnings():
-            # An all-NaN observed output is reported as such; numpy's nan-reduction warnings add nothing.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = diagnose(weight, x, observed, platform=args.platform, mm=args.mm,
-                              weight_quant=args.weight_quant, act_quant=args.act_quant)
+        result = diagnose(weight, x, observed, platform=args.platform, mm=args.mm,
+                          weight_quant=args.weight_quant, act_quant=args.act_quant)
         if args.json:
             data = result.to_dict()
             data = {"tensor": data.pop("tensor"), "type": weight.type.name, "ne": list(weight.ne),

@@ -68,7 +68,7 @@ def _write_reports(args, report) -> list[str]:
         print_json(report.to_dict())
     elif args.json:
         with atomic_text_writer(args.json) as stream:
-            json.dump(report.to_dict(), stream, indent=2)
+            json.dump(report.to_dict(), stream, indent=2, allow_nan=False)
             stream.write("\n")
         written.append(f"wrote the JSON report to {args.json}")
     return written
