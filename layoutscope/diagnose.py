@@ -327,8 +327,9 @@ def _act_scale_mismatch(ctx: Context, observed: Optional[np.ndarray]) -> Predict
         note += f": all within {GAIN_TOLERANCE:.0%} of 1, no evidence of a mismatch"
     params = {"gains": gains.tolist(), "gain_min": float(gains.min()), "gain_max": float(gains.max()),
               "unfit_rows": np.flatnonzero(unfit).tolist()}
-    return Prediction((ctx.none.y.astype(np.float64) * gains[:, None]).astype(np.float32), params, note,
-                      no_evidence=flat)
+    with np.errstate(over="ignore"):  # a gain fitted to a huge observed output overflows float32 to inf
+        predicted = (ctx.none.y.astype(np.float64) * gains[:, None]).astype(np.float32)
+    return Prediction(predicted, params, note, no_evidence=flat)
 
 
 def _gain(g: float) -> str:

@@ -55,6 +55,9 @@ def results_text(comparison, notices) -> Text:
         text.append(f"M={d.get('M')} K={d.get('K')} N={d.get('N')} (padded K={d.get('K_padded')} N={d.get('N_padded')}) · "
                     f"{d.get('rknn_matmul_type', '')}\n")
     text.append(f"input: {comparison.input}\n")
+    for f in [*comparison.findings, m.excluded_text]:
+        if f:
+            text.append(f"FINDING: {f}\n", style="bold yellow")
     for n in notices:
         text.append(f"note: {n}\n", style="dim")
     return text
