@@ -258,6 +258,8 @@ class Hypothesis:
     not apply. ``predict(ctx, observed)`` returns a :class:`Prediction`;
     ``observed`` is None when simulating the bug rather than fitting it.
     ``fitted``: the prediction has free parameters fitted to the observed Y.
+    ``refuted_by(observed)`` returns None or why the observed output alone
+    rules the bug out (a bug whose every output looks the same).
     """
 
     id: str
@@ -268,6 +270,7 @@ class Hypothesis:
     why_mm: str = ""
     applies: Callable[[Context], Optional[str]] = _always
     fitted: bool = False
+    refuted_by: Optional[Callable[[np.ndarray], Optional[str]]] = None
 
     def reason(self, ctx: Context) -> Optional[str]:
         """None when the bug can occur with ``ctx``'s weight and options, else why not."""
@@ -292,6 +295,12 @@ def _correct(ctx: Context, observed: Optional[np.ndarray]) -> Prediction:
 
 def _zeros(ctx: Context, observed: Optional[np.ndarray]) -> Prediction:
     return Prediction(np.zeros((ctx.M, ctx.N), np.float32))
+
+
+def _not_all_zeros(observed: np.ndarray) -> Optional[str]:
+    with np.errstate(invalid="ignore"):  # NaN compares unequal to 0: the finite part decides
+        nonzero = int(np.count_nonzero((observed != 0) & np.isfinite(observed)))
+    return f"the observed output is not all zeros ({nonzero} non-zero values)" if nonzero else None
 
 
 def _act_scale_mismatch(ctx: Context, observed: Optional[np.ndarray]) -> Prediction:
@@ -348,7 +357,7 @@ HYPOTHESES: dict[str, Hypothesis] = {
                    "2.2 did it for fp16 too, #154). Check the runtime version (`layoutscope doctor` runs a tiny "
                    "matmul of every type against the emulator), give B per-tensor (per-layer) quant params and "
                    "apply the per-channel scales to C on the CPU, or update librknnrt",
-                   _zeros),
+                   _zeros, refuted_by=_not_all_zeros),
         Hypothesis("b-normal-as-native", "B was written in normal layout but declared native",
                    "tile B into the native layout (N/subN, K/subK, subN, subK; subN and subK from io_attr.B.dims) "
                    "before declaring B_layout=NATIVE, or declare B_layout=NORM",
@@ -515,6 +524,8 @@ def diagnose(weight, x: np.ndarray, observed: np.ndarray, *, platform: str = "rk
 def _judge(h: Hypothesis, ctx: Context, obs: np.ndarray) -> Finding:
     fix = h.fix_for(ctx)
     reason = h.reason(ctx)
+    if reason is None and h.refuted_by is not None:
+        reason = h.refuted_by(obs)
     if reason is None:
         pred = h.predict(ctx, obs)
         if h.id != "none" and not h.fitted and np.array_equal(pred.y, ctx.none.y):

@@ -130,8 +130,9 @@ def test_not_applicable_hypotheses_rank_last_with_a_reason(tiny):
     flags = [f.applicable for f in d.ranked]
     assert flags == sorted(flags, reverse=True)  # every applicable one first
     reasons = {f.id: f.reason for f in d.ranked if not f.applicable}
-    assert set(reasons) == {"b-tile-rk356x", "kn-swapped", "int4-nibble-swap", "c-native-as-normal"}
+    assert set(reasons) == {"b-tile-rk356x", "kn-swapped", "int4-nibble-swap", "c-native-as-normal", "c-zeros"}
     assert "rk3566 uses the RK356x tiles" in reasons["b-tile-rk356x"]
+    assert reasons["c-zeros"].startswith("the observed output is not all zeros")
     assert "square" in reasons["kn-swapped"] and "M = 1" in reasons["c-native-as-normal"]
     assert "--mm int4 only" in reasons["int4-nibble-swap"]
     assert all(f.metrics is None for f in d.ranked if not f.applicable)
