@@ -94,7 +94,7 @@ def outcomes() -> dict:
     """Run every case in one child; ``{name: (outcome, message)}``, or fail naming the case that aborted."""
     proc = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps([[n, e] for n, (e, _) in CASES.items()]),
                           capture_output=True, text=True, timeout=300)
-    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("[")]
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("[\"")]
     started = [r[1] for r in records if r[0] == "start"]
     if proc.returncode != 0:
         pytest.fail(f"the child died (return code {proc.returncode}) during {started[-1] if started else '?'!r}:\n"
