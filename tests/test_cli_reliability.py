@@ -362,6 +362,8 @@ def _observed_files(directory: Path) -> None:
     bad = x.copy()
     bad[1, 7] = np.nan
     np.save(directory / "x_nan.npy", bad)
+    bad[2, 9] = np.inf
+    np.save(directory / "x_nan_inf.npy", bad)
     np.save(directory / "y_zeros.npy", np.zeros((4, 64), np.float32))
     with layoutscope.open(directory / "nan_weights.gguf") as m:
         y = simulate(m.tensor("blk.0.attn_q.weight"), x, "b-transposed").copy()
@@ -463,6 +465,9 @@ CLASS_4: list[Case] = [
     Case("nan-input-npy-is-a-finding", (*NAN_COMPARE, "blk.0.attn_q.weight", "--input", "x_nan.npy"), 0,
          check=_says("FINDING: X (x_nan.npy, 4×128): 1 of 512 values are not finite (1 NaN), the first at m 1, k 7",
                      "cpu Y: 64 of 256 values are not finite")),
+    Case("nan-and-inf-on-both-sides-in-the-csv", (*NAN_COMPARE, "blk.0.ffn_up.weight", "--mm", "fp16", "--input",
+                                                  "x_nan_inf.npy", "--csv", "{dir}/nan.csv"), 0,
+         check=_says("with the same non-finite value on both sides")),
     Case("act-quant-range-beyond-float32", (*NAN_COMPARE, "blk.0.attn_q.weight", "--act-quant", "fixed:1e39"), 2,
          ("1e39",)),
     Case("nan-scan-jobs-1", ("scan", "{nan_weights}", "--backend", "npu-sim", "--jobs", "1", "--json",

@@ -84,3 +84,21 @@ def test_a_nan_weight_is_broken_with_its_finding_in_the_matmul_panel(odd_model):
             await pilot.press("n")
             assert main.current == "blk.0.ffn_down.weight"  # n walks to it: worse than the threshold
     run(body())
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("mm", ["int8", "int4", "fp16"])
+@pytest.mark.parametrize("scheme", ["per-channel", "per-tensor", "per-group:32"])
+def test_the_values_side_by_side_of_a_nan_weight_warns_nothing(odd_model, tmp_path, mm, scheme):
+    import layoutscope
+    from layoutscope.sidebyside import SideBySide, tensor_amax, write_side_by_side_csv
+
+    with layoutscope.open(odd_model) as m:
+        t = m.tensor("blk.0.ffn_down.weight")
+        assert tensor_amax(t) == pytest.approx(float(np.abs(np.nan_to_num(t.dequantize(), nan=0)).max()))
+        sbs = SideBySide(t, scheme, mm)
+        if sbs.needs_amax:
+            sbs.amax = tensor_amax(t)
+        window = sbs.window(3)
+        assert np.isnan(window.dequantized[3 - window.start, 5])
+        assert write_side_by_side_csv(str(tmp_path / "sbs.csv"), sbs) == 32 * 64
