@@ -102,3 +102,27 @@ def test_the_values_side_by_side_of_a_nan_weight_warns_nothing(odd_model, tmp_pa
         window = sbs.window(3)
         assert np.isnan(window.dequantized[3 - window.start, 5])
         assert write_side_by_side_csv(str(tmp_path / "sbs.csv"), sbs) == 32 * 64
+
+
+def test_a_matmul_with_infinities_on_both_sides_shows_its_histogram_without_warnings(odd_model, tmp_path):
+    x = np.random.default_rng(4).standard_normal((8, 64)).astype(np.float32)
+    x[2, 9] = np.inf
+    np.save(tmp_path / "x_inf.npy", x)
+    settings = MatmulSettings(backend="npu-sim", mm="fp16", input=str(tmp_path / "x_inf.npy"))
+
+    async def body():
+        import warnings
+
+        app = LayoutscopeApp(odd_model, settings=settings)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            async with app.run_test(size=(100, 30)) as pilot:
+                await settle(app, pilot)
+                main = app.main_screen
+                main.select_tensor("blk.0.ffn_up.weight")
+                await pilot.press("3", "m")
+                await settle(app, pilot)
+                assert "nan/inf" in plain(main.query_one("#matmul-histogram"))
+                assert "same non-finite value on both sides" in plain(main.query_one("#matmul-results"), width=400)
+        assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    run(body())

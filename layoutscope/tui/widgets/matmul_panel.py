@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Group
 from rich.padding import Padding
 from rich.text import Text
@@ -169,7 +170,8 @@ class MatmulPanel(VerticalScroll):
         for w in comparison.metrics.worst[:10]:
             table.add_row(str(w.m), str(w.n), float_text(w.reference), float_text(w.value), f"{w.abs_err:.4g}")
         table.display = True
-        err = comparison.y.astype("float64") - comparison.y_reference.astype("float64")
+        with np.errstate(invalid="ignore"):  # inf - inf: counted on the histogram's nan/inf line
+            err = comparison.y.astype("float64") - comparison.y_reference.astype("float64")
         hist = Text("|error| histogram (log bins)\n", style="bold")
         hist.append("\n".join(error_histogram(err, bins=8, width=20)))
         self.query_one("#matmul-histogram", Static).update(hist)
