@@ -33,7 +33,7 @@ _ARCH_KEYS = (
 
 
 def architecture_summary(model: Model) -> dict[str, Any]:
-    """Key architecture facts from the metadata (absent keys are left out)."""
+    """Key architecture facts from the metadata (absent keys are left out), ready for JSON (NaN as "nan")."""
     arch = model.architecture
     out: dict[str, Any] = {"architecture": arch}
     md = model.metadata
@@ -51,7 +51,9 @@ def architecture_summary(model: Model) -> dict[str, Any]:
         out["file type"] = FILE_TYPES.get(file_type, f"unknown ({file_type})")
     if isinstance(md.get("general.name"), str):
         out["name"] = md["general.name"]
-    return out
+    from .jsonable import jsonable
+
+    return jsonable(out)
 
 
 def human_bytes(n: int) -> str:

@@ -344,7 +344,8 @@ def _nan_weights(path: Path) -> None:
     q = np.frombuffer(_q8_0(W4), np.uint8).reshape(64, -1).copy()
     q[2, 0:2] = np.frombuffer(np.float16(np.nan).tobytes(), np.uint8)  # block 0 of row 2: d = NaN
     q[5, 34:36] = np.frombuffer(np.float16(np.inf).tobytes(), np.uint8)  # block 1 of row 5: d = inf
-    b = _llama_builder().add("test.not_a_number", FLOAT32, float("nan"))
+    b = _llama_builder().add("test.not_a_number", FLOAT32, float("nan")).add("llama.context_length", FLOAT32,
+                                                                              float("inf"))
     b.add_tensor("blk.0.ffn_up.weight", (128, 64), 0, w.tobytes())
     b.add_tensor("blk.0.ffn_down.weight", (128, 64), 8, q.tobytes())
     b.add_tensor("blk.0.attn_q.weight", (128, 64), 0, W4.tobytes())
@@ -423,6 +424,7 @@ def _diff_json(result, crafted) -> None:
 def _info_json(result, crafted) -> None:
     data = _strict_json(result.stdout)
     assert data["metadata"]["test.not_a_number"]["value"] == "nan"
+    assert data["summary"]["context"] == "inf"  # a count stored as a float: it must not leak as bare Infinity
 
 
 def _explain_json(result, crafted) -> None:
