@@ -274,7 +274,7 @@ class Scanner:
         else runs the whole pipeline on the dequantized W.
         """
         from .backend.npu_sweep import can_sweep, sweep
-        from .backend.rknpu2.requantize import coding_text
+        from .backend.rknpu2.requantize import CODE_BITS, code_max, coding_text
 
         names, axes = ("W requantized", "W dequantized"), ("n", "k")
         if all(can_sweep(b) for b in self.backends):
@@ -285,7 +285,7 @@ class Scanner:
             for b, y, e in zip(self.backends, ys, errors):
                 alone = e.result()
                 # The sweep codes exactly as requantize does; its finding follows from the weight's own.
-                coded = [f"{side} {coding_text(f.count, f.first, 127)}" for side, f in
+                coded = [f"{side} {coding_text(f.count, f.first, code_max(CODE_BITS['int8']))}" for side, f in
                          (("W", next((f for f in alone.nonfinite if f.what == names[1]), None)),
                           ("X", find_nonfinite(x, "X", ("m", "k")))) if f is not None]
                 out.append((b, y, alone, coded))
@@ -322,6 +322,7 @@ class Scanner:
         report.interrupted = report.interrupted or self.cancelled.is_set()
         report.notices += [f"FINDING: {f}" for f in sorted(self.findings)]
         report.notices += [f"FINDING: {f}" for _, f in sorted(self.input_findings.items())]
+        # X's own findings are already there once per K; each row's X-coding line would only repeat them.
         report.notices += [f"FINDING: {r.tensor} ({r.weight_quant}): {f}" for r in report.ranked()
                            for f in r.findings if not f.startswith("X ")]
         report.seconds = time.perf_counter() - t0
