@@ -38,14 +38,15 @@ class Backend:
     @staticmethod
     def check(weight, x) -> np.ndarray:
         """``x`` as an array once it fits ``weight``; ValueError saying what is wrong otherwise."""
+        weight.require_data("multiply")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name}: a matmul weight must be 2-D, this tensor has ne = {list(weight.ne)}")
         if not weight.type.is_weight_type or weight.type.vec_dot_type is None:
             raise ValueError(f"{weight.name}: {weight.type.name} has no CPU matmul in ggml, so there is no reference")
         x = np.asarray(x)
         k = weight.ne[0]
-        if x.ndim != 2 or x.shape[1] != k:
-            raise ValueError(f"activations must have shape (M, {k}) for {weight.name}, got {x.shape}")
+        if x.ndim != 2 or x.shape[1] != k or x.shape[0] < 1:
+            raise ValueError(f"activations must have shape (M, {k}) with M >= 1 for {weight.name}, got {x.shape}")
         if x.dtype != np.float32:
             raise ValueError(f"activations must be float32, got {x.dtype}")
         return x

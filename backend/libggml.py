@@ -18,6 +18,10 @@ import numpy as np
 
 #: ggml's GGML_TYPE_COUNT for the 0.20 series; ids at or above it are out of its tables.
 TYPE_COUNT = 43
+#: ggml's GGML_MAX_N_THREADS: its thread pool holds no more.
+MAX_THREADS = 512
+#: Byte sizes from here on would overflow ggml's int64/size_t arithmetic once it pads and multiplies them.
+MAX_BYTES = 1 << 62
 
 
 class LibggmlUnavailable(RuntimeError):
@@ -167,8 +171,7 @@ class Libggml:
     # -- type traits -----------------------------------------------------
     def traits(self, type_id: int) -> TypeTraits:
         """ggml's own view of a type id (block size 0 means removed)."""
-        if not 0 <= type_id < TYPE_COUNT:
-            raise ValueError(f"type id {type_id} is outside ggml's table")
+        type_id = _type_index(type_id)
         t = self.base.ggml_get_type_traits(type_id).contents
         return TypeTraits(
             id=type_id,
@@ -186,14 +189,24 @@ class Libggml:
         """Run ggml's ``to_float`` for ``type_id`` over ``raw`` bytes.
 
         Q8_K has no ``to_float`` in ggml's traits; its exported
-        ``dequantize_row_q8_K`` is used instead.
+        ``dequantize_row_q8_K`` is used instead. ValueError, before ggml is
+        called, when ``n_elements`` is not a whole number of blocks or
+        ``raw`` holds fewer bytes than they need (ggml would read past it).
         """
         fn = self._to_float.get(type_id)
         if fn is None:
             fn = self._to_float[type_id] = self._find_to_float(type_id)
+        t = self.traits(type_id)
+        n = _count(n_elements, "n_elements", minimum=0)
+        if n % t.block_size:
+            raise ValueError(f"{n} elements are not a whole number of {t.name} blocks of {t.block_size}")
+        need = _bytes(n // t.block_size, t.type_size, f"{n} {t.name} elements")
         src = np.ascontiguousarray(raw).view(np.uint8)
-        out = np.empty(n_elements, dtype=np.float32)
-        fn(src.ctypes.data, out.ctypes.data, n_elements)
+        if src.nbytes < need:
+            raise ValueError(f"{n} {t.name} elements need {need} bytes, the buffer holds {src.nbytes}")
+        out = np.empty(n, dtype=np.float32)
+        if n:
+            fn(src.ctypes.data, out.ctypes.data, n)
         return out
 
     def has_to_float(self, type_id: int) -> bool:
@@ -205,8 +218,7 @@ class Libggml:
         return True
 
     def _find_to_float(self, type_id: int):
-        if not 0 <= type_id < TYPE_COUNT:
-            raise ValueError(f"type id {type_id} is outside ggml's table")
+        type_id = _type_index(type_id)
         traits = self.base.ggml_get_type_traits(type_id).contents
         if traits.to_float:
             return _TO_FLOAT(traits.to_float)
@@ -223,25 +235,45 @@ class Libggml:
     ) -> np.ndarray:
         """Quantize float32 rows (nrows, n_per_row) with ggml_quantize_chunk.
 
-        Returns the raw bytes as uint8 (nrows, row_bytes).
+        Returns the raw bytes as uint8 (nrows, row_bytes). ValueError, before
+        ggml is called, for what ggml would abort on or read past: a type
+        ``ggml_quantize_chunk`` cannot write, empty rows, a row length that is
+        not a whole number of blocks, a missing or mis-sized importance
+        matrix, and non-finite values (the i-quant searches abort on NaN).
         """
         rows = np.ascontiguousarray(values, dtype=np.float32)
         if rows.ndim == 1:
             rows = rows[None, :]
+        if rows.ndim != 2:
+            raise ValueError(f"quantize needs float rows (nrows, n_per_row), got shape {rows.shape}")
         nrows, n_per_row = rows.shape
         t = self.traits(type_id)
-        if t.block_size <= 0 or n_per_row % t.block_size:
+        if self.vec_dot_type(t.id) is None:
+            # ggml_quantize_chunk writes exactly the weight types (those with a CPU dot product).
+            raise ValueError(f"ggml cannot quantize to {t.name or type_id}: it is not a weight type")
+        _count(nrows, "rows to quantize")
+        _count(n_per_row, "values per row")
+        if n_per_row % t.block_size:
             raise ValueError(
                 f"row length {n_per_row} is not a multiple of block size {t.block_size}"
             )
-        row_bytes = n_per_row // t.block_size * t.type_size
-        out = np.zeros((nrows, row_bytes), dtype=np.uint8)
+        row_bytes = _bytes(n_per_row // t.block_size, t.type_size, "a quantized row")
+        _bytes(nrows, row_bytes, "the quantized rows")
+        if not np.isfinite(rows).all():
+            raise ValueError(f"ggml cannot quantize non-finite values to {t.name}: "
+                             f"{int(np.count_nonzero(~np.isfinite(rows)))} are NaN or inf")
         imat_ptr = None
         if imatrix is not None:
             imatrix = np.ascontiguousarray(imatrix, dtype=np.float32)
+            if imatrix.shape != (n_per_row,):
+                raise ValueError(f"the importance matrix must hold {n_per_row} values (one per column), "
+                                 f"got shape {imatrix.shape}")
+            if not (np.isfinite(imatrix).all() and (imatrix >= 0).all()):
+                raise ValueError("the importance matrix must be finite and non-negative")
             imat_ptr = imatrix.ctypes.data
         elif t.requires_imatrix:
             raise ValueError(f"ggml requires an importance matrix to quantize {t.name}")
+        out = np.zeros((nrows, row_bytes), dtype=np.uint8)
         self.base.ggml_quantize_init(type_id)
         written = self.base.ggml_quantize_chunk(
             type_id, rows.ctypes.data, out.ctypes.data, 0, nrows, n_per_row, imat_ptr
@@ -253,10 +285,24 @@ class Libggml:
     # -- matmul ------------------------------------------------------------
     def vec_dot_type(self, type_id: int):
         """The type ggml's CPU converts activations to for ``type_id`` weights; None if it has no dot product."""
-        if not 0 <= type_id < TYPE_COUNT:
+        try:
+            type_id = _type_index(type_id)
+        except ValueError:
             return None
         t = self.cpu.ggml_get_type_traits_cpu(type_id).contents
         return int(t.vec_dot_type) if t.vec_dot else None
+
+    def _matmul_traits(self, type_id: int) -> TypeTraits:
+        """The traits of a weight type ggml's CPU can multiply; ValueError for any other id."""
+        t = self.traits(type_id)
+        vdt = self.vec_dot_type(t.id)
+        if vdt is None:
+            # ggml would crash, not fail, on a type without a CPU dot product.
+            raise ValueError(f"ggml's CPU backend has no matmul for type id {type_id}")
+        if vdt != 0 and not self.cpu.ggml_get_type_traits_cpu(vdt).contents.from_float:
+            raise ValueError(f"ggml's CPU backend cannot convert activations to {self.traits(vdt).name} "
+                             f"for type id {type_id}")
+        return t
 
     def mul_mat(self, type_id: int, weight_rows: np.ndarray, k: int, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """``ggml_mul_mat(W, X)`` on ggml's CPU backend: Y = X @ Wᵀ, float32 (M, N).
@@ -264,26 +310,43 @@ class Libggml:
         ``weight_rows`` is the raw weight, uint8 (N, row_bytes) with ``k``
         elements per row; ``x`` is float32 (M, K). ggml converts X to the
         weight type's vec_dot_type itself, exactly as llama.cpp does.
+
+        Everything ggml asserts on is checked first and raises ValueError: a
+        type without a CPU matmul, zero or negative M, N, K or threads, K not a
+        whole number of blocks, rows of the wrong byte length, sizes beyond
+        ggml's arithmetic. A weight off ggml's buffer alignment is copied.
         """
-        if self.vec_dot_type(type_id) is None:
-            # ggml would crash, not fail, on a type without a CPU dot product.
-            raise ValueError(f"ggml's CPU backend has no matmul for type id {type_id}")
-        w = _aligned(np.ascontiguousarray(weight_rows, dtype=np.uint8))
+        t = self._matmul_traits(type_id)
+        k = _count(k, "K (elements per weight row)")
+        if k % t.block_size or k % self.traits(self.vec_dot_type(t.id)).block_size:
+            raise ValueError(f"K = {k} is not a whole number of {t.name} blocks "
+                             f"(and of its activation type's blocks)")
+        row_bytes = _bytes(k // t.block_size, t.type_size, "a weight row")
+        threads = _count(threads, "threads")
+        if threads > MAX_THREADS:
+            raise ValueError(f"threads = {threads}: ggml runs at most {MAX_THREADS}")
+        weight_rows = np.asarray(weight_rows)
+        if weight_rows.dtype != np.uint8:
+            raise ValueError(f"weight rows must be raw bytes (uint8), got {weight_rows.dtype}")
         x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != k or x.shape[0] < 1:
+            raise ValueError(f"activations must have shape (M, {k}) with M >= 1, got {x.shape}")
+        if weight_rows.ndim != 2 or weight_rows.shape[1] != row_bytes or weight_rows.shape[0] < 1:
+            raise ValueError(f"weight rows must be uint8 (N, row bytes) holding {k} elements each, "
+                             f"with N >= 1, got {weight_rows.shape}")
+        w = _aligned(np.ascontiguousarray(weight_rows))
         n, m = w.shape[0], x.shape[0]
-        if x.ndim != 2 or x.shape[1] != k:
-            raise ValueError(f"activations must have shape (M, {k}), got {x.shape}")
-        traits = self.traits(type_id)
-        if w.ndim != 2 or w.shape[1] * traits.block_size != k * traits.type_size:
-            raise ValueError(f"weight rows must be uint8 (N, row bytes) holding {k} elements each, got {w.shape}")
         b = self.base
         # Room for X, Y, the graph, and the work buffer ggml allocates in the
         # context to convert X to vec_dot_type (at most 4 bytes per value, plus
         # per-thread padding). W is not copied: ggml reads it where it lies
         # (the model's memory map), through a CPU buffer wrapping that memory.
-        mem = (2 * x.nbytes + m * n * 4 + 8 * b.ggml_tensor_overhead()
-               + b.ggml_graph_overhead() + 64 * 1024 * (threads + 1) + (1 << 20))
-        ctx = b.ggml_init(_InitParams(mem, None, False))
+        out_bytes = _bytes(m, _bytes(n, 4, "the output"), "the output")
+        mem = _bytes(1, 2 * x.nbytes + out_bytes + 8 * b.ggml_tensor_overhead() + b.ggml_graph_overhead()
+                     + 64 * 1024 * (threads + 1) + (1 << 20), "ggml's working memory")
+        # ggml aborts when its own allocation fails: allocate here, where that is a MemoryError.
+        arena = _aligned_empty(mem)
+        ctx = b.ggml_init(_InitParams(mem, arena.ctypes.data, False))
         if not ctx:
             raise MemoryError(f"ggml_init could not allocate {mem} bytes")
         buffer = None
@@ -316,7 +379,10 @@ class Libggml:
 
         Returns the tensor count, or raises ValueError if ggml rejects the file.
         """
-        ctx = self.base.gguf_init_from_file(os.fsencode(path), _GGUFInitParams(True, None))
+        encoded = os.fsencode(path)
+        if b"\0" in encoded:
+            raise ValueError(f"{path!r}: a path cannot contain a NUL byte")
+        ctx = self.base.gguf_init_from_file(encoded, _GGUFInitParams(True, None))
         if not ctx:
             raise ValueError(f"ggml's gguf reader rejected {path}")
         try:
@@ -337,11 +403,45 @@ def _aligned(data: np.ndarray) -> np.ndarray:
     """
     if data.ctypes.data % _BUFFER_ALIGNMENT == 0:
         return data
-    spare = np.empty(data.nbytes + _BUFFER_ALIGNMENT, np.uint8)
-    start = -spare.ctypes.data % _BUFFER_ALIGNMENT
-    copy = spare[start:start + data.nbytes].reshape(data.shape)
+    copy = _aligned_empty(data.nbytes).reshape(data.shape)
     copy[...] = data
     return copy
+
+
+def _aligned_empty(nbytes: int) -> np.ndarray:
+    """Uninitialised uint8 memory of ``nbytes`` starting on a 64-byte boundary (MemoryError if there is none)."""
+    spare = np.empty(nbytes + _BUFFER_ALIGNMENT, np.uint8)
+    start = -spare.ctypes.data % _BUFFER_ALIGNMENT
+    return spare[start:start + nbytes]
+
+
+def _type_index(type_id) -> int:
+    """``type_id`` as an index into ggml's type tables; ValueError outside them."""
+    if isinstance(type_id, bool) or not isinstance(type_id, (int, np.integer)):
+        raise ValueError(f"type id must be an integer, got {type_id!r}")
+    if not 0 <= int(type_id) < TYPE_COUNT:
+        raise ValueError(f"type id {type_id} is outside ggml's table")
+    return int(type_id)
+
+
+def _count(value, what: str, minimum: int = 1) -> int:
+    """``value`` as an int of at least ``minimum``; ValueError naming ``what`` otherwise.
+
+    ggml asserts on zero or negative sizes, which would abort the process.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{what} = {value}: ggml needs at least {minimum}")
+    return int(value)
+
+
+def _bytes(count: int, size: int, what: str) -> int:
+    """``count × size`` bytes, or ValueError when that is beyond what ggml's size arithmetic holds."""
+    total = int(count) * int(size)
+    if total >= MAX_BYTES:
+        raise ValueError(f"{what} would take {total} bytes, more than ggml's sizes can hold")
+    return total
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,12 +23,15 @@ def quantize_q8_0(x: np.ndarray, with_sum: bool = False):
     Returns ``(d16 (M, K/32) float32, q (M, K/32, 32) int8[, s (M, K/32) float32])``.
     """
     blocks = x.reshape(x.shape[0], -1, 32)
-    amax = np.abs(blocks).max(axis=2)
+    amax = np.fmax.reduce(np.abs(blocks), axis=2)  # ggml's SIMD max passes over a NaN, as fmax does
     d = (amax / np.float32(127)).astype(np.float32)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(d > 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
-    # C roundf of the float32 product x·id, decided exactly in float64.
-    q = round_half_away((blocks * inv[..., None]).astype(np.float64)).astype(np.int8)
+        scaled = (blocks * inv[..., None]).astype(np.float64)
+    # C roundf of the float32 product x·id, decided exactly in float64. A NaN input is coded 0: what
+    # ggml makes of one depends on the CPU's SIMD code, so this twin only approximates it there.
+    scaled[np.isnan(scaled)] = 0
+    q = round_half_away(scaled).astype(np.int8)
     d16 = d.astype(np.float16).astype(np.float32)
     if not with_sum:
         return d16, q
@@ -39,11 +42,15 @@ def quantize_q8_0(x: np.ndarray, with_sum: bool = False):
 def quantize_q8_k(x: np.ndarray):
     """Q8_K activations: per 256 values iscale = −127/max (signed), nearest-even, clamp ≤ 127."""
     blocks = x.reshape(x.shape[0], -1, 256)
-    idx = np.abs(blocks).argmax(axis=2)  # the first of equal |x| wins, as in ggml
+    magnitude = np.abs(blocks)
+    magnitude[np.isnan(magnitude)] = 0  # a NaN never wins the max
+    idx = magnitude.argmax(axis=2)  # the first of equal |x| wins, as in ggml
     peak = np.take_along_axis(blocks, idx[..., None], axis=2)[..., 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         iscale = np.where(peak != 0, np.float32(-127) / peak, np.float32(0)).astype(np.float32)
-        q = np.minimum(np.rint(blocks * iscale[..., None]), 127).astype(np.int8)
+        scaled = np.rint(blocks * iscale[..., None])
+        scaled[np.isnan(scaled)] = 0  # a NaN input is coded 0
+        q = np.minimum(scaled, 127).astype(np.int8)
         d = np.where(peak != 0, np.float32(1) / iscale, np.float32(0)).astype(np.float32)
     return d, q
 
@@ -64,12 +71,15 @@ def activations_as_ggml_sees_them(x: np.ndarray, vec_dot_type: str) -> np.ndarra
     if vec_dot_type == "BF16":
         return to_bf16(x).astype(np.float64)
     if vec_dot_type in ("Q8_0", "Q8_1"):
-        d16, q = quantize_q8_0(x)[:2]
-        return (q.astype(np.float64) * d16[..., None]).reshape(x.shape)
-    if vec_dot_type == "Q8_K":
+        d, q = quantize_q8_0(x)[:2]
+    elif vec_dot_type == "Q8_K":
         d, q = quantize_q8_k(x)
-        return (q.astype(np.float64) * d[..., None]).reshape(x.shape)
-    raise ValueError(f"no activation conversion for vec_dot_type {vec_dot_type}")
+    else:
+        raise ValueError(f"no activation conversion for vec_dot_type {vec_dot_type}")
+    blocks = q.astype(np.float64) * d[..., None]
+    # A block holding ±inf has an infinite scale in ggml, so every product of it is NaN.
+    blocks[np.isinf(x).reshape(blocks.shape).any(axis=-1)] = np.nan
+    return blocks.reshape(x.shape)
 
 
 def _q8_1_sum_correction(weight, x: np.ndarray) -> np.ndarray:
@@ -89,15 +99,24 @@ class NumpyCpuBackend(Backend):
     def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
         t0 = time.perf_counter()
         vdt = weight.type.vec_dot_type
-        xq = activations_as_ggml_sees_them(x, vdt)
-        w = weight.dequantize().astype(np.float64)
-        y = xq @ w.T
-        if vdt == "Q8_1":
-            y += _q8_1_sum_correction(weight, x)
-        return MatmulResult(y.astype(np.float32), {
+        # NaN and ±inf in W or X flow into Y as they do in ggml; the comparison reports them, numpy must not warn.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            xq = activations_as_ggml_sees_them(x, vdt)
+            w = weight.dequantize().astype(np.float64)
+            y = xq @ w.T
+            if vdt == "Q8_1":
+                y += _q8_1_sum_correction(weight, x)
+            y = y.astype(np.float32)
+        details = {
             "backend": self.name,
             "weight_type": weight.type.name,
             "activation_type": vdt,
             "accumulation": "float64",
             "seconds": time.perf_counter() - t0,
-        })
+        }
+        with np.errstate(invalid="ignore"):  # inf + -inf is NaN: still not finite
+            finite_x = bool(np.isfinite(np.sum(x, dtype=np.float64)))
+        if not finite_x and vdt not in ("F32", "F16", "BF16"):
+            details["notes"] = [f"X holds NaN or inf: ggml's conversion of them to {vdt} depends on the CPU's SIMD "
+                                "code; cpu-numpy codes NaN 0 and loses a block with ±inf, so it only approximates ggml"]
+        return MatmulResult(y, details)

@@ -115,7 +115,7 @@ def _child(argv: list[str]) -> int:
         result = asyncio.run(_first_paint(path))
     else:
         result = asyncio.run(_step_layers(path, int(argv[2])))
-    print(json.dumps(result))
+    print(json.dumps(result, allow_nan=False))
     return 0
 
 

@@ -21,6 +21,10 @@ that cannot occur in this configuration, or that would give exactly the
 ``none`` output on this input, are reported as not applicable, with the
 reason, after every applicable one.
 
+An observed output with a few NaN or inf values is ranked on its finite part
+(the metrics leave the other positions out, see :mod:`layoutscope.compare`),
+and the diagnosis says how many there were and where the first one is.
+
 Everything here is a pure function of its arguments (no global state), so the
 TUI can run :func:`diagnose` from a worker thread.
 """
@@ -41,6 +45,8 @@ from .backend.rknpu2.plan import Call
 from .backend.rknpu2.platforms import PLATFORMS
 from .backend.rknpu2.requantize import CODE_BITS, parse_scheme, requantize
 from .compare import Metrics, compare
+from .jsonable import jsonable
+from .nonfinite import NonFinite, find_nonfinite
 
 #: Above this NMSE even the best hypothesis does not explain the observed output.
 EXPLAINED_MAX = 1e-2
@@ -65,6 +71,7 @@ class Context:
                  values: Optional[np.ndarray] = None):
         self.options = dict(platform=platform, mm=mm, weight_quant=str(weight_quant), act_quant=str(act_quant))
         self.backend = NpuSimBackend(**self.options)  # validates the options (ValueError explains)
+        weight.require_data("diagnose")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); diagnose needs a matmul weight")
         x = np.asarray(x)
@@ -251,6 +258,8 @@ class Hypothesis:
     not apply. ``predict(ctx, observed)`` returns a :class:`Prediction`;
     ``observed`` is None when simulating the bug rather than fitting it.
     ``fitted``: the prediction has free parameters fitted to the observed Y.
+    ``refuted_by(observed)`` returns None or why the observed output alone
+    rules the bug out (a bug whose every output looks the same).
     """
 
     id: str
@@ -261,6 +270,7 @@ class Hypothesis:
     why_mm: str = ""
     applies: Callable[[Context], Optional[str]] = _always
     fitted: bool = False
+    refuted_by: Optional[Callable[[np.ndarray], Optional[str]]] = None
 
     def reason(self, ctx: Context) -> Optional[str]:
         """None when the bug can occur with ``ctx``'s weight and options, else why not."""
@@ -283,6 +293,16 @@ def _correct(ctx: Context, observed: Optional[np.ndarray]) -> Prediction:
     return Prediction(ctx.none.y)
 
 
+def _zeros(ctx: Context, observed: Optional[np.ndarray]) -> Prediction:
+    return Prediction(np.zeros((ctx.M, ctx.N), np.float32))
+
+
+def _not_all_zeros(observed: np.ndarray) -> Optional[str]:
+    with np.errstate(invalid="ignore"):  # NaN compares unequal to 0: the finite part decides
+        nonzero = int(np.count_nonzero((observed != 0) & np.isfinite(observed)))
+    return f"the observed output is not all zeros ({nonzero} non-zero values)" if nonzero else None
+
+
 def _act_scale_mismatch(ctx: Context, observed: Optional[np.ndarray]) -> Prediction:
     y = ctx.none.y.astype(np.float64)
     if observed is None:
@@ -296,9 +316,14 @@ def _act_scale_mismatch(ctx: Context, observed: Optional[np.ndarray]) -> Predict
         return Prediction((y * gains[:, None]).astype(np.float32), {"gains": gains.tolist()},
                           f"rescaled with {other} scales")
     obs = np.asarray(observed, dtype=np.float64)
-    power = np.einsum("mn,mn->m", y, y)
-    # Least squares per row: g = <obs, y> / <y, y>; a row the pipeline computes as zero has no gain to fit.
-    gains = np.divide(np.einsum("mn,mn->m", obs, y), power, out=np.ones(ctx.M), where=power > 0)
+    # The fit uses the positions finite on both sides: a NaN there says nothing about the gain.
+    finite = np.isfinite(obs) & np.isfinite(y)
+    if not finite.all():
+        obs, y = np.where(finite, obs, 0.0), np.where(finite, y, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # an observed .npy may hold anything; inf gains are unfit
+        power = np.einsum("mn,mn->m", y, y)
+        # Least squares per row: g = <obs, y> / <y, y>; a row the pipeline computes as zero has no gain to fit.
+        gains = np.divide(np.einsum("mn,mn->m", obs, y), power, out=np.ones(ctx.M), where=power > 0)
     # A ratio of two scales is positive: a row that fits no positive gain (zero or anti-correlated)
     # is no rescaled correct row, so it keeps gain 1 and its whole error counts against the hypothesis.
     unfit = ~(np.isfinite(gains) & (gains > 0))
@@ -311,7 +336,9 @@ def _act_scale_mismatch(ctx: Context, observed: Optional[np.ndarray]) -> Predict
         note += f": all within {GAIN_TOLERANCE:.0%} of 1, no evidence of a mismatch"
     params = {"gains": gains.tolist(), "gain_min": float(gains.min()), "gain_max": float(gains.max()),
               "unfit_rows": np.flatnonzero(unfit).tolist()}
-    return Prediction((y * gains[:, None]).astype(np.float32), params, note, no_evidence=flat)
+    with np.errstate(over="ignore"):  # a gain fitted to a huge observed output overflows float32 to inf
+        predicted = (ctx.none.y.astype(np.float64) * gains[:, None]).astype(np.float32)
+    return Prediction(predicted, params, note, no_evidence=flat)
 
 
 def _gain(g: float) -> str:
@@ -324,6 +351,13 @@ HYPOTHESES: dict[str, Hypothesis] = {
     for h in (
         Hypothesis("none", "the correct pipeline", "nothing: the output is what the correct pipeline computes",
                    _correct),
+        Hypothesis("c-zeros", "C came back all zeros",
+                   "a runtime bug, not a layout: librknnrt 2.3.2 and 2.4.2a2 return all zeros for INT8→INT32 with "
+                   "per-channel B quant params and for INT8→FP32 with per-group B (airockchip/rknn-toolkit2#550; "
+                   "2.2 did it for fp16 too, #154). Check the runtime version (`layoutscope doctor` runs a tiny "
+                   "matmul of every type against the emulator), give B per-tensor (per-layer) quant params and "
+                   "apply the per-channel scales to C on the CPU, or update librknnrt",
+                   _zeros, refuted_by=_not_all_zeros),
         Hypothesis("b-normal-as-native", "B was written in normal layout but declared native",
                    "tile B into the native layout (N/subN, K/subK, subN, subK; subN and subK from io_attr.B.dims) "
                    "before declaring B_layout=NATIVE, or declare B_layout=NORM",
@@ -399,7 +433,7 @@ class Finding:
         out.update({key: m.get(key) for key in ("nmse", "snr_db", "cosine", "max_abs", "mean_abs", "verdict")})
         out.update({"fix": self.fix, "reason": self.reason or None, "note": self.note or None,
                     "no_evidence": self.no_evidence, "params": self.params})
-        return out
+        return jsonable(out)
 
 
 @dataclass(frozen=True)
@@ -411,6 +445,7 @@ class Diagnosis:
     shape: tuple
     findings: tuple
     notes: tuple = ()
+    observed_nonfinite: Optional[NonFinite] = None
 
     @property
     def ranked(self) -> tuple:
@@ -446,7 +481,7 @@ class Diagnosis:
         """Plain data for JSON, hypotheses ranked best first."""
         m, k, n = self.shape
         best, second = self.best, self.runner_up
-        return {
+        return jsonable({
             "tensor": self.tensor, **self.options, "M": m, "K": k, "N": n,
             "explained_max_nmse": EXPLAINED_MAX,
             "best": best.id if best else None,
@@ -454,8 +489,9 @@ class Diagnosis:
             "ambiguous_with": second.id if second else None,
             "summary": self.summary(),
             "notes": list(self.notes),
+            "observed_nonfinite": self.observed_nonfinite.to_dict() if self.observed_nonfinite else None,
             "hypotheses": [f.to_dict() for f in self.findings],
-        }
+        })
 
 
 def diagnose(weight, x: np.ndarray, observed: np.ndarray, *, platform: str = "rk3588", mm: str = "int8",
@@ -480,12 +516,16 @@ def diagnose(weight, x: np.ndarray, observed: np.ndarray, *, platform: str = "rk
         if progress is not None:
             progress(i, len(HYPOTHESES), h.id)
         findings.append(_judge(h, ctx, obs))
-    return Diagnosis(weight.name, dict(ctx.options), (ctx.M, ctx.K, ctx.N), _rank(findings), _notes(obs))
+    nonfinite = find_nonfinite(obs, "the observed output", ("m", "n"))
+    return Diagnosis(weight.name, dict(ctx.options), (ctx.M, ctx.K, ctx.N), _rank(findings), _notes(nonfinite),
+                     nonfinite)
 
 
 def _judge(h: Hypothesis, ctx: Context, obs: np.ndarray) -> Finding:
     fix = h.fix_for(ctx)
     reason = h.reason(ctx)
+    if reason is None and h.refuted_by is not None:
+        reason = h.refuted_by(obs)
     if reason is None:
         pred = h.predict(ctx, obs)
         if h.id != "none" and not h.fitted and np.array_equal(pred.y, ctx.none.y):
@@ -509,15 +549,13 @@ def _rank(findings: list) -> tuple:
     return tuple(f for _, f in sorted(enumerate(findings), key=key))
 
 
-def _notes(obs: np.ndarray) -> tuple:
-    notes = []
-    bad = int(np.count_nonzero(~np.isfinite(obs))) if np.issubdtype(obs.dtype, np.floating) else 0
-    if bad:
-        notes.append(f"the observed output has {bad} non-finite values (NaN/inf): no hypothesis can match them")
-    if obs.size and not np.any(obs):
-        notes.append("the observed output is all zeros: librknnrt 2.3.2 returns zeros for INT8→INT32 with "
-                     "per-channel B params and for INT8→FP32 per-group (airockchip/rknn-toolkit2#550)")
-    return tuple(notes)
+def _notes(nonfinite: Optional[NonFinite]) -> tuple:
+    if nonfinite is None:
+        return ()
+    if nonfinite.count == nonfinite.size:
+        return (f"{nonfinite.text()}: nothing finite is left to rank the hypotheses on",)
+    return (f"{nonfinite.text()}: the hypotheses are ranked on the {nonfinite.size - nonfinite.count} finite "
+            "values, and no hypothesis reproduces the others",)
 
 
 def simulate(weight, x: np.ndarray, hypothesis: str, *, platform: str = "rk3588", mm: str = "int8",

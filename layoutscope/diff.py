@@ -3,7 +3,9 @@
 A is the reference. For a tensor in both files with the same ``ne``, the
 dequantized values of B are compared with A's (NMSE, SNR, max |err|), in
 row chunks so a 262,144-row embedding never needs a full float32 copy, and
-identical bytes are recognised without decoding.
+identical bytes are recognised without decoding. NaN and inf are findings
+(in the row's note); the metrics cover the positions finite in both files,
+and a value finite in one file only ranks the tensor first.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from .compare import ErrorAccumulator
+from .compare import ErrorAccumulator, excluded_text
 from .errors import UsageError
 from .jsonable import jsonable
 from .printable import printable, quoted
@@ -36,6 +38,8 @@ class DiffRow:
     snr_db: Optional[float] = None
     max_abs: Optional[float] = None
     note: str = ""
+    excluded: int = 0
+    mismatched: int = 0
 
     def to_dict(self) -> dict:
         """Plain data (non-finite numbers as strings)."""
@@ -70,7 +74,7 @@ class DiffReport:
         def key(r):
             if r.nmse is None:
                 return (1, 0.0) if r.status != "identical" else (-1, 0.0)
-            return (0, float("inf") if np.isnan(r.nmse) else r.nmse)
+            return (0, float("inf") if r.mismatched or np.isnan(r.nmse) else r.nmse)
 
         return sorted(self.rows, key=key, reverse=True)
 
@@ -119,13 +123,16 @@ def diff_tensor(ta, tb) -> DiffRow:
         return row
     if ta.type.id != tb.type.id:
         row.status = "retyped"
-    acc = ErrorAccumulator()
+    acc = ErrorAccumulator(names=("B", "A"), axes=("row", "col"))
     step = max(1, _CHUNK_ELEMENTS // max(1, ta.ne[0]))
     for start in range(0, ta.n_rows, step):  # chunks of rows bound the memory, not a loop over elements
         rows = slice(start, min(start + step, ta.n_rows))
-        acc.add(tb.dequantize(rows), ta.dequantize(rows))
+        acc.add(tb.dequantize(rows), ta.dequantize(rows), start)
     summary = acc.result()
     row.nmse, row.snr_db, row.max_abs = summary.nmse, summary.snr_db, summary.max_abs
+    row.excluded, row.mismatched = summary.same_nonfinite + summary.mismatched, summary.mismatched
+    row.note = "; ".join([f.text() for f in summary.nonfinite]
+                         + [excluded_text(summary.same_nonfinite, summary.mismatched)] * bool(summary.excluded))
     return row
 
 

@@ -8,12 +8,16 @@ import numpy as np
 
 
 def jsonable(value):
-    """A copy of ``value`` that ``json.dump`` accepts: numpy scalars become Python
-    numbers, tuples become lists, dict keys become strings, and inf/NaN become strings."""
+    """A copy of ``value`` that ``json.dump`` accepts: numpy scalars and arrays become Python
+    numbers and lists, tuples become lists, dict keys become strings, and inf/NaN become the
+    strings "inf", "-inf" and "nan" (every JSON writer passes ``allow_nan=False``, so a raw
+    non-finite float that skipped this fails loudly instead of writing bare ``NaN``)."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

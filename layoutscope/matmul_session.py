@@ -162,6 +162,7 @@ def run_matmul(model, tensor_name: str, settings: MatmulSettings, npu_side: NpuS
         stage(i, STAGES[i])
 
     weight = model.tensor(tensor_name)
+    weight.require_data("run a matmul on")
     if weight.n_dims != 2:
         raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); a matmul needs one")
     enter(0)

@@ -7,6 +7,12 @@ weight alone, and one matmul against the CPU reference — in a thread pool,
 and calls back per finished row so a progress bar (or the TUI) can follow and
 a Ctrl-C keeps what is done. With several weight schemes it also says which
 scheme each tensor needs to be "ok".
+
+Tensors with a zero dimension are skipped with their reason. NaN and inf are
+findings: a row's metrics cover the positions where both sides are finite,
+any one-sided non-finite output makes it broken, and its ``findings`` (also
+FINDING notices) say which array held how many, from where. They cost
+nothing on a clean weight: only a non-finite sum starts the detailed pass.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .compare import DEFAULT_BANDS, VERDICTS, ErrorAccumulator, compare, error_summary
+from .compare import DEFAULT_BANDS, VERDICTS, ErrorAccumulator, compare
 from .jsonable import jsonable
 from .errors import UsageError
+from .nonfinite import find_nonfinite
 from .patterns import compile_filter
 from .printable import printable, quoted
 
@@ -62,6 +69,14 @@ class ScanRow:
     needs: str = ""
     #: True for token_embd.weight when it doubles as the output head (no output.weight in the model).
     tied_output: bool = False
+    mismatched: int = 0
+    excluded: int = 0
+    findings: list = field(default_factory=list)
+
+    @property
+    def effective_nmse(self) -> float:
+        """The NMSE for ranking and layer sums: infinite when an output is non-finite on one side only."""
+        return float("inf") if self.mismatched or np.isnan(self.nmse) else self.nmse
 
     def to_dict(self) -> dict:
         """Plain data (non-finite numbers as strings)."""
@@ -152,8 +167,8 @@ class ScanReport:
         }
 
 
-def _badness(row: ScanRow) -> float:
-    return float("inf") if np.isnan(row.nmse) else row.nmse
+def _badness(row: ScanRow) -> tuple:
+    return (row.effective_nmse, 0.0 if np.isnan(row.nmse) else row.nmse)
 
 
 def scan_targets(model, pattern: Optional[str] = None) -> tuple[list, list[Skipped]]:
@@ -175,6 +190,8 @@ def scan_targets(model, pattern: Optional[str] = None) -> tuple[list, list[Skipp
 
 
 def _skip_reason(t, tied_output: bool) -> str:
+    if t.empty_reason:
+        return t.empty_reason
     if t.n_dims == 1 or (t.n_dims == 2 and 1 in t.ne[:2]):
         return "1-D (a norm, bias or scale): applied element-wise, not a matmul"
     if t.n_dims > 2:
@@ -209,6 +226,8 @@ class Scanner:
         self._notice(notice)
         self._inputs: dict[int, tuple[np.ndarray, str]] = {}
         self._tied = model.output_head == "token_embd.weight"
+        #: FINDING lines about the inputs (NaN or inf in an X), one per width K.
+        self.input_findings: dict[int, str] = {}
         #: io_attr disagreements the real NPU reported (see ``npu``); shown as FINDING notices.
         self.findings: set[str] = set()
 
@@ -221,7 +240,11 @@ class Scanner:
         if k not in self._inputs:
             from .inputs import load_input
 
-            self._inputs[k] = load_input(self.options.input, self.model, k, self.options.rows)
+            x, described = load_input(self.options.input, self.model, k, self.options.rows)
+            found = find_nonfinite(x, f"X for K={k} ({described})", ("m", "k"))
+            if found is not None:
+                self.input_findings[k] = found.text()
+            self._inputs[k] = x, described
         return self._inputs[k]
 
     def measure(self, weight) -> list[ScanRow]:
@@ -230,14 +253,19 @@ class Scanner:
         x, _ = self.input_for(weight.ne[0])
         y_ref = self.reference.matmul(weight, x).y
         rows = []
-        for backend, y, alone in self._npu_side(weight, x):
-            m = compare(y, y_ref, k_worst=1, bands=self.options.bands)
+        for backend, y, alone, requantization in self._npu_side(weight, x):
+            m = compare(y, y_ref, k_worst=1, bands=self.options.bands,
+                        names=(f"{backend.name} Y", f"{self.reference.name} Y"))
+            findings = [f.text() for f in alone.nonfinite] + list(requantization) + [f.text() for f in m.nonfinite]
+            if m.excluded_text:
+                findings.append(f"matmul measured over {m.measured} positions finite on both sides, {m.excluded_text}")
             rows.append(ScanRow(
                 tensor=weight.name, layer=weight.layer, role=weight.role, type=weight.type.name,
                 K=weight.ne[0], N=weight.ne[1], weight_quant=str(backend.weight_quant),
                 weight_nmse=alone.nmse, weight_snr_db=alone.snr_db, weight_max_abs=alone.max_abs,
                 nmse=m.nmse, snr_db=m.snr_db, cosine=m.cosine, max_abs=m.max_abs, mean_abs=m.mean_abs,
                 verdict=m.verdict, seconds=0.0, tied_output=self._tied and weight.name == "token_embd.weight",
+                mismatched=m.mismatched, excluded=m.excluded, findings=list(dict.fromkeys(findings)),
             ))
         needs = next((r.weight_quant for r in rows if r.verdict == "ok"), "none")
         elapsed = time.perf_counter() - t0
@@ -246,26 +274,38 @@ class Scanner:
         return rows
 
     def _npu_side(self, weight, x: np.ndarray) -> list[tuple]:
-        """(backend, Y, weight-alone ErrorSummary) per scheme.
+        """(backend, Y, weight-alone ErrorSummary, requantization findings) per scheme.
 
         Plain npu-sim with INT8→INT32 streams W in row blocks (``npu_sweep``,
         bit-identical to the pipeline and several times faster); anything
         else runs the whole pipeline on the dequantized W.
         """
         from .backend.npu_sweep import can_sweep, sweep
+        from .backend.rknpu2.requantize import CODE_BITS, code_max, coding_text
 
+        names, axes = ("W requantized", "W dequantized"), ("n", "k")
         if all(can_sweep(b) for b in self.backends):
-            errors = [ErrorAccumulator() for _ in self.backends]
+            errors = [ErrorAccumulator(names, axes) for _ in self.backends]
             ys = sweep(weight, x, self.backends, block_rows=ErrorAccumulator.rows_per_block(weight.ne[0]),
-                       on_block=lambda i, _start, values, w: errors[i].add(values, w))
-            return [(b, y, e.result()) for b, y, e in zip(self.backends, ys, errors)]
+                       on_block=lambda i, start, values, w: errors[i].add(values, w, start))
+            out = []
+            for b, y, e in zip(self.backends, ys, errors):
+                alone = e.result()
+                # The sweep codes exactly as requantize does; its finding follows from the weight's own.
+                coded = [f"{side} {coding_text(f.count, f.first, code_max(CODE_BITS['int8']))}" for side, f in
+                         (("W", next((f for f in alone.nonfinite if f.what == names[1]), None)),
+                          ("X", find_nonfinite(x, "X", ("m", "k")))) if f is not None]
+                out.append((b, y, alone, coded))
+            return out
         w = weight.dequantize()
         out = []
         for backend in self.backends:
             prepared = backend.prepare(weight, values=w)
             result = backend.matmul_prepared(prepared, x)
             self.findings.update(result.details.get("findings", ()))
-            out.append((backend, result.y, error_summary(prepared.requantized.values, w)))
+            acc = ErrorAccumulator(names, axes)
+            acc.add(prepared.requantized.values, w)
+            out.append((backend, result.y, acc.result(), result.details.get("requantization_findings", [])))
         return out
 
     def run(self, on_row: Optional[Callable] = None) -> ScanReport:
@@ -292,6 +332,10 @@ class Scanner:
             self._measure_all(targets, report, on_row)
         report.interrupted = report.interrupted or self.cancelled.is_set()
         report.notices += [f"FINDING: {f}" for f in sorted(self.findings)]
+        report.notices += [f"FINDING: {f}" for _, f in sorted(self.input_findings.items())]
+        # X's own findings are already there once per K; each row's X-coding line would only repeat them.
+        report.notices += [f"FINDING: {r.tensor} ({r.weight_quant}): {f}" for r in report.ranked()
+                           for f in r.findings if not f.startswith("X ")]
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -340,24 +384,25 @@ def summarize_layers(rows: Sequence[ScanRow], bands: tuple = DEFAULT_BANDS) -> l
         groups.setdefault(r.layer, []).append(r)
     out, running = [], 0.0
     for layer in sorted((k for k in groups if k is not None)):
-        members = groups[layer]
-        worst = max(members, key=lambda r: r.nmse)
-        mean = float(np.mean([r.nmse for r in members]))
-        running += mean
-        out.append(LayerSummary(
-            layer=f"blk.{layer}", index=layer, tensors=len(members), worst_verdict=worst.verdict,
-            worst_tensor=worst.tensor, max_nmse=worst.nmse, mean_nmse=mean,
-            over_threshold=sum(r.nmse > bands[0] for r in members), cumulative_nmse=running,
-        ))
+        summary = _layer_summary(f"blk.{layer}", layer, groups[layer], bands)
+        running += summary.mean_nmse
+        summary.cumulative_nmse = running
+        out.append(summary)
     if None in groups:
-        members = groups[None]
-        worst = max(members, key=lambda r: r.nmse)
-        out.append(LayerSummary(
-            layer="(not in a layer)", index=None, tensors=len(members), worst_verdict=worst.verdict,
-            worst_tensor=worst.tensor, max_nmse=worst.nmse, mean_nmse=float(np.mean([r.nmse for r in members])),
-            over_threshold=sum(r.nmse > bands[0] for r in members),
-        ))
+        out.append(_layer_summary("(not in a layer)", None, groups[None], bands))
     return out
+
+
+def _layer_summary(label: str, index: Optional[int], members: Sequence[ScanRow], bands: tuple) -> LayerSummary:
+    """One layer's figures; a weight whose output is non-finite on one side only counts as infinite NMSE."""
+    worst = max(members, key=_badness)
+    nmse = [r.effective_nmse for r in members]
+    return LayerSummary(
+        layer=label, index=index, tensors=len(members),
+        worst_verdict=max((r.verdict for r in members), key=VERDICTS.index), worst_tensor=worst.tensor,
+        max_nmse=max(nmse), mean_nmse=float(np.mean(nmse)),
+        over_threshold=sum(r.verdict != "ok" or n > bands[0] for r, n in zip(members, nmse)),
+    )
 
 
 def offload_advice(layers: Sequence[LayerSummary], bands: tuple = DEFAULT_BANDS) -> dict:

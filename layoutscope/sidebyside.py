@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .backend.rknpu2.requantize import CODE_BITS, Scheme, parse_scheme, requantize
+from .backend.rknpu2.requantize import CODE_BITS, Scheme, parse_scheme, range_of, requantize
 from .npu_location import b_dtype
 
 #: Rows decoded and requantized together; a cache entry.
@@ -66,13 +66,17 @@ class Window:
 
 
 def tensor_amax(tensor, rows_per_chunk: int = 256, cancelled: Optional[Callable[[], bool]] = None) -> float:
-    """The largest |w| of a whole tensor, decoded chunk by chunk (per-tensor scales need it)."""
+    """The largest finite |w| of a whole tensor, decoded chunk by chunk (per-tensor scales need it).
+
+    NaN and inf are left out, as requantization leaves them out of every range.
+    """
     amax = 0.0
+    per_tensor = parse_scheme("per-tensor")
     for start in range(0, tensor.n_rows, rows_per_chunk):
         if cancelled is not None and cancelled():
             raise ExportCancelled("cancelled")
         w = tensor.dequantize(slice(start, start + rows_per_chunk))
-        amax = max(amax, float(np.abs(w).max(initial=0.0)))
+        amax = max(amax, float(range_of(w, per_tensor)[0, 0]))
     return amax
 
 
@@ -94,13 +98,13 @@ class SideBySide:
 
     @property
     def available(self) -> bool:
-        """True when the tensor's values can be decoded at all."""
-        return self.tensor.type.can_dequantize
+        """True when the tensor's values can be decoded at all (and it has some)."""
+        return self.tensor.type.can_dequantize and not self.tensor.empty_reason
 
     @property
     def reason(self) -> str:
         """Why values are unavailable (empty when they are)."""
-        return "" if self.available else self.tensor.type.unavailable_reason()
+        return "" if self.available else (self.tensor.empty_reason or self.tensor.type.unavailable_reason())
 
     @property
     def needs_amax(self) -> bool:
@@ -149,8 +153,9 @@ class SideBySide:
         w = self.tensor.dequantize(slice(start, stop))
         r = requantize(w, self._row_local_scheme(), self.bits)
         npu = r.values
-        abs_err = np.abs(npu.astype(np.float64) - w).astype(np.float32)
-        rms = np.sqrt(np.mean(np.square(w, dtype=np.float64), axis=1)).astype(np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf in W: NaN |error| and RMS, shown as such
+            abs_err = np.abs(npu.astype(np.float64) - w).astype(np.float32)
+            rms = np.sqrt(np.mean(np.square(w, dtype=np.float64), axis=1)).astype(np.float32)
         return Window(start, stop, w, r.codes, npu, abs_err, r.scale, self.scheme, rms)
 
     def _row_local_scheme(self) -> Scheme:

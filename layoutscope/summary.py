@@ -33,7 +33,7 @@ _ARCH_KEYS = (
 
 
 def architecture_summary(model: Model) -> dict[str, Any]:
-    """Key architecture facts from the metadata (absent keys are left out)."""
+    """Key architecture facts from the metadata (absent keys are left out), ready for JSON (NaN as "nan")."""
     arch = model.architecture
     out: dict[str, Any] = {"architecture": arch}
     md = model.metadata
@@ -51,7 +51,9 @@ def architecture_summary(model: Model) -> dict[str, Any]:
         out["file type"] = FILE_TYPES.get(file_type, f"unknown ({file_type})")
     if isinstance(md.get("general.name"), str):
         out["name"] = md["general.name"]
-    return out
+    from .jsonable import jsonable
+
+    return jsonable(out)
 
 
 def human_bytes(n: int) -> str:
@@ -96,9 +98,11 @@ def float_text(x: float) -> str:
 
 def json_value(value: Any, items: int = 16) -> Any:
     """A JSON-ready metadata value; arrays summarised as count + first items."""
+    from .jsonable import jsonable
+
     if isinstance(value, MetadataArray):
-        return {"element_type": value.element_type.name, "count": len(value), "head": value.head(items)}
-    return value
+        return {"element_type": value.element_type.name, "count": len(value), "head": jsonable(value.head(items))}
+    return jsonable(value)
 
 
 def layer_groups(model: Model) -> list[tuple[str, list[Tensor]]]:

@@ -22,6 +22,7 @@ class VerdictEntry:
     nmse: float
     source: str = "matmul"
     summary: str = ""
+    mismatched: int = 0
 
 
 class VerdictStore:
@@ -31,9 +32,9 @@ class VerdictStore:
         self._entries: dict[str, VerdictEntry] = {}
 
     def record(self, tensor: str, nmse: float, source: str = "matmul", summary: str = "",
-               bands: tuple[float, float] = DEFAULT_BANDS) -> VerdictEntry:
-        """Store (replacing) the verdict of ``tensor`` from an NMSE."""
-        entry = VerdictEntry(tensor, verdict(nmse, bands), float(nmse), source, summary)
+               bands: tuple[float, float] = DEFAULT_BANDS, mismatched: int = 0) -> VerdictEntry:
+        """Store (replacing) the verdict of ``tensor`` from an NMSE and its count of non-finite mismatches."""
+        entry = VerdictEntry(tensor, verdict(nmse, bands, mismatched), float(nmse), source, summary, mismatched)
         self._entries[tensor] = entry
         return entry
 
@@ -48,9 +49,9 @@ class VerdictStore:
         return len(self._entries)
 
     def is_worse(self, tensor: str, threshold: float) -> bool:
-        """True when ``tensor``'s last NMSE is above ``threshold`` (NaN counts as worse)."""
+        """True when ``tensor``'s last NMSE is above ``threshold`` (NaN, and a non-finite mismatch, count as worse)."""
         entry = self._entries.get(tensor)
-        return entry is not None and not entry.nmse <= threshold
+        return entry is not None and (bool(entry.mismatched) or not entry.nmse <= threshold)
 
     def counts(self) -> dict[str, int]:
         """How many tensors have each verdict."""

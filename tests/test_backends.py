@@ -136,3 +136,69 @@ def test_libggml_mul_mat_accepts_weights_at_any_address(tiny, ggml, offset):
     moved[...] = raw
     x = np.random.default_rng(0).standard_normal((2, t.ne[0])).astype(np.float32)
     assert np.array_equal(ggml.mul_mat(t.type.id, moved, t.ne[0], x), ggml.mul_mat(t.type.id, raw, t.ne[0], x))
+
+
+# -- byte order and non-finite weights ---------------------------------------------------------------
+def _plain_model(path, byteorder: str, w: np.ndarray):
+    from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
+
+    b = GGUFBuilder(byteorder=byteorder).add("general.architecture", STRING, "llama")
+    b.add_tensor("f32.weight", (w.shape[1], w.shape[0]), 0, w.astype(byteorder + "f4").tobytes())
+    b.add_tensor("f16.weight", (w.shape[1], w.shape[0]), 1, w.astype(byteorder + "f2").tobytes())
+    b.add_tensor("bf16.weight", (w.shape[1], w.shape[0]), 30,
+                 (w.view(np.uint32) >> 16).astype(byteorder + "u2").tobytes())
+    b.write(path)
+    return path
+
+
+def test_the_cpu_reference_reads_a_big_endian_file_like_its_little_endian_twin(tmp_path):
+    w = np.random.default_rng(8).standard_normal((40, 512)).astype(np.float32)
+    with layoutscope.open(_plain_model(tmp_path / "be.gguf", ">", w)) as be, \
+            layoutscope.open(_plain_model(tmp_path / "le.gguf", "<", w)) as le:
+        for name in ("f32.weight", "f16.weight", "bf16.weight"):
+            for backend in ("cpu", "cpu-numpy"):
+                got = get_backend(backend).matmul(be.tensor(name), X512)
+                want = get_backend(backend).matmul(le.tensor(name), X512)
+                assert np.array_equal(got.y.view(np.uint32), want.y.view(np.uint32)), (name, backend)
+            notes = get_backend("cpu").matmul(be.tensor(name), X512).details["notes"]
+            assert notes == [f"big-endian file: the {be.tensor(name).type.name} values were byte-swapped to the "
+                             "host's order for ggml"]
+            assert "notes" not in get_backend("cpu").matmul(le.tensor(name), X512).details
+
+
+@pytest.fixture(scope="module")
+def nan_model(tmp_path_factory):
+    w = np.random.default_rng(9).standard_normal((64, 512)).astype(np.float32)
+    w[3, 5], w[10, 100], w[20, 200] = np.nan, np.inf, -np.inf
+    path = _plain_model(tmp_path_factory.mktemp("nan") / "nan.gguf", "<", w)
+    with layoutscope.open(path) as m:
+        yield m
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("mm, scheme", [("int8", "per-channel"), ("int8-fp32", "per-group:32"), ("int8-int8", "per-tensor"),
+                                        ("int4", "per-channel"), ("fp16", "per-channel"), ("fp16-fp16", "fixed")])
+def test_the_npu_pipeline_carries_non_finite_weights_without_warnings(nan_model, mm, scheme):
+    t = nan_model.tensor("f32.weight")
+    x = X512.copy()
+    x[2, 9] = np.nan
+    result = get_backend("npu-sim", mm=mm, weight_quant=scheme, act_quant="per-token").matmul(t, x)
+    found = result.details["requantization_findings"]
+    if mm.startswith("fp16"):
+        assert not np.isfinite(result.y[:, 3]).any()  # fp16 carries the NaN of row 3 into Y's column 3
+        assert found == ["W requantization to fp16: 3 non-finite input value(s) stay NaN or ±inf in fp16",
+                         "X requantization to fp16: 1 non-finite input value(s) stay NaN or ±inf in fp16"]
+    else:
+        assert np.isfinite(result.y).all()  # integer codes cannot carry NaN: coded 0, ±inf saturated
+        assert [f.split(", the first")[0] for f in found] == ["W requantization: 3 non-finite input value(s)",
+                                                              "X requantization: 1 non-finite input value(s)"]
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("backend", ["cpu", "cpu-numpy"])
+def test_the_references_carry_non_finite_values_without_warnings(nan_model, backend):
+    x = X512.copy()
+    x[2, 9] = np.inf
+    for name in ("f32.weight", "f16.weight", "bf16.weight"):
+        y = get_backend(backend).matmul(nan_model.tensor(name), x).y
+        assert not np.isfinite(y[:, 3]).any() and not np.isfinite(y[2]).any()

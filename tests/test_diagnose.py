@@ -130,14 +130,15 @@ def test_not_applicable_hypotheses_rank_last_with_a_reason(tiny):
     flags = [f.applicable for f in d.ranked]
     assert flags == sorted(flags, reverse=True)  # every applicable one first
     reasons = {f.id: f.reason for f in d.ranked if not f.applicable}
-    assert set(reasons) == {"b-tile-rk356x", "kn-swapped", "int4-nibble-swap", "c-native-as-normal"}
+    assert set(reasons) == {"b-tile-rk356x", "kn-swapped", "int4-nibble-swap", "c-native-as-normal", "c-zeros"}
     assert "rk3566 uses the RK356x tiles" in reasons["b-tile-rk356x"]
+    assert reasons["c-zeros"].startswith("the observed output is not all zeros")
     assert "square" in reasons["kn-swapped"] and "M = 1" in reasons["c-native-as-normal"]
     assert "--mm int4 only" in reasons["int4-nibble-swap"]
     assert all(f.metrics is None for f in d.ranked if not f.applicable)
     data = d.to_dict()
     assert data["best"] == "b-transposed" and data["hypotheses"][0]["id"] == "b-transposed"
-    assert [h["nmse"] for h in data["hypotheses"] if not h["applicable"]] == [None] * 4
+    assert [h["nmse"] for h in data["hypotheses"] if not h["applicable"]] == [None] * 5
 
 
 def test_raw_bytes_applies_to_quantized_int8_paths_only(synthetic, tiny):
@@ -234,16 +235,65 @@ def test_progress_reports_each_hypothesis_and_can_cancel(tiny):
         diagnose(w, x, simulate(w, x, "none"), progress=cancel)
 
 
-@pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning", "ignore:Mean of empty slice:RuntimeWarning")
-def test_zeros_and_nan_observations_are_noted(tiny):
+def test_an_all_zero_output_is_the_c_zeros_runtime_bug(tiny):
+    w = tiny.tensor("blk.0.ffn_up.weight")
+    d = diagnose(w, x_for(256), np.zeros((4, 704), np.float32))
+    assert d.best is not None and d.best.id == "c-zeros" and d.best.nmse == 0
+    assert d.best.meaning == "C came back all zeros"
+    assert "rknn-toolkit2#550" in d.best.fix and "per-tensor" in d.best.fix and "doctor" in d.best.fix
+    assert all(f.nmse == float("inf") for f in d.ranked[1:] if f.applicable)
+    assert d.summary() == "best match: c-zeros (NMSE 0): C came back all zeros"
+
+
+def test_c_zeros_does_not_apply_when_the_correct_output_is_zero_too(tmp_path):
+    from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
+
+    path = tmp_path / "zero-weight.gguf"
+    (GGUFBuilder().add("general.architecture", STRING, "llama")
+     .add_tensor("blk.0.ffn_up.weight", (64, 32), 0, np.zeros((32, 64), np.float32).tobytes()).write(path))
+    with layoutscope.open(path) as m:
+        d = diagnose(m.tensor("blk.0.ffn_up.weight"), x_for(64), np.zeros((4, 32), np.float32))
+    c_zeros = next(f for f in d.ranked if f.id == "c-zeros")
+    assert not c_zeros.applicable and "none output" in c_zeros.reason
+    assert d.best.id == "none"
+
+
+def test_an_observed_output_with_a_few_nans_is_ranked_on_its_finite_part(tiny):
     w = tiny.tensor("blk.0.ffn_up.weight")
     x = x_for(256)
-    zeros = diagnose(w, x, np.zeros((4, 704), np.float32))
-    assert zeros.best is None and any("all zeros" in n for n in zeros.notes)
-    nan = np.full((4, 704), np.nan, np.float32)
-    d = diagnose(w, x, nan)
-    assert d.best is None and any("non-finite" in n for n in d.notes)
+    observed = simulate(w, x, "b-transposed").copy()
+    observed[1, 7] = np.nan
+    observed[2, 9] = np.inf
+    observed[3, 700] = np.nan
+    d = diagnose(w, x, observed)
+    assert d.best is not None and d.best.id == "b-transposed"
+    assert d.best.metrics.nmse == pytest.approx(0.0, abs=1e-12)
+    assert d.best.metrics.measured == 4 * 704 - 3 and d.best.metrics.mismatched == 3
+    assert d.observed_nonfinite.count == 3 and d.observed_nonfinite.first == (1, 7)
+    assert d.notes == ("the observed output: 3 of 2816 values are not finite (2 NaN, 1 +inf), the first at m 1, "
+                       "n 7: the hypotheses are ranked on the 2813 finite values, and no hypothesis reproduces the "
+                       "others",)
+    data = d.to_dict()
+    assert data["observed_nonfinite"]["count"] == 3 and data["best"] == "b-transposed"
+
+
+def test_an_all_nan_output_is_explained_by_nothing(tiny):
+    w = tiny.tensor("blk.0.ffn_up.weight")
+    d = diagnose(w, x_for(256), np.full((4, 704), np.nan, np.float32))
+    assert d.best is None and "nothing finite is left" in d.notes[0]
     assert "no known bug explains this output" in d.summary()
+
+
+def test_act_scale_mismatch_fits_its_gains_on_the_finite_part(tiny):
+    w = tiny.tensor("blk.0.ffn_up.weight")
+    x = x_for(256)
+    clean = simulate(w, x, "none", act_quant="per-token") * np.array([[1.0], [2.0], [0.5], [1.0]], np.float32)
+    observed = clean.copy()
+    observed[1, 3] = np.nan
+    d = diagnose(w, x, observed, act_quant="per-token")
+    fit = next(f for f in d.ranked if f.id == "act-scale-mismatch")
+    assert fit.params["gains"] == pytest.approx([1.0, 2.0, 0.5, 1.0], rel=1e-6)
+    assert d.best is fit
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -339,4 +389,5 @@ def test_cli_all_nan_output_is_reported_without_warnings(captured, tmp_path):
     np.save(tmp_path / "nan.npy", np.full((3, 256), np.nan, np.float32))
     r = run(TINY, "blk.0.ffn_down.weight", "--observed", str(tmp_path / "nan.npy"), "--input", str(captured / "x.npy"))
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    assert "no known bug explains this output" in r.stdout and "non-finite" in r.stdout
+    assert "no known bug explains this output" in r.stdout
+    assert "the observed output: 768 of 768 values are not finite (768 NaN), the first at m 0, n 0" in r.stdout

@@ -8,13 +8,25 @@ mutation so it can be replayed with ``mutate(data, fields, kind, seed)``.
 Mutations are concentrated where they matter, in the header ``[0, data_start)``;
 u64 counts, lengths, dimensions and offsets (and the u32 type fields) are
 located by walking the sample's own builder, not by asking the reader.
+
+A second fuzz feeds ggml: degenerate shapes (a zero or odd dimension) and
+non-finite data (NaN or inf written into an F32 value, an fp16 scale, ...)
+go through every path that reaches ggml (``to_float``, ``scan``'s matmuls,
+``compare``). They run in child processes, in batches, with numpy warnings
+as errors: an abort (``GGML_ASSERT``) fails naming the case that caused it,
+and the only allowed outcomes are success, ``GGUFError`` or a one-line
+``ValueError`` refusal.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import struct
+import subprocess
+import sys
+import textwrap
 import traceback
 
 import numpy as np
@@ -240,3 +252,134 @@ def test_fuzz(sample, kind, fuzz_inputs, tmp_path):
             first.add_note(report)
         raise first
     pytest.fail(report, pytrace=False)
+
+
+# -- what reaches ggml: degenerate shapes and non-finite data ------------------------------------------
+GGML_CASES = {"shape": 20, "nonfinite": 20}  # per sample
+#: Bit patterns of NaN, +inf and -inf for each float field type, little-endian.
+NONFINITE_BYTES = {
+    "float": [struct.pack("<f", v) for v in (float("nan"), float("inf"), float("-inf"))],
+    "double": [struct.pack("<d", v) for v in (float("nan"), float("inf"), float("-inf"))],
+    "ggml_half": [b"\x00\x7e", b"\x00\x7c", b"\x00\xfc"],
+    "ggml_fp16_t": [b"\x00\x7e", b"\x00\x7c", b"\x00\xfc"],
+    "ggml_bf16_t": [b"\xc0\x7f", b"\x80\x7f", b"\x80\xff"],
+}
+
+
+def tensor_data(b, header_len: int) -> list:
+    """``(absolute data offset, nbytes, type id)`` of every tensor the builder lays out."""
+    data_start = header_len + (-header_len % b.alignment)
+    return [(data_start + off, len(t.data), t.type_id) for t, off in zip(b.tensors, b._offsets())]
+
+
+def mutate_for_ggml(data: bytes, fields: dict, tensors: list, kind: str, seed: str) -> tuple[bytearray, str]:
+    """A degenerate shape (``shape``) or non-finite values in the data (``nonfinite``); returns bytes and what."""
+    from layoutscope.formats import ggml_type
+
+    rng = random.Random(seed)
+    out = bytearray(data)
+    if kind == "shape":
+        done = []
+        for _ in range(rng.choice([1, 1, 2])):
+            pos = rng.choice(fields["ne"])
+            value = rng.choice([0, 0, 0, 1, 2, 16, 31, 32, 33, 256])
+            out[pos:pos + 8] = struct.pack("<Q", value)
+            done.append(f"ne@{pos}={value}")
+        return out, "shape " + ", ".join(done)
+    done = []
+    for _ in range(rng.choice([1, 1, 2, 5])):
+        start, nbytes, type_id = rng.choice(tensors)
+        t = ggml_type(type_id)
+        if not nbytes or t.block_size <= 0:
+            continue
+        block = start + rng.randrange(nbytes // t.type_size) * t.type_size
+        floats = [f for f in t.fields if f.ctype in NONFINITE_BYTES]
+        if floats:
+            f = rng.choice(floats)
+            pattern = rng.choice(NONFINITE_BYTES[f.ctype])
+            out[block + f.offset:block + f.offset + len(pattern)] = pattern
+            done.append(f"{t.name}.{f.name}@{block + f.offset}={pattern.hex()}")
+        else:  # no float field (E8M0, packed scales): all-ones bytes are NaN or huge scales there
+            out[block:block + 4] = b"\xff" * min(4, t.type_size)
+            done.append(f"{t.name} block@{block}=ff")
+    return out, "nonfinite " + (", ".join(done) or "none")
+
+
+#: The child: every path into ggml on each file, numpy warnings as errors; one JSON line per event.
+GGML_CHILD = textwrap.dedent("""
+    import json, sys, warnings
+    import numpy as np
+    warnings.simplefilter("error")
+    import layoutscope
+    from layoutscope.backend import get_backend
+    from layoutscope.backend.libggml import load
+    from layoutscope.comparison import run_comparison
+    from layoutscope.gguf import GGUFError
+    from layoutscope.scan import ScanOptions, Scanner, scan_targets
+
+    ggml = load()
+    VARIANTS = [dict(backend="npu-sim", rows=2), dict(backend="npu-sim", rows=2, mm="fp16", reference="cpu-numpy"),
+                dict(backend="npu-sim", rows=3, mm="int8-fp32", weight_quants=("per-group:32",)),
+                dict(backend="npu-sim", rows=1, weight_quants=("per-tensor",), act_quant="per-token")]
+
+    def exercise(path, variant):
+        with layoutscope.open(path) as m:
+            for t in m.tensors:
+                if t.type.block_size > 0 and ggml.has_to_float(t.type.id):
+                    ggml.to_float(t.type.id, t.raw(), t.n_elements)
+                if t.n_dims == 2 and t.type.vec_dot_type is not None and t.type.is_weight_type:
+                    try:  # every 2-D weight, empty ones included, straight into ggml's matmul
+                        get_backend("cpu").matmul(t, np.ones((2, t.ne[0]), np.float32))
+                    except ValueError:
+                        pass
+            Scanner(m, ScanOptions(**variant), jobs=1).run()
+            targets = scan_targets(m)[0]
+            if targets:
+                w = targets[len(targets) // 2]
+                x = np.random.default_rng(0).standard_normal((2, w.ne[0])).astype(np.float32)
+                run_comparison(w, x, get_backend("npu-sim"), get_backend("cpu"))
+
+    for i, (case, path) in enumerate(json.loads(sys.stdin.read())):
+        print(json.dumps(["start", case]), flush=True)
+        try:
+            exercise(path, VARIANTS[i % len(VARIANTS)])
+            outcome = "ok"
+        except GGUFError as exc:
+            outcome = "gguf" if "\\n" not in str(exc) else f"error: multi-line GGUFError: {exc!r}"
+        except ValueError as exc:  # a one-line refusal (EmptyTensorError, a guard)
+            outcome = "refused" if "\\n" not in str(exc) else f"error: multi-line ValueError: {exc!r}"
+        except BaseException as exc:
+            outcome = f"error: {type(exc).__name__}: {exc}"
+        print(json.dumps(["done", case, outcome]), flush=True)
+""")
+
+
+@pytest.mark.parametrize("sample, kind", [pytest.param(s, k, id=f"{s}-{k}") for s in ("tiny-llama", "all-types")
+                                          for k in GGML_CASES])
+def test_mutants_that_reach_ggml_never_abort(sample, kind, fuzz_inputs, tmp_path):
+    from layoutscope.samples import make_samples
+
+    data, fields = fuzz_inputs[sample]
+    b = make_samples.build_tiny_llama() if sample == "tiny-llama" else all_types_layout()
+    tensors = tensor_data(b, fields["header_len"])
+    cases = []
+    for i in range(GGML_CASES[kind]):
+        seed = f"{sample}/ggml-{kind}/{i}"
+        mutated, what = mutate_for_ggml(data, fields, tensors, kind, seed)
+        path = tmp_path / f"case{i}.gguf"
+        path.write_bytes(bytes(mutated))
+        cases.append((f"seed {seed!r} ({what})", str(path)))
+    proc = subprocess.run([sys.executable, "-c", GGML_CHILD], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=600)
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("[\"")]
+    started = [e[1] for e in events if e[0] == "start"]
+    if proc.returncode != 0:
+        pytest.fail(f"the child died (return code {proc.returncode}) during {started[-1] if started else '?'} "
+                    f"(replay: mutate_for_ggml(data, fields, tensors, kind, seed)):\n{proc.stderr[-3000:]}",
+                    pytrace=False)
+    outcomes = {e[1]: e[2] for e in events if e[0] == "done"}
+    assert len(outcomes) == len(cases)
+    failures = [f"{case}: {outcome}" for case, outcome in outcomes.items() if outcome.startswith("error")]
+    assert not failures, "\n".join(failures)
+    if kind == "nonfinite":
+        assert list(outcomes.values()).count("ok") >= len(cases) // 2  # most mutants open and run all the way

@@ -131,3 +131,45 @@ def test_float32_quotient_codes_equal_the_float64_definition(w, scale):
     s = np.full((4, 1), scale, np.float32)
     w = np.clip(w, -127 * s, 127 * s).astype(np.float32)
     np.testing.assert_array_equal(quotient_codes(w, s), _float64_codes(w, s))
+
+
+# -- non-finite inputs: findings, never warnings ----------------------------------------------------
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scheme", [*SCHEMES, "fixed", "fixed:3"])
+@pytest.mark.parametrize("bits", [8, 4])
+def test_nan_is_coded_zero_and_inf_saturates_with_a_finding(scheme, bits):
+    w = np.random.default_rng(1).standard_normal((5, 64)).astype(np.float32)
+    clean = requantize(w, scheme, bits)
+    w[1, 3], w[2, 40], w[4, 0] = np.nan, np.inf, -np.inf
+    r = requantize(w, scheme, bits)
+    qmax = 127 if bits == 8 else 7
+    assert (r.codes[1, 3], r.codes[2, 40], r.codes[4, 0]) == (0, qmax, -qmax)
+    assert np.isfinite(r.values).all() and np.isfinite(r.scale).all()
+    # The ranges are those of the finite values: every other code is what the clean weight gets,
+    # except in the rows whose range the clean weight took from a value now replaced.
+    untouched = [i for i in range(5) if i not in (1, 2, 4)] if scheme != "per-tensor" else []
+    assert np.array_equal(r.codes[untouched], clean.codes[untouched])
+    assert r.findings == (f"requantization: 3 non-finite input value(s), the first at row 1, col 3: ranges leave "
+                          f"them out, NaN is coded 0 and ±inf saturates to ±{qmax}; the NPU cannot carry them, so "
+                          "the outputs they feed will not match the CPU's",)
+    assert clean.findings == ()
+
+
+@pytest.mark.filterwarnings("error")
+def test_fp16_keeps_non_finite_values_and_reports_overflow():
+    w = np.ones((2, 8), np.float32)
+    w[0, 1], w[1, 2] = 1e6, np.nan
+    r = requantize(w, "per-channel", 16)
+    assert r.values[0, 1] == np.inf and np.isnan(r.values[1, 2])
+    assert r.findings[0].startswith("requantization to fp16: 1 value(s) beyond ±65504 became ±inf, the first at row 0, col 1")
+    assert r.findings[1] == "requantization to fp16: 1 non-finite input value(s) stay NaN or ±inf in fp16"
+    assert requantize(np.ones((2, 8), np.float32), "per-channel", 16).findings == ()
+
+
+@pytest.mark.parametrize("text", ["fixed:1e39", "fixed:1e-39", "fixed:1e-45"])
+def test_a_fixed_range_outside_float32_is_refused(text):
+    with pytest.raises(ValueError, match="outside float32's normal range"):
+        parse_scheme(text)
+    with pytest.raises(ValueError, match="outside float32's normal range"):
+        requantize(np.ones((1, 4), np.float32), text)
+    assert parse_scheme("fixed:3e38").clamp == 3e38

@@ -196,3 +196,43 @@ def test_tui_settings_become_scan_options():
     assert o.bands == DEFAULT_BANDS
     assert settings.with_changes(threshold=1e-3).scan_options().bands == (1e-3, DEFAULT_BANDS[1])
     assert settings.with_changes(threshold=0.5).scan_options().bands == (0.5, 0.5)
+
+
+# -- non-finite weights -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def nan_model(tmp_path_factory):
+    from layoutscope.samples.ggufwrite import STRING
+
+    w = np.random.default_rng(6).standard_normal((64, 256)).astype(np.float32)
+    bad = w.copy()
+    bad[9, 4], bad[40, 200] = np.nan, -np.inf
+    target = tmp_path_factory.mktemp("scan-nan") / "nan.gguf"
+    (GGUFBuilder().add("general.architecture", STRING, "llama")
+     .add_tensor("blk.0.ffn_up.weight", (256, 64), 0, bad.tobytes())
+     .add_tensor("blk.1.ffn_up.weight", (256, 64), 0, w.tobytes())
+     .write(target))
+    with layoutscope.open(target) as m:
+        yield m
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_nan_weight_is_a_broken_row_with_findings_whichever_path_measures_it(nan_model, monkeypatch):
+    import layoutscope.backend.npu_sweep as npu_sweep
+
+    swept = Scanner(nan_model, ScanOptions(backend="npu-sim"), jobs=1).run()
+    monkeypatch.setattr(npu_sweep, "can_sweep", lambda backend: False)  # the whole pipeline instead
+    piped = Scanner(nan_model, ScanOptions(backend="npu-sim"), jobs=1).run()
+    for report in (swept, piped):
+        bad, good = report.ranked()
+        assert (bad.tensor, bad.verdict, good.verdict) == ("blk.0.ffn_up.weight", "broken", "ok")
+        assert bad.mismatched == 16 and bad.excluded == 16 and np.isfinite([bad.nmse, bad.max_abs]).all()
+        assert bad.findings[0] == "W dequantized: 2 of 16384 values are not finite (1 NaN, 1 -inf), the first at n 9, k 4"
+        assert any(f.startswith("W requantization: 2 non-finite input value(s), the first at row 9, col 4")
+                   for f in bad.findings)
+        assert not good.findings and good.mismatched == 0
+        layers = report.layers()
+        assert layers[0].worst_verdict == "broken" and layers[0].max_nmse == float("inf") and layers[0].over_threshold == 1
+        assert report.to_dict()["offload"]["leading_layers_within_ok"] == 0
+        json.dumps(report.to_dict(), allow_nan=False)
+    assert [(r.nmse, r.weight_nmse, r.findings) for r in swept.ranked()] == \
+        [(r.nmse, r.weight_nmse, r.findings) for r in piped.ranked()]

@@ -12,6 +12,14 @@ Schemes (``--weight-quant`` / ``--act-quant``):
 
 Integer codes are symmetric: round half away from zero, then clip to ±127
 (±7 for int4). fp16 rounds to nearest even and has scale 1.
+
+Non-finite inputs never reach numpy as warnings: ranges are taken over the
+finite values, NaN is coded 0 and ±inf saturates to ±127 (±7), and
+:attr:`Requantized.findings` says how many there were and where the first
+one is (the NPU cannot carry them, so their outputs will not match the
+CPU's). fp16 keeps NaN and ±inf, and values beyond ±65504 become ±inf,
+with a finding. A ``fixed:R`` clamp outside float32's normal range is a
+ValueError: its scale would be 0 or inf.
 """
 
 from __future__ import annotations
@@ -71,6 +79,11 @@ def parse_scheme(text: "str | Scheme") -> Scheme:
             clamp = -1.0
         if not clamp > 0 or not np.isfinite(clamp):
             raise ValueError(f"scheme {text!r}: fixed:R needs a positive clamp range R, e.g. fixed:1.7")
+        limits = np.finfo(np.float32)
+        if not float(limits.tiny) <= clamp <= float(limits.max):
+            raise ValueError(f"scheme {text!r}: R = {clamp:g} is outside float32's normal range "
+                             f"({float(limits.tiny):.2g} .. {float(limits.max):.2g}), so its scale would be 0 or "
+                             "inf; choose R within it, e.g. fixed:4")
         return Scheme(kind, clamp=clamp)
     raise ValueError(
         f"unknown scheme {text!r}; use per-tensor, per-channel, per-token, per-group:G, fixed or fixed:R"
@@ -96,6 +109,7 @@ class Requantized:
     scheme: Scheme
     bits: int
     notes: tuple = field(default=())
+    findings: tuple = field(default=())
 
     @property
     def dtype(self) -> str:
@@ -146,9 +160,16 @@ def quotient_codes(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """
     q = np.divide(w, scale, dtype=np.float32)
     codes = np.rint(q)
-    fraction = np.subtract(q, codes, out=q)  # exact: q and its nearest integer are within a factor of 2
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN here, and handled below
+        fraction = np.subtract(q, codes, out=q)  # exact: q and its nearest integer are within a factor of 2
     np.abs(fraction, out=fraction)
-    if fraction.size and fraction.max() == 0.5:  # a half-integer quotient: rint went to even
+    top = fraction.max() if fraction.size else 0.0
+    if top != top:
+        # A non-finite input (its max is NaN): NaN is coded 0, ±inf keeps its sign for the clip to saturate.
+        codes[np.isnan(codes)] = 0
+        fraction[~np.isfinite(fraction)] = 0
+        top = fraction.max()
+    if top == 0.5:  # a half-integer quotient: rint went to even
         ties = np.unravel_index(np.flatnonzero(fraction == 0.5), codes.shape)  # 1-D search: 40x a 2-D one
         w_ties = np.broadcast_to(w, codes.shape)[ties].astype(np.float64)
         s_ties = np.broadcast_to(scale, codes.shape)[ties].astype(np.float64)
@@ -167,13 +188,16 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
     if w.ndim != 2:
         raise ValueError(f"requantize needs a 2-D (rows, K) array, got shape {w.shape}")
     if bits == 16:
-        codes = w.astype(np.float16)
+        with np.errstate(over="ignore"):  # beyond ±65504 is inf in fp16, as on the NPU; a finding below
+            codes = w.astype(np.float16)
         scale = np.ones((1, 1), np.float32)
-        return Requantized(codes, scale, codes.astype(np.float32), s, 16,
-                           ("fp16 rounds to nearest even; the scheme does not apply",))
+        values = codes.astype(np.float32)
+        return Requantized(codes, scale, values, s, 16, ("fp16 rounds to nearest even; the scheme does not apply",),
+                           _fp16_findings(w, values))
     qmax = code_max(bits)
     rows, k = w.shape
-    scale, notes = integer_scale(range_of(w, s), s, qmax, k)
+    amax, masked = _range(w, s)
+    scale, notes = integer_scale(amax, s, qmax, k)
     codes = np.empty((rows, k), dtype=np.int8)
     values = np.empty((rows, k), dtype=np.float32)
     step = max(1, _BLOCK_ELEMENTS // max(1, k))
@@ -184,10 +208,17 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
         codes[block], _ = encode_rows(w[block], scale if scale.shape[0] == 1 else scale[block], s, qmax,
                                       values=values[block])
     if s.kind == "fixed":
-        clipped = int(np.count_nonzero(np.abs(w) > np.float32(s.clamp)))
+        with np.errstate(invalid="ignore"):  # NaN compares false: not clamped, coded 0
+            clipped = int(np.count_nonzero(np.abs(w) > np.float32(s.clamp)))
         if clipped:
             notes = (f"{clipped} values beyond ±{s.clamp:g} were clamped", *notes)
-    return Requantized(codes, scale, values, s, bits, tuple(notes))
+        # A fixed scheme takes no range; one sum tells whether any input is not finite.
+        with np.errstate(invalid="ignore"):  # inf + -inf is NaN: still not finite
+            suspect = not np.isfinite(np.sum(w, dtype=np.float64))
+    else:
+        suspect = masked
+    findings = _coding_findings(w, s, qmax) if suspect else ()
+    return Requantized(codes, scale, values, s, bits, tuple(notes), findings)
 
 
 def code_max(bits: int) -> int:
@@ -202,7 +233,21 @@ def range_of(w: np.ndarray, scheme: Scheme) -> np.ndarray:
 
     ``fixed`` needs no range and gets (1, 1) zeros. Row-wise schemes can be
     taken over any block of rows; per-tensor ranges combine with ``np.maximum``.
+    Only finite values count: a range holding NaN or inf is taken over the rest.
     """
+    return _range(w, scheme)[0]
+
+
+def _range(w: np.ndarray, scheme: Scheme) -> tuple[np.ndarray, bool]:
+    """:func:`range_of`, and whether non-finite values had to be left out of it."""
+    amax = _raw_range(w, scheme)
+    if np.isfinite(amax).all():
+        return amax, False
+    # Rare: a NaN or inf showed up in a range; take the ranges again over the finite values only.
+    return _raw_range(np.where(np.isfinite(w), w, np.float32(0)), scheme), True
+
+
+def _raw_range(w: np.ndarray, scheme: Scheme) -> np.ndarray:
     rows, k = w.shape
     if scheme.kind == "fixed":
         return np.zeros((1, 1), np.float32)
@@ -213,6 +258,40 @@ def range_of(w: np.ndarray, scheme: Scheme) -> np.ndarray:
     g = scheme.group
     padded = np.pad(np.abs(w), ((0, 0), (0, -k % g)))
     return padded.reshape(rows, -1, g).max(axis=2)
+
+
+def coding_text(count: int, first: tuple, qmax: int) -> str:
+    """The finding for ``count`` non-finite inputs to integer codes (the first at ``first``, (row, col))."""
+    return (f"requantization: {count} non-finite input value(s), the first at row {first[0]}, col {first[1]}: "
+            f"ranges leave them out, NaN is coded 0 and ±inf saturates to ±{qmax}; the NPU cannot carry them, "
+            "so the outputs they feed will not match the CPU's")
+
+
+def _coding_findings(w: np.ndarray, scheme: Scheme, qmax: int) -> tuple:
+    bad = ~np.isfinite(w)
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return ()
+    first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), w.shape))
+    return (coding_text(count, first, qmax),)
+
+
+def _fp16_findings(w: np.ndarray, values: np.ndarray) -> tuple:
+    # One sum tells whether anything is not finite in fp16; only then is it counted.
+    with np.errstate(invalid="ignore"):  # inf + -inf is NaN: still not finite
+        if np.isfinite(np.sum(values, dtype=np.float64)):
+            return ()
+    overflow = np.isinf(values) & np.isfinite(w)
+    out = []
+    n = int(np.count_nonzero(overflow))
+    if n:
+        first = tuple(int(i) for i in np.unravel_index(int(np.argmax(overflow)), w.shape))
+        out.append(f"requantization to fp16: {n} value(s) beyond ±65504 became ±inf, the first at row {first[0]}, "
+                   f"col {first[1]}; the outputs they feed are not finite on the NPU")
+    carried = int(np.count_nonzero(~np.isfinite(w)))
+    if carried:
+        out.append(f"requantization to fp16: {carried} non-finite input value(s) stay NaN or ±inf in fp16")
+    return tuple(out)
 
 
 def integer_scale(amax: np.ndarray, scheme: Scheme, qmax: int, k: int) -> tuple[np.ndarray, tuple]:

@@ -24,6 +24,7 @@ def run(args) -> int:
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths, inputs=existing_files(args.input))
         weight = model.tensor(args.tensor)
+        weight.require_data("compare")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); compare needs a matmul weight")
         x, described = load_input(args.input, model, weight.ne[0], args.rows, n=weight.ne[1])
@@ -63,7 +64,7 @@ def as_text(result, weight, notices) -> str:
     ]
     if "runtime" in d:
         lines.append(f"  runtime: {d['runtime']}, NPU core {d['npu_core']}")
-    lines += [f"  FINDING: {f}" for f in d.get("findings", [])]
+    lines += [f"  FINDING: {f}" for f in result.findings]
     calls = "" if d.get("calls", 1) == 1 else f" in {d['calls']} NPU calls"
     lines += [
         f"  input: {result.input}",
@@ -73,6 +74,9 @@ def as_text(result, weight, notices) -> str:
         f"  matmul:       NMSE {m.nmse:.3e}  SNR {m.snr_db:.1f} dB  cosine {m.cosine:.6f}  "
         f"max|err| {m.max_abs:.4g}  mean|err| {m.mean_abs:.4g}  verdict {m.verdict.upper()}",
     ]
+    if m.excluded:
+        lines.append(f"  measured over the {m.measured} of {result.y.size} positions finite on both sides, "
+                     f"{m.excluded_text}")
     if m.exact_fraction is not None:
         lines.append(f"  exact int32 matches: {m.exact_fraction:.2%}")
     if result.weight_error is not None:
@@ -81,10 +85,12 @@ def as_text(result, weight, notices) -> str:
             f"  weight alone: NMSE {w.nmse:.3e}  SNR {w.snr_db:.1f} dB  max|err| {w.max_abs:.4g}  "
             f"(W requantized {d['weight_quant']} vs W dequantized: the scheme's own error)"
         )
+        if w.excluded_text:
+            lines.append(f"  weight alone measured over its {w.measured} positions finite on both sides, {w.excluded_text}")
     lines += ["", "  worst elements:", f"  {'m':>6} {'n':>6} {'reference':>14} {result.backend:>14} {'|err|':>12}"]
     for w in m.worst[:8]:
         lines.append(f"  {w.m:>6} {w.n:>6} {float_text(w.reference):>14} {float_text(w.value):>14} {w.abs_err:>12.4g}")
-    notes = [n for n in d.get("notes", []) if n]
+    notes = [n for n in [*d.get("notes", []), *result.details.get("reference", {}).get("notes", [])] if n]
     if notes:
         lines += ["", "  notes:"] + [f"  - {n}" for n in notes]
     return printable_lines(lines)

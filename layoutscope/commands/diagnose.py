@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 
 from ..errors import UsageError
 from ..gguf import Model
@@ -17,17 +16,15 @@ def run(args) -> int:
 
     with Model(args.file) as model:
         weight = model.tensor(args.tensor)
+        weight.require_data("diagnose")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); diagnose needs a matmul weight")
         k, n = weight.ne[0], weight.n_rows
         outputs = Outputs(args, models=model.paths, inputs=(args.observed, args.input))
         x = load_input(args.input, k, weight.name)
         observed = load_observed(args.observed, x.shape[0], n, weight.name)
-        with warnings.catch_warnings():
-            # An all-NaN observed output is reported as such; numpy's nan-reduction warnings add nothing.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = diagnose(weight, x, observed, platform=args.platform, mm=args.mm,
-                              weight_quant=args.weight_quant, act_quant=args.act_quant)
+        result = diagnose(weight, x, observed, platform=args.platform, mm=args.mm,
+                          weight_quant=args.weight_quant, act_quant=args.act_quant)
         data = result.to_dict()
         data = jsonable({"tensor": data.pop("tensor"), "type": weight.type.name, "ne": list(weight.ne),
                          "observed": args.observed, "input": args.input, **data})

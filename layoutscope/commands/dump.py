@@ -28,6 +28,7 @@ def run(args) -> int:
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths)
         tensor = model.tensor(args.tensor)
+        tensor.require_data("dump")
         if not tensor.type.can_dequantize:
             raise NotImplementedError(f"{tensor.name}: {tensor.type.unavailable_reason()}")
         # The grid is for eyes (an 8×8 window); a CSV export defaults to everything.

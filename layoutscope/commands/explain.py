@@ -25,6 +25,7 @@ def run(args) -> int:
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths)
         tensor = model.tensor(args.tensor)
+        tensor.require_data("explain")
         result = explain(tensor, from_end(row, tensor.n_rows), from_end(col, tensor.ne[0]))
         outputs.export_json(result.to_dict())
         outputs.print_report(lambda: str(result) + "\n", result.to_dict)

@@ -8,10 +8,11 @@ whose bytes are views of the memory map.
 from .errors import GGUFError
 from .header import MetadataEntry
 from .model import Model
-from .tensor import Tensor, parse_layer
+from .tensor import EmptyTensorError, Tensor, parse_layer
 from .values import MetadataArray, ValueType
 
 __all__ = [
+    "EmptyTensorError",
     "GGUFError",
     "MetadataArray",
     "MetadataEntry",

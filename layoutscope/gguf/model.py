@@ -63,6 +63,7 @@ class Model:
         self.metadata: Mapping = MappingProxyType({k: e.value for k, e in first.entries.items()})
         self.tensors: tuple[Tensor, ...] = tuple(tensors)
         self._by_name = {t.name: t for t in self.tensors}
+        warnings.extend(f"tensor {t.name!r}: {t.empty_reason}; commands skip it" for t in tensors if t.empty_reason)
         warnings.extend(self._split_warnings())
         warnings.extend(self._metadata_warnings())
         self.warnings: tuple[str, ...] = tuple(warnings)

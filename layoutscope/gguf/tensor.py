@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING, Optional, Union
 
 from ..formats import GGMLType
+from ..printable import printable, quoted
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -25,6 +26,10 @@ if TYPE_CHECKING:  # pragma: no cover
 LAYER_PATTERN = re.compile(r"^(?:(?P<group>enc|dec|v|a|v\.sam)\.)?blk\.(?P<layer>\d+)\.(?P<role>.+)$")
 
 Rows = Union[None, int, slice, range]
+
+
+class EmptyTensorError(ValueError):
+    """A command needs a tensor's data, and the tensor has none (a zero dimension)."""
 
 
 def parse_layer(name: str) -> tuple[Optional[str], Optional[int], str]:
@@ -120,6 +125,25 @@ class Tensor:
         if self.type.block_size <= 0:
             return self.nbytes
         return self.type.row_bytes(self.ne[0])
+
+    @property
+    def empty_reason(self) -> Optional[str]:
+        """Why this tensor has no data to work on (a zero in ``ne``), or None for a normal tensor."""
+        if 0 not in self.ne:
+            return None
+        return f"ne = [{', '.join(map(str, self.ne))}] has a zero dimension, so it holds no elements"
+
+    def require_data(self, action: str) -> None:
+        """Raise :class:`EmptyTensorError` saying why ``action`` (e.g. "compare") cannot use this tensor.
+
+        Does nothing for a tensor with data.
+        """
+        reason = self.empty_reason
+        if reason is not None:
+            raise EmptyTensorError(
+                f"cannot {action} tensor {quoted(self.name)} (info record at byte {self.info_offset} of "
+                f"{printable(self.path)}): {reason}; choose another tensor (`layoutscope info` lists every "
+                "tensor's ne)")
 
     @property
     def path(self) -> str:

@@ -180,7 +180,7 @@ class MainScreen(MainWorkers, Screen):
         self.comparisons[message.tensor] = (c, message.notices)
         m = c.metrics
         self.verdicts.record(message.tensor, m.nmse, summary=f"{c.backend} vs {c.reference}",
-                             bands=c.bands)
+                             bands=c.bands, mismatched=m.mismatched)
         if self.model is not None:
             self.query_one(TensorTree).refresh_verdict(self.model.tensor(message.tensor))
         panel = self.query_one(MatmulPanel)
@@ -492,7 +492,7 @@ class MainScreen(MainWorkers, Screen):
     def record_scan_row(self, row, bands: tuple) -> None:
         """Record a scan's row in the VerdictStore (source ``scan``) and recolour its tree label."""
         self.verdicts.record(row.tensor, row.nmse, source="scan", bands=bands,
-                             summary=f"scan: weight NMSE {row.weight_nmse:.2e}")
+                             summary=f"scan: weight NMSE {row.weight_nmse:.2e}", mismatched=row.mismatched)
         if self.model is not None and row.tensor in self.model:
             self.query_one(TensorTree).refresh_verdict(self.model.tensor(row.tensor))
         if row.tensor == self.current:

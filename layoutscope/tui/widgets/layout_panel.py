@@ -84,6 +84,10 @@ class LayoutPanel(TextView):
         width = max(40, self.scrollable_content_region.width - 1)
         if t.block_size <= 0:
             return self._unknown(tensor)
+        if tensor.empty_reason:
+            return [Text(f"{tensor.name} · {t.name}", style="bold"),
+                    Text(f"no data: {tensor.empty_reason}; nothing to explain, and every command skips it",
+                         style="bold yellow")]
         e = self._explain(tensor, row, col)
         elements = "1 element" if t.block_size == 1 else f"{t.block_size} elements"
         head = Text.assemble((f"{t.name}", "bold"), f" · type id {t.id} · {elements} in {t.type_size} bytes · "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Group
 from rich.padding import Padding
 from rich.text import Text
@@ -55,6 +56,9 @@ def results_text(comparison, notices) -> Text:
         text.append(f"M={d.get('M')} K={d.get('K')} N={d.get('N')} (padded K={d.get('K_padded')} N={d.get('N_padded')}) · "
                     f"{d.get('rknn_matmul_type', '')}\n")
     text.append(f"input: {comparison.input}\n")
+    for f in [*comparison.findings, m.excluded_text]:
+        if f:
+            text.append(f"FINDING: {f}\n", style="bold yellow")
     for n in notices:
         text.append(f"note: {n}\n", style="dim")
     return text
@@ -166,7 +170,8 @@ class MatmulPanel(VerticalScroll):
         for w in comparison.metrics.worst[:10]:
             table.add_row(str(w.m), str(w.n), float_text(w.reference), float_text(w.value), f"{w.abs_err:.4g}")
         table.display = True
-        err = comparison.y.astype("float64") - comparison.y_reference.astype("float64")
+        with np.errstate(invalid="ignore"):  # inf - inf: counted on the histogram's nan/inf line
+            err = comparison.y.astype("float64") - comparison.y_reference.astype("float64")
         hist = Text("|error| histogram (log bins)\n", style="bold")
         hist.append("\n".join(error_histogram(err, bins=8, width=20)))
         self.query_one("#matmul-histogram", Static).update(hist)
