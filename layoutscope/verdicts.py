@@ -3,6 +3,11 @@
 The TUI colours its tensor tree from it and ``n`` / ``N`` walk to the next
 tensor that is worse than the threshold. It holds plain data only (no arrays,
 no UI), so a scan can fill it from a worker's results.
+
+Every entry remembers the settings that made it (a fingerprint, see
+``MatmulSettings.fingerprint``). Asked with the current fingerprint, the
+store treats entries made under other settings as *stale*: they are kept (and
+count again if the settings come back) but never walked to by ``n`` / ``N``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ class VerdictEntry:
     nmse: float
     source: str = "matmul"
     summary: str = ""
+    settings: tuple = ()
+
+    def is_current(self, fingerprint: Optional[tuple]) -> bool:
+        """True when made under ``fingerprint`` (None: any settings count)."""
+        return fingerprint is None or self.settings == fingerprint
 
 
 class VerdictStore:
@@ -31,9 +41,9 @@ class VerdictStore:
         self._entries: dict[str, VerdictEntry] = {}
 
     def record(self, tensor: str, nmse: float, source: str = "matmul", summary: str = "",
-               bands: tuple[float, float] = DEFAULT_BANDS) -> VerdictEntry:
-        """Store (replacing) the verdict of ``tensor`` from an NMSE."""
-        entry = VerdictEntry(tensor, verdict(nmse, bands), float(nmse), source, summary)
+               bands: tuple[float, float] = DEFAULT_BANDS, settings: tuple = ()) -> VerdictEntry:
+        """Store (replacing) the verdict of ``tensor`` from an NMSE, made under ``settings`` (a fingerprint)."""
+        entry = VerdictEntry(tensor, verdict(nmse, bands), float(nmse), source, summary, tuple(settings))
         self._entries[tensor] = entry
         return entry
 
@@ -47,10 +57,17 @@ class VerdictStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def is_worse(self, tensor: str, threshold: float) -> bool:
-        """True when ``tensor``'s last NMSE is above ``threshold`` (NaN counts as worse)."""
+    def is_worse(self, tensor: str, threshold: float, fingerprint: Optional[tuple] = None) -> bool:
+        """True when ``tensor``'s last NMSE is above ``threshold`` (NaN counts as worse).
+
+        With a ``fingerprint``, an entry made under other settings is stale and never worse.
+        """
         entry = self._entries.get(tensor)
-        return entry is not None and not entry.nmse <= threshold
+        return entry is not None and entry.is_current(fingerprint) and not entry.nmse <= threshold
+
+    def stale(self, fingerprint: tuple) -> list[str]:
+        """Tensors whose entry was made under settings other than ``fingerprint``."""
+        return [name for name, e in self._entries.items() if not e.is_current(fingerprint)]
 
     def counts(self) -> dict[str, int]:
         """How many tensors have each verdict."""
@@ -60,18 +77,19 @@ class VerdictStore:
         return out
 
     def next_worse(self, order: Sequence[str], current: Optional[str], threshold: float,
-                   step: int = 1) -> Optional[str]:
+                   step: int = 1, fingerprint: Optional[tuple] = None) -> Optional[str]:
         """The next tensor after ``current`` in ``order`` (wrapping) that is worse than ``threshold``.
 
         ``step`` is +1 (forward) or -1 (backward). ``current`` itself is found
-        only after a full lap, so a single bad tensor is still reported.
+        only after a full lap, so a single bad tensor is still reported. With a
+        ``fingerprint``, stale entries are skipped.
         """
         if not order:
             return None
         start = order.index(current) if current in order else (-1 if step > 0 else 0)
         for i in range(1, len(order) + 1):
             name = order[(start + step * i) % len(order)]
-            if self.is_worse(name, threshold):
+            if self.is_worse(name, threshold, fingerprint):
                 return name
         return None
 
