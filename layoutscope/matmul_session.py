@@ -109,10 +109,11 @@ class NpuSide:
     @property
     def summary(self) -> str:
         """The choice in one short line; :attr:`reason` holds the details (a missing library's whole story)."""
+        # At 80 columns the Matmul panel is 48 wide: "NPU side: " and this must fit on one line.
         if self.name == "npu-sim" and not self.npu_available and not self.reason.startswith("npu-sim chosen"):
-            return "npu-sim (the exact emulator): npu unavailable, see notes"
+            return "npu-sim · npu unavailable (see notes)"
         if self.name == "npu" and not self.npu_available:
-            return "npu, but it is unavailable: see notes"
+            return "npu · unavailable (see notes)"
         return f"{self.name} ({'the real NPU' if self.name == 'npu' else 'the exact emulator'})"
 
 

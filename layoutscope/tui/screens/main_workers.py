@@ -44,10 +44,13 @@ class MainWorkers:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="amax")
     def _compute_amax(self, tensor) -> None:
-        from ...sidebyside import tensor_amax
+        from ...sidebyside import ExportCancelled, tensor_amax
 
         worker = get_current_worker()
-        amax = tensor_amax(tensor, cancelled=lambda: worker.is_cancelled)
+        try:
+            amax = tensor_amax(tensor, cancelled=lambda: worker.is_cancelled)
+        except ExportCancelled:
+            return  # another tensor was selected meanwhile: nobody waits for this one
         self.post_message(msg.AmaxReady(tensor.name, amax))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="matmul")
@@ -72,7 +75,7 @@ class MainWorkers:
         if worker.is_cancelled:
             self.post_message(msg.MatmulFailed(name, f"matmul of {name} cancelled", cancelled=True))
         else:
-            self.post_message(msg.MatmulFinished(name, comparison, notices))
+            self.post_message(msg.MatmulFinished(name, comparison, notices, settings))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diagnose")
     def _diagnose(self, model, name: str, observed_path: str, input_path: str, settings: MatmulSettings) -> None:
@@ -98,7 +101,7 @@ class MainWorkers:
         except Exception as exc:  # noqa: BLE001 - e.g. a missing or mis-shaped .npy: shown, the app keeps running
             self.post_message(msg.DiagnoseFailed(name, f"diagnose: {classify(exc)[1]}"))
             return
-        self.post_message(msg.DiagnoseFinished(name, result, observed_path, input_path))
+        self.post_message(msg.DiagnoseFinished(name, result, observed_path, input_path, settings))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def _export(self, path: str, comparison=None, sbs=None) -> None:
@@ -137,7 +140,7 @@ class MainWorkers:
 
         worker = get_current_worker()
         for t in tensors:
-            if worker.is_cancelled or t.type.block_size <= 0:
+            if worker.is_cancelled or t.type.block_size <= 0 or t.n_elements == 0:
                 continue
             r, c = min(row, t.n_rows - 1), min(col, t.ne[0] - 1)
             try:

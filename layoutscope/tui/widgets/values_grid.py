@@ -19,6 +19,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...printable import printable
+from ..survival import Survives
+
 #: Lines per row of W: dequantized, NPU code, NPU value, |error|.
 QUANTITIES = ("ggml", "code", "npu", "|err|")
 LINES_PER_ROW = len(QUANTITIES)
@@ -33,7 +36,7 @@ def number(value: float) -> str:
     return f"{value:>9.4g}"[-9:] if abs(value) < 1e9 or value != value else f"{value:>9.2e}"
 
 
-class ValuesGrid(ScrollView, can_focus=True):
+class ValuesGrid(Survives, ScrollView, can_focus=True):
     """Side-by-side values of one weight, with an element cursor."""
 
     COMPONENT_CLASSES = {
@@ -76,7 +79,7 @@ class ValuesGrid(ScrollView, can_focus=True):
         """Show ``sbs`` (a SideBySide) with the cursor at (row, col), or ``message`` instead."""
         self.sbs = sbs
         self.threshold = threshold
-        self.message_text = message
+        self.message_text = None if message is None else printable(message)
         self._version += 1
         self._strips.clear()
         if message is None and sbs is not None:
@@ -165,7 +168,12 @@ class ValuesGrid(ScrollView, can_focus=True):
         key = (vy, first, ncols, width, self.col if row == self.row else -1, self._version)
         strip = self._strips.get(key)
         if strip is None:
-            strip = self._band_line(row, q, first, ncols, width)
+            try:
+                strip = self._band_line(row, q, first, ncols, width)
+            except Exception as exc:  # noqa: BLE001 - a row that cannot be decoded is said, not fatal to the frame
+                style = self.get_component_rich_style("values-grid--message")
+                text = printable(f"row {row}: cannot show values: {type(exc).__name__}: {exc}") if q == 0 else ""
+                strip = Strip([Segment(text, style)]).crop_extend(0, width, style)
             self._strips[key] = strip
         return strip
 
