@@ -30,7 +30,8 @@ FIELD_LABELS = {"weight_quant": "weights", "act_quant": "activations"}
 #: The command line's option names and the settings they stand for, so messages name the TUI's fields.
 _FLAG_FIELDS = {"--weight-quant": "weights", "--act-quant": "activations", "--input": "input", "--rows": "rows",
                 "--mm": "mm", "--platform": "platform", "--backend": "backend", "--reference": "reference"}
-_FLAG = re.compile("|".join(re.escape(flag) for flag in sorted(_FLAG_FIELDS, key=len, reverse=True)) + r"(?![\w-])")
+_FLAG = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, sorted(_FLAG_FIELDS, key=len, reverse=True)))
+                   + r")(?![\w-])")
 
 
 class MatmulCancelled(Exception):

@@ -424,10 +424,11 @@ class MainScreen(Survives, MainWorkers, Screen):
         verdict = ""
         if entry is not None:
             stale = "" if entry.is_current(self.settings.fingerprint) else "stale "
-            verdict = f" · {stale}{entry.verdict.upper()} {entry.nmse:.1e}"
+            verdict = f" · {stale}{entry.verdict.upper()} {entry.nmse:.1e} ·"
         row, col = self.cursor
+        # The verdict right after the name: at 80 columns the title is cut at about 48 characters.
         self.query_one("#title", Static).update(Text.assemble(
-            (printable(t.name), "bold"), f" {t.type.name} {shape_text(t.ne)} @ {row},{col}{verdict}"), layout=False)
+            (printable(t.name), "bold"), verdict, f" {t.type.name} {shape_text(t.ne)} @ {row},{col}"), layout=False)
 
     def _show_panel(self, panel: str) -> None:
         if self.model is None or self.current is None or panel not in PANELS:

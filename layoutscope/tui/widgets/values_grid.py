@@ -9,6 +9,7 @@ gutter shows each row's NPU scale.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Optional
 
 from rich.segment import Segment
@@ -155,8 +156,10 @@ class ValuesGrid(Survives, ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if not self._ready:
+            # The message wraps: at 80 columns the grid is 48 wide, and the reason is the point of it.
             style = self.get_component_rich_style("values-grid--message")
-            return Strip([Segment((self.message_text or "") if y == 0 else "", style)]).extend_cell_length(width, style)
+            lines = textwrap.wrap(self.message_text or "", max(10, width)) or [""]
+            return Strip([Segment(lines[y] if y < len(lines) else "", style)]).extend_cell_length(width, style)
         first = self.scroll_offset.x // CELL_W
         ncols = min(self._visible_cols(), self.sbs.n_cols - first)
         if y == 0:
