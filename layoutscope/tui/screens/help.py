@@ -21,7 +21,7 @@ KEYS = (
     ("d", "diagnose which known bug explains an observed Y.npy"),
     ("S", "the Scan screen: every matmul weight, worst first"),
     ("x", "export CSV: the comparison (Values: side by side)"),
-    ("s", "settings; results of older ones are stale (?)"),
+    ("s", "settings; results made with others turn stale (?)"),
     ("g", "go to (row, col)"),
     ("/", "filter the tree (regex), applied as you pause"),
     ("  enter / esc", "go to the first match / clear the filter"),

@@ -181,10 +181,10 @@ class ScanScreen(Survives, Screen):
         self.query_one("#scan-title", Static).update(Text.assemble(
             ("Scan ", "bold"), printable(f"{path}: {len(self._targets)} matmul weights, {len(self._skipped)} other "
                                          "tensors skipped")), layout=False)
-        self.query_one("#scan-settings", Static).update(Text(printable(
-            f"{backend} vs {s.reference} · {s.platform} · mm {s.mm} · weights {s.weight_quant} · acts "
-            f"{s.act_quant}\ninput {s.input}, {s.rows} row(s) · threshold NMSE {s.threshold:g} · enter on a row "
-            "goes to it"), style="dim"))
+        self.query_one("#scan-settings", Static).update(Text("\n".join(printable(line) for line in (
+            f"{backend} vs {s.reference} · {s.platform} · mm {s.mm} · weights {s.weight_quant} · acts {s.act_quant}",
+            f"input {s.input}, {s.rows} row(s) · threshold NMSE {s.threshold:g} · enter on a row goes to it")),
+            style="dim"))
 
     def _stage(self, line: str, error: bool = False, dim: bool = False, stale: bool = False) -> None:
         style = "bold red" if error else (STALE_STYLE if stale else ("dim" if dim else "bold"))

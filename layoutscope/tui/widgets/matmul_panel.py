@@ -31,7 +31,7 @@ def settings_text(settings, side) -> Text:
     text.append("reference: ", style="bold")
     text.append(f"{settings.reference} (ggml's CPU mul_mat; cpu-numpy if libggml cannot load)\n")
     text.append(printable(f"platform {settings.platform} · mm {settings.mm} · weights {settings.weight_quant} · "
-                          f"activations {settings.act_quant}\n"))
+                          f"activations {settings.act_quant}") + "\n")
     text.append(printable(f"input {settings.input}, {settings.rows} row(s) · threshold NMSE {settings.threshold:g}"))
     text.append("\nm runs · d diagnoses an observed .npy · s changes settings · x exports CSV · esc cancels a run",
                 style="dim")
@@ -47,7 +47,7 @@ def side_notes(side) -> list[str]:
 
 def stale_text(what: str, staleness: str) -> Text:
     """The banner over a result made under other settings."""
-    return Text(f"STALE {what}: {staleness}. m reruns it with the current settings; x and n/N ignore it.\n",
+    return Text(f"STALE {what}: {staleness}. m reruns it with the current settings; x and n/N ignore it.",
                 style=STALE_STYLE)
 
 
@@ -209,7 +209,9 @@ class MatmulPanel(Survives, VerticalScroll):
             table.display = False
             return
         results = results_text(comparison, notices)
-        self.query_one("#matmul-results", Static).update(stale_text("result", stale) + results if stale else results)
+        # A Group, not Text + Text: the banner's style must not spread over the result.
+        self.query_one("#matmul-results", Static).update(Group(stale_text("result", stale), results) if stale
+                                                         else results)
         for w in comparison.metrics.worst[:10]:
             table.add_row(str(w.m), str(w.n), float_text(w.reference), float_text(w.value), f"{w.abs_err:.4g}")
         table.display = True

@@ -64,10 +64,12 @@ class ArrayView(Survives, ScrollView, can_focus=True):
         self.refresh()
 
     def _scalar_lines(self) -> list[str]:
-        # A file's strings may hold ESC sequences and newlines: shown escaped, never sent to the terminal.
-        text = printable(self.value if isinstance(self.value, str) else repr(self.value))
+        # A string's own lines (a chat template's) stay lines; every other control character is shown
+        # escaped, never sent to the terminal.
+        text = self.value if isinstance(self.value, str) else repr(self.value)
         width = max(20, self.scrollable_content_region.width or 60)
-        return [text[i : i + width] for i in range(0, len(text), width)] or [""]
+        lines = [printable(line) for line in text.split("\n")]
+        return [line[i : i + width] for line in lines for i in range(0, max(1, len(line)), width)] or [""]
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
