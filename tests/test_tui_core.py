@@ -154,7 +154,7 @@ def test_the_core_helpers_do_not_import_textual():
 
     code = ("import sys\n"
             "import layoutscope.npu_location, layoutscope.sidebyside, layoutscope.verdicts, layoutscope.histogram\n"
-            "import layoutscope.hexview, layoutscope.matmul_session\n"
+            "import layoutscope.hexview, layoutscope.matmul_session, layoutscope.settings_form\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

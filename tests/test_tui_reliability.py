@@ -572,6 +572,13 @@ def test_a_handler_or_action_that_raises_is_shown_and_the_app_goes_on(tiny_llama
             monkeypatch.setattr(MainScreen, "action_goto", broken_goto)
             await pilot.press("g")
             assert "the goto action failed: KeyError" in status(app)
+            monkeypatch.setattr(MainScreen, "action_scan", broken_goto)  # a palette command that raises
+            await pilot.press("ctrl+p", *"scan: every")
+            await pilot.pause(0.3)
+            await app.workers.wait_for_complete()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert "failed: KeyError: 'a bug in go to'" in status(app) and app.screen is main
             await pilot.press("right_square_bracket")
             assert main.current == "blk.1.attn_q.weight"
             await pilot.press("q")

@@ -7,10 +7,10 @@ from textual.binding import Binding
 
 from .commands import TensorProvider
 from .screens.main import MainScreen
-from .survival import failure_line
+from .survival import Survives, failure_line
 
 
-class LayoutscopeApp(App):
+class LayoutscopeApp(Survives, App):
     """``layoutscope FILE``: step through layers, read layouts and values, run one matmul, export CSV."""
 
     CSS_PATH = "app.tcss"

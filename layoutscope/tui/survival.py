@@ -15,7 +15,7 @@ import functools
 from typing import Callable
 
 from ..errors import UsageError, classify
-from ..printable import clipped
+from ..printable import clipped, printable
 
 
 def error_text(exc: BaseException) -> str:
@@ -23,7 +23,7 @@ def error_text(exc: BaseException) -> str:
     from ..gguf.errors import GGUFError
 
     if isinstance(exc, (UsageError, GGUFError, OSError)):
-        return classify(exc)[1]
+        return clipped(classify(exc)[1], 300)
     first = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {clipped(first, 160)} (the app keeps running; q quits)"
 
@@ -33,7 +33,7 @@ def failure_line(exc: BaseException, where: str) -> str:
     from ..gguf.errors import GGUFError
 
     joiner = ": " if isinstance(exc, (UsageError, GGUFError, OSError)) else " failed: "
-    return f"{where}{joiner}{error_text(exc)}"
+    return printable(f"{where}{joiner}{error_text(exc)}")
 
 
 def report_failure(app, exc: BaseException, where: str) -> None:
