@@ -34,7 +34,8 @@ class TensorProvider(Provider):
             (t.name, f"tensor: {printable(t.name)}",
              escape(f"{t.type.name} ne=[{', '.join(map(str, t.ne))}] @ byte {t.offset}")) for t in model.tensors
         ]
-        self._select = screen.select_tensor if screen is not None else None
+        # As enter on a Scan row: the tensor is shown even when the tree's filter hides it.
+        self._select = screen.jump_to if screen is not None else None
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

@@ -394,8 +394,8 @@ class MainScreen(Survives, MainWorkers, Screen):
         if self.model is None or name not in self.model:
             return
         tree = self.query_one(TensorTree)
-        if tree.current() != name:
-            tree.show(name)
+        if tree.current() != name and not tree.show(name):
+            tree.unselect()  # hidden by the filter: no other tensor may look selected
         if name == self.current:
             return
         t = self.model.tensor(name)
