@@ -14,26 +14,20 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from ..errors import UsageError, classify
+from ..errors import classify
 from ..printable import clipped, printable
 
 
 def error_text(exc: BaseException) -> str:
-    """``exc`` in one line: the error policy's message for a user's error, else its type and first line."""
-    from ..gguf.errors import GGUFError
-
-    if isinstance(exc, (UsageError, GGUFError, OSError)):
-        return clipped(classify(exc)[1], 300)
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {clipped(first, 160)} (the app keeps running; q quits)"
+    """``exc`` as the error policy words it (one line, clipped); the TUI has no ``--debug``, so no pointer to it."""
+    line = classify(exc)[1].replace("(rerun with --debug for a traceback)", "(the app keeps running; q quits)")
+    return printable(clipped(line, 300))
 
 
 def failure_line(exc: BaseException, where: str) -> str:
-    """One line for ``exc`` raised in ``where`` (a worker's group, a handler's name)."""
-    from ..gguf.errors import GGUFError
-
-    joiner = ": " if isinstance(exc, (UsageError, GGUFError, OSError)) else " failed: "
-    return printable(f"{where}{joiner}{error_text(exc)}")
+    """One line for a bug: ``exc`` raised in ``where`` (a handler, an action, a worker that should not raise)."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return printable(f"{where} failed: {type(exc).__name__}: {clipped(first, 160)} (the app keeps running; q quits)")
 
 
 def report_failure(app, exc: BaseException, where: str) -> None:

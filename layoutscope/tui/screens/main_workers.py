@@ -14,6 +14,7 @@ from textual.worker import get_current_worker
 from ...errors import classify
 from ...matmul_session import MatmulCancelled, MatmulSettings, choose_npu_side
 from .. import messages as msg
+from ..survival import error_text
 from ..widgets.metadata_panel import search_array
 
 #: Seconds between export progress messages.
@@ -70,7 +71,7 @@ class MainWorkers:
             self.post_message(msg.MatmulFailed(name, str(exc), cancelled=True))
             return
         except Exception as exc:  # noqa: BLE001 - shown in the panel, the app keeps running
-            self.post_message(msg.MatmulFailed(name, classify(exc)[1]))
+            self.post_message(msg.MatmulFailed(name, error_text(exc)))
             return
         if worker.is_cancelled:
             self.post_message(msg.MatmulFailed(name, f"matmul of {name} cancelled", cancelled=True))
@@ -99,7 +100,7 @@ class MainWorkers:
             self.post_message(msg.DiagnoseFailed(name, str(exc), cancelled=True))
             return
         except Exception as exc:  # noqa: BLE001 - e.g. a missing or mis-shaped .npy: shown, the app keeps running
-            self.post_message(msg.DiagnoseFailed(name, f"diagnose: {classify(exc)[1]}"))
+            self.post_message(msg.DiagnoseFailed(name, f"diagnose: {error_text(exc)}"))
             return
         self.post_message(msg.DiagnoseFinished(name, result, observed_path, input_path, settings))
 
