@@ -74,7 +74,7 @@ class WithData:
         return name in self._names
 
     def tensor(self, name: str):
-        """The tensor ``name`` when it has data (else the model's own KeyError)."""
+        """The tensor ``name`` when it has data, else a KeyError."""
         if name not in self._names:
             raise KeyError(name)
         return self._model.tensor(name)
