@@ -46,9 +46,9 @@ class NpuBackend(NpuPipelineBackend):
                 "or use --backend npu-sim"
             )
 
-    def matmul_prepared(self, prepared, x: np.ndarray) -> MatmulResult:
+    def matmul_prepared(self, prepared, x: np.ndarray, checkpoint=None) -> MatmulResult:
         """The pipeline's matmul, with the runtime and NPU core added to the details."""
-        result = super().matmul_prepared(prepared, x)
+        result = super().matmul_prepared(prepared, x, checkpoint)
         result.details["runtime"] = self.runtime.describe()
         result.details["npu_core"] = self.core
         result.details["notes"].append("the npu backend has been tested against a fake librknnrt only, "

@@ -29,6 +29,23 @@ WEIGHT_SCHEMES = ("per-tensor", "per-channel", "per-group", "fixed")
 ACT_SCHEMES = ("per-tensor", "per-token", "fixed")
 #: Executes one call: (call, native A, native B, runtime scales) → CallOutput.
 Execute = Callable[[Call, np.ndarray, np.ndarray, dict], "object"]
+#: Called between blocks of long work (row blocks, NPU calls); it raises to stop it (a user's cancel).
+Checkpoint = Callable[[], None]
+#: Elements dequantized per block when a checkpoint is polled: 16 MiB of float32, a few ms of work.
+CHECKED_BLOCK_ELEMENTS = 1 << 22
+
+
+def dequantize_checked(weight, checkpoint: "Checkpoint | None" = None) -> np.ndarray:
+    """``weight.dequantize()``; with a ``checkpoint``, in row blocks with the checkpoint before each."""
+    if checkpoint is None:
+        return weight.dequantize()
+    n, k = weight.n_rows, weight.ne[0]
+    out = np.empty((n, k), dtype=np.float32)
+    step = max(1, CHECKED_BLOCK_ELEMENTS // max(1, k))
+    for start in range(0, n, step):  # blocks of rows, not elements
+        checkpoint()
+        out[start:start + step] = weight.dequantize(slice(start, start + step))
+    return out
 
 
 @dataclass
@@ -70,19 +87,24 @@ class NpuPipelineBackend(Backend):
         group = self.weight_quant.group if self.weight_quant.kind == "per-group" else None
         return plan_matmul(self.platform, self.mm.name, m, k, n, group)
 
-    def prepare(self, weight, values: "np.ndarray | None" = None) -> PreparedWeight:
-        """Dequantize (unless ``values`` are given) and requantize ``weight`` once for many inputs."""
+    def prepare(self, weight, values: "np.ndarray | None" = None,
+                checkpoint: "Checkpoint | None" = None) -> PreparedWeight:
+        """Dequantize (unless ``values`` are given) and requantize ``weight`` once for many inputs.
+
+        ``checkpoint()`` is called between row blocks; it raises to stop.
+        """
         weight.require_data("requantize")
         t0 = time.perf_counter()
-        w = weight.dequantize() if values is None else values
-        rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype])
+        w = dequantize_checked(weight, checkpoint) if values is None else values
+        rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype], checkpoint=checkpoint)
         return PreparedWeight(weight, w, rw, time.perf_counter() - t0)
 
     def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
         return self.matmul_prepared(self.prepare(weight), x)
 
-    def matmul_prepared(self, prepared: PreparedWeight, x: np.ndarray) -> MatmulResult:
-        """Y = X @ Wᵀ for a weight already through :meth:`prepare`."""
+    def matmul_prepared(self, prepared: PreparedWeight, x: np.ndarray,
+                        checkpoint: "Checkpoint | None" = None) -> MatmulResult:
+        """Y = X @ Wᵀ for a weight already through :meth:`prepare`; ``checkpoint()`` runs before each call."""
         x = self.check(prepared.weight, x)
         t0 = time.perf_counter()
         p, t = self.platform, self.mm
@@ -99,6 +121,8 @@ class NpuPipelineBackend(Backend):
         # fp16 codes carry NaN and ±inf through the matmul as the NPU would; they are findings, not warnings.
         with self._session() as execute, np.errstate(over="ignore", invalid="ignore"):
             for call in plan.calls:  # a handful of calls (N/4096 × K/8192), not tiles
+                if checkpoint is not None:
+                    checkpoint()
                 t_call = time.perf_counter()
                 a_native = layout.pack_a(np.ascontiguousarray(rx.codes[:, call.k0:call.k1]), p, t.a_dtype)
                 # A transposed view: the packer tiles Bᵀ = W rows directly, without a copy.

@@ -36,14 +36,15 @@ def can_sweep(backend) -> bool:
 
 
 def sweep(weight, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: int,
-          on_block: Optional[OnBlock] = None) -> list[np.ndarray]:
+          on_block: Optional[OnBlock] = None, checkpoint: Optional[Callable[[], None]] = None) -> list[np.ndarray]:
     """Each backend's float32 Y = X @ Wᵀ for ``weight``, streaming W once in blocks of ``block_rows`` rows.
 
     Choose ``block_rows`` so a block of float32 rows stays in cache (a few hundred KB).
 
     ``on_block`` sees every block's requantized values next to the dequantized
     ones, per backend, in row order: the weight-alone error without a second
-    pass. All ``backends`` must pass :func:`can_sweep`.
+    pass. All ``backends`` must pass :func:`can_sweep`. ``checkpoint()`` is
+    called before each block; it raises to stop the sweep (a user's cancel).
     """
     if not backends or not all(can_sweep(b) for b in backends):
         raise ValueError("sweep needs npu-sim backends with --mm int8; run the pipeline for the others")
@@ -53,10 +54,12 @@ def sweep(weight, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: 
     qmax = code_max(CODE_BITS["int8"])
     acts = [requantize(x, b.act_quant, CODE_BITS["int8"]) for b in backends]
     act_codes = [a.codes.astype(np.float32) for a in acts]
-    tensor_scales = _tensor_scales(weight, backends, step, qmax)
+    tensor_scales = _tensor_scales(weight, backends, step, qmax, checkpoint)
     acc = [np.empty((x.shape[0], n), np.float64) for _ in backends]
     weight_scales: list[list[np.ndarray]] = [[] for _ in backends]
     for start in range(0, n, step):  # blocks of rows, not elements
+        if checkpoint is not None:
+            checkpoint()
         w = weight.dequantize(slice(start, start + step))
         for i, backend in enumerate(backends):
             scheme = backend.weight_quant
@@ -75,7 +78,7 @@ def sweep(weight, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: 
     return ys
 
 
-def _tensor_scales(weight, backends, step: int, qmax: int) -> list:
+def _tensor_scales(weight, backends, step: int, qmax: int, checkpoint: Optional[Callable[[], None]] = None) -> list:
     """The single scale of each per-tensor or fixed scheme (None for row-wise ones)."""
     scales: list = [None] * len(backends)
     per_tensor = [i for i, b in enumerate(backends) if b.weight_quant.kind == "per-tensor"]
@@ -84,6 +87,8 @@ def _tensor_scales(weight, backends, step: int, qmax: int) -> list:
         tensor = backends[per_tensor[0]].weight_quant
         amax = np.zeros((1, 1), np.float32)
         for start in range(0, weight.n_rows, step):
+            if checkpoint is not None:
+                checkpoint()
             amax = np.maximum(amax, range_of(weight.dequantize(slice(start, start + step)), tensor))
         for i in per_tensor:
             scales[i] = integer_scale(amax, tensor, qmax, weight.ne[0])[0]

@@ -8,6 +8,9 @@
   showing. Target p95 ≤ 50 ms.
 * Peak RSS of that process after stepping through every layer in both
   panels. Target < 250 MB.
+* Cancel latency on a 262,144×640 Q8_0 output head: ``esc`` pressed while
+  the Matmul panel's worker (and then the Scan screen's) is busy on it, to
+  the moment its thread stops computing. Target ≤ 1 s (printed, not asserted).
 
 A frame counts as rendered when Textual hands the compositor's update to the
 driver (``App._display``), i.e. after every visible line was rendered.
@@ -109,10 +112,99 @@ async def _step_layers(path: str, steps: int) -> dict:
     return out
 
 
+#: Seconds into the work at which esc is pressed (prepare, requantize, the NPU calls, the reference).
+CANCEL_AT = (0.3, 1.0, 2.0, 3.0)
+
+
+def _scan_threads_busy() -> bool:
+    import threading
+
+    return any(t.name.startswith("layoutscope-scan") and t.is_alive() for t in threading.enumerate())
+
+
+async def _cancel_latency(path: str) -> dict:
+    """Seconds from esc to the end of the busy thread, for a matmul and a scan of ``output.weight``."""
+    from layoutscope.matmul_session import MatmulSettings
+    from layoutscope.tui import messages as msg
+    from layoutscope.tui.app import LayoutscopeApp
+    from layoutscope.tui.screens.main import MainScreen
+
+    # The matmul worker's last act is posting its outcome: that is when its thread stops computing.
+    ended: list[float] = []
+    post = MainScreen.post_message
+
+    def timed_post(self, message):
+        if isinstance(message, (msg.MatmulFailed, msg.MatmulFinished)):
+            ended.append(time.perf_counter())
+        return post(self, message)
+
+    MainScreen.post_message = timed_post
+    out: dict = {"matmul": [], "scan": []}
+    app = LayoutscopeApp(path, settings=MatmulSettings(backend="npu-sim"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        main = app.main_screen
+        main.select_tensor("output.weight")
+        await pilot.pause()
+        for delay in CANCEL_AT:
+            ended.clear()
+            # The actions directly, as m and esc run them: Pilot's press waits for the screen to settle,
+            # which a running worker delays.
+            main.action_matmul()
+            await asyncio.sleep(delay)
+            busy = not ended
+            t0 = time.perf_counter()
+            main.action_cancel()
+            while not ended:
+                await asyncio.sleep(0.01)
+            out["matmul"].append((delay, max(0.0, ended[0] - t0), busy))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        await pilot.press("S")
+        scan = app.screen
+        for delay in CANCEL_AT:
+            # Wait out the previous run's background thread, if any, before timing the next one.
+            while _scan_threads_busy():
+                await pilot.pause(0.05)
+            # The actions directly: Pilot's press waits for the screen to settle, which a running scan delays.
+            scan.action_start()
+            await asyncio.sleep(delay)
+            busy = _scan_threads_busy()
+            if not scan.running:  # finished before esc: nothing to time
+                out["scan"].append((delay, 0.0, False))
+                continue
+            t0 = time.perf_counter()
+            scan.action_escape()
+            while _scan_threads_busy():
+                await asyncio.sleep(0.01)
+            out["scan"].append((delay, time.perf_counter() - t0, busy))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+    return out
+
+
+def write_random_head(path: str, k: int = 640, n: int = 262_144) -> None:
+    """A model whose ``output.weight`` is a K×N Q8_0 head of random codes (real work, unlike a sparse hole)."""
+    import numpy as np
+    from ggufwrite import STRING, GGUFBuilder
+
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 256, size=(n * k // 32, 34), dtype=np.uint8)
+    blocks[:, :2] = np.frombuffer(np.float16(0.01).tobytes(), np.uint8)  # every block's scale d
+    (GGUFBuilder().add("general.architecture", STRING, "llama")
+     .add_tensor("token_embd.weight", (k, 16), 0, np.ones(16 * k, np.float32).tobytes())
+     .add_tensor("output.weight", (k, n), 8, blocks.tobytes())
+     .write(path))
+
+
 def _child(argv: list[str]) -> int:
     kind, path = argv[0], argv[1]
     if kind == "first-paint":
         result = asyncio.run(_first_paint(path))
+    elif kind == "cancel":
+        result = asyncio.run(_cancel_latency(path))
     else:
         result = asyncio.run(_step_layers(path, int(argv[2])))
     print(json.dumps(result, allow_nan=False))
@@ -132,11 +224,17 @@ def main() -> int:
     parser.add_argument("--vocab", type=int, default=262_144)
     parser.add_argument("--steps", type=int, default=31, help="] presses per panel (the 7B file has 32 layers)")
     parser.add_argument("--repeat", type=int, default=3, help="first-paint runs (best and worst are printed)")
+    parser.add_argument("--only", choices=("all", "cancel"), default="all", help="run one measurement only")
     args = parser.parse_args()
 
     from _models import llama_tensors, vocab_builder, write_sparse_model
 
     with tempfile.TemporaryDirectory() as tmp:
+        head = os.path.join(tmp, "head.gguf")
+        write_random_head(head)
+        if args.only == "cancel":
+            _print_cancel(_run_child("cancel", head))
+            return 0
         vocab_path = os.path.join(tmp, "vocab.gguf")
         write_sparse_model(vocab_path, vocab_builder(args.vocab), llama_tensors(2, 640, 2048, args.vocab))
         seven_b = os.path.join(tmp, "llama-2-7b-q8_0-sparse.gguf")
@@ -162,7 +260,20 @@ def main() -> int:
                   f"  (target p95 <= 50 ms: {verdict})")
         print(f"RSS after stepping every layer in both panels: {step['rss']:.0f} MB now, peak {step['peak_rss']:.0f} MB "
               f"(target < 250 MB: {'met' if step['peak_rss'] < 250 else 'NOT met'})")
+        _print_cancel(_run_child("cancel", head))
     return 0
+
+
+def _print_cancel(result: dict) -> None:
+    print("esc to the worker's thread stopping, 262,144×640 Q8_0 output.weight (npu-sim), "
+          f"esc at {', '.join(f'{d:g}' for d in CANCEL_AT)} s into the work:")
+    for what in ("matmul", "scan"):
+        runs = result[what]
+        worst = max(latency for _, latency, _ in runs)
+        idle = [f"{d:g} s" for d, _, busy in runs if not busy]
+        note = f" (already finished at {', '.join(idle)})" if idle else ""
+        print(f"  {what:<6} " + "  ".join(f"{latency * 1000:6.0f} ms" for _, latency, _ in runs)
+              + f"   worst {worst * 1000:.0f} ms (target <= 1 s: {'met' if worst <= 1.0 else 'NOT met'}){note}")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ checks for a cancel between them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import re
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, Optional
 
 from .backend.rknpu2.platforms import MATMUL_TYPES, PLATFORMS
 from .compare import DEFAULT_BANDS
+from .printable import printable
 
 #: The stages :func:`run_matmul` reports, in order.
 STAGES = ("input", "npu side", "reference", "weight error")
@@ -23,6 +25,13 @@ PLATFORM_NAMES = tuple(PLATFORMS)
 MM_NAMES = tuple(MATMUL_TYPES)
 WEIGHT_SCHEMES = ("per-channel", "per-tensor", "per-group:32", "fixed")
 ACT_SCHEMES = ("per-tensor", "per-token", "fixed:4")
+#: Each setting's name as the settings dialog labels it (the dataclass field name where they agree).
+FIELD_LABELS = {"weight_quant": "weights", "act_quant": "activations"}
+#: The command line's option names and the settings they stand for, so messages name the TUI's fields.
+_FLAG_FIELDS = {"--weight-quant": "weights", "--act-quant": "activations", "--input": "input", "--rows": "rows",
+                "--mm": "mm", "--platform": "platform", "--backend": "backend", "--reference": "reference"}
+_FLAG = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, sorted(_FLAG_FIELDS, key=len, reverse=True)))
+                   + r")(?![\w-])")
 
 
 class MatmulCancelled(Exception):
@@ -70,24 +79,24 @@ class MatmulSettings:
         """A copy with some fields replaced."""
         return replace(self, **changes)
 
+    @property
+    def fingerprint(self) -> tuple:
+        """Every setting a result depends on; results made under another fingerprint are stale."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    def differences(self, other: "MatmulSettings") -> list[str]:
+        """What changed from ``self`` to ``other``, one ``"mm int8 → int4"`` per setting."""
+        out = []
+        for f in fields(self):
+            old, new = getattr(self, f.name), getattr(other, f.name)
+            if old != new:
+                show = (lambda v: f"{v:g}") if f.name == "threshold" else str
+                out.append(f"{FIELD_LABELS.get(f.name, f.name)} {printable(show(old))} → {printable(show(new))}")
+        return out
+
     def to_dict(self) -> dict:
         """Plain data (for display and tests)."""
         return asdict(self)
-
-
-def validate(settings: MatmulSettings) -> Optional[str]:
-    """None when the NPU options form a valid matmul, else the one-line reason."""
-    from .backend import get_backend
-
-    if not settings.threshold > 0:
-        return f"threshold {settings.threshold!r}: use a positive NMSE, e.g. 5e-4"
-    if settings.rows < 1:
-        return f"rows {settings.rows}: need at least one input row"
-    try:
-        get_backend("npu-sim", **settings.npu_options())
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,16 @@ class NpuSide:
     name: str
     reason: str
     npu_available: bool
+
+    @property
+    def summary(self) -> str:
+        """The choice in one short line; :attr:`reason` holds the details (a missing library's whole story)."""
+        # At 80 columns the Matmul panel is 48 wide: "NPU side: " and this must fit on one line.
+        if self.name == "npu-sim" and not self.npu_available and not self.reason.startswith("npu-sim chosen"):
+            return "npu-sim · npu unavailable (see notes)"
+        if self.name == "npu" and not self.npu_available:
+            return "npu · unavailable (see notes)"
+        return f"{self.name} ({'the real NPU' if self.name == 'npu' else 'the exact emulator'})"
 
 
 def choose_npu_side(requested: str, availability: list[tuple[str, bool, str]]) -> NpuSide:
@@ -116,13 +135,26 @@ def choose_npu_side(requested: str, availability: list[tuple[str, bool, str]]) -
     return NpuSide("npu-sim", f"npu unavailable: {why_not}; running the exact emulator", False)
 
 
-class _Staged:
-    """A backend whose ``matmul`` first reports a stage (and may be cancelled); all else passes through."""
+def no_data_reason(tensor) -> Optional[str]:
+    """Why ``tensor`` has nothing to show or multiply (a zero dimension), or None when it has data."""
+    reason = tensor.empty_reason
+    return f"{printable(tensor.name)} has no data: {reason}" if reason else None
 
-    def __init__(self, backend, before: Callable[[], None], after: Callable[[], None] = lambda: None):
+
+def in_field_words(line: str) -> str:
+    """A message from the command-line code with its option names (``--input``) replaced by the settings' names."""
+    return _FLAG.sub(lambda m: _FLAG_FIELDS[m.group()], line)
+
+
+class _Staged:
+    """A backend whose ``matmul`` first reports a stage, and whose long work polls a checkpoint; all else passes through."""
+
+    def __init__(self, backend, before: Callable[[], None], after: Callable[[], None] = lambda: None,
+                 checkpoint: Optional[Callable[[], None]] = None):
         self._backend = backend
         self._before = before
         self._after = after
+        self._checkpoint = checkpoint
 
     def matmul(self, weight, x):
         self._before()
@@ -131,12 +163,13 @@ class _Staged:
         return result
 
     def prepare(self, weight):
-        # An NPU backend's stage starts with requantizing W, the slow part of it.
+        # An NPU backend's stage starts with requantizing W, the slow part of it: it polls the checkpoint
+        # between row blocks, so a cancel stops a 262,144-row head within a block.
         self._before()
-        return self._backend.prepare(weight)
+        return self._backend.prepare(weight, checkpoint=self._checkpoint)
 
     def matmul_prepared(self, prepared, x):
-        result = self._backend.matmul_prepared(prepared, x)
+        result = self._backend.matmul_prepared(prepared, x, checkpoint=self._checkpoint)
         self._after()
         return result
 
@@ -150,28 +183,37 @@ def run_matmul(model, tensor_name: str, settings: MatmulSettings, npu_side: NpuS
     """Run and compare one matmul; returns ``(Comparison, notices)``.
 
     ``stage(i, name)`` is called as each of :data:`STAGES` starts;
-    ``cancelled()`` is polled between stages and raises :class:`MatmulCancelled`.
+    ``cancelled()`` is polled between stages and between the blocks of the
+    NPU side's work (dequantize, requantize, each NPU call), and raises
+    :class:`MatmulCancelled`. The notices hold the NPU side's one-line
+    :attr:`NpuSide.summary`; its full reason is the caller's to show.
     """
     from .backend import get_backend, reference_backend
     from .comparison import run_comparison
     from .inputs import load_input
 
-    def enter(i: int) -> None:
+    def checkpoint() -> None:
         if cancelled():
-            raise MatmulCancelled(f"matmul of {tensor_name} cancelled")
+            raise MatmulCancelled(f"matmul of {printable(tensor_name)} cancelled")
+
+    def enter(i: int) -> None:
+        checkpoint()
         stage(i, STAGES[i])
 
     weight = model.tensor(tensor_name)
     weight.require_data("run a matmul on")
     if weight.n_dims != 2:
-        raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); a matmul needs one")
+        raise ValueError(f"{printable(weight.name)} is not a 2-D weight (ne = {list(weight.ne)}); a matmul needs one")
+    empty = no_data_reason(weight)
+    if empty:
+        raise ValueError(empty)
     enter(0)
     x, described = load_input(settings.input, model, weight.ne[0], settings.rows)
     backend = get_backend(npu_side.name, **settings.npu_options())
     reference, notice = reference_backend(settings.reference)
     result = run_comparison(
-        weight, x, _Staged(backend, lambda: enter(1)), _Staged(reference, lambda: enter(2), lambda: enter(3)),
-        described, bands=settings.bands,
+        weight, x, _Staged(backend, lambda: enter(1), checkpoint=checkpoint),
+        _Staged(reference, lambda: enter(2), lambda: enter(3)), described, bands=settings.bands,
     )
-    notices = [n for n in (npu_side.reason, notice) if n]
+    notices = [n for n in (npu_side.summary, notice) if n]
     return result, notices

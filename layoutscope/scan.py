@@ -203,6 +203,10 @@ def _skip_reason(t, tied_output: bool) -> str:
     return ""
 
 
+class ScanCancelled(Exception):
+    """The scan was cancelled while a weight was being measured; that weight's rows are dropped."""
+
+
 class Scanner:
     """Runs the scan; ``on_row(row, done, total)`` is called from the calling thread as rows finish."""
 
@@ -247,10 +251,16 @@ class Scanner:
             self._inputs[k] = x, described
         return self._inputs[k]
 
+    def _checkpoint(self) -> None:
+        """Called between blocks of a weight's work: a cancel stops even a 262,144-row head within a block."""
+        if self.cancelled.is_set():
+            raise ScanCancelled("scan cancelled")
+
     def measure(self, weight) -> list[ScanRow]:
         """All rows of one weight: one per scheme, sharing the dequantized W and the reference Y."""
         t0 = time.perf_counter()
         x, _ = self.input_for(weight.ne[0])
+        self._checkpoint()
         y_ref = self.reference.matmul(weight, x).y
         rows = []
         for backend, y, alone, requantization in self._npu_side(weight, x):
@@ -280,6 +290,7 @@ class Scanner:
         bit-identical to the pipeline and several times faster); anything
         else runs the whole pipeline on the dequantized W.
         """
+        from .backend.npu_pipeline import dequantize_checked
         from .backend.npu_sweep import can_sweep, sweep
         from .backend.rknpu2.requantize import CODE_BITS, code_max, coding_text
 
@@ -287,7 +298,8 @@ class Scanner:
         if all(can_sweep(b) for b in self.backends):
             errors = [ErrorAccumulator(names, axes) for _ in self.backends]
             ys = sweep(weight, x, self.backends, block_rows=ErrorAccumulator.rows_per_block(weight.ne[0]),
-                       on_block=lambda i, start, values, w: errors[i].add(values, w, start))
+                       on_block=lambda i, start, values, w: errors[i].add(values, w, start),
+                       checkpoint=self._checkpoint)
             out = []
             for b, y, e in zip(self.backends, ys, errors):
                 alone = e.result()
@@ -297,11 +309,11 @@ class Scanner:
                           ("X", find_nonfinite(x, "X", ("m", "k")))) if f is not None]
                 out.append((b, y, alone, coded))
             return out
-        w = weight.dequantize()
+        w = dequantize_checked(weight, self._checkpoint)
         out = []
         for backend in self.backends:
-            prepared = backend.prepare(weight, values=w)
-            result = backend.matmul_prepared(prepared, x)
+            prepared = backend.prepare(weight, values=w, checkpoint=self._checkpoint)
+            result = backend.matmul_prepared(prepared, x, self._checkpoint)
             self.findings.update(result.details.get("findings", ()))
             acc = ErrorAccumulator(names, axes)
             acc.add(prepared.requantized.values, w)
@@ -353,12 +365,16 @@ class Scanner:
                     pending.add(pool.submit(self.measure, queue.pop()))
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 for future in done:
-                    rows = future.result()
+                    try:
+                        rows = future.result()
+                    except ScanCancelled:
+                        continue
                     report.rows.extend(rows)
                     if on_row is not None:
                         on_row(rows[0], len({r.tensor for r in report.rows}), report.total)
         except KeyboardInterrupt:
             report.interrupted = True
+            self.cancelled.set()  # the weights still running stop at their next block
         finally:
             # Rows still running finish in the background and are dropped: the report holds finished rows only.
             pool.shutdown(wait=False, cancel_futures=True)

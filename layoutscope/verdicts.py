@@ -3,6 +3,11 @@
 The TUI colours its tensor tree from it and ``n`` / ``N`` walk to the next
 tensor that is worse than the threshold. It holds plain data only (no arrays,
 no UI), so a scan can fill it from a worker's results.
+
+Every entry remembers the settings that made it (a fingerprint, see
+``MatmulSettings.fingerprint``). Asked with the current fingerprint, the
+store treats entries made under other settings as *stale*: they are kept (and
+count again if the settings come back) but never walked to by ``n`` / ``N``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ class VerdictEntry:
     source: str = "matmul"
     summary: str = ""
     mismatched: int = 0
+    settings: tuple = ()
+
+    def is_current(self, fingerprint: Optional[tuple]) -> bool:
+        """True when made under ``fingerprint`` (None: any settings count)."""
+        return fingerprint is None or self.settings == fingerprint
 
 
 class VerdictStore:
@@ -32,9 +42,12 @@ class VerdictStore:
         self._entries: dict[str, VerdictEntry] = {}
 
     def record(self, tensor: str, nmse: float, source: str = "matmul", summary: str = "",
-               bands: tuple[float, float] = DEFAULT_BANDS, mismatched: int = 0) -> VerdictEntry:
-        """Store (replacing) the verdict of ``tensor`` from an NMSE and its count of non-finite mismatches."""
-        entry = VerdictEntry(tensor, verdict(nmse, bands, mismatched), float(nmse), source, summary, mismatched)
+               bands: tuple[float, float] = DEFAULT_BANDS, mismatched: int = 0,
+               settings: tuple = ()) -> VerdictEntry:
+        """Store (replacing) the verdict of ``tensor`` from an NMSE and its count of non-finite mismatches,
+        made under ``settings`` (a fingerprint)."""
+        entry = VerdictEntry(tensor, verdict(nmse, bands, mismatched), float(nmse), source, summary, mismatched,
+                             tuple(settings))
         self._entries[tensor] = entry
         return entry
 
@@ -48,10 +61,18 @@ class VerdictStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def is_worse(self, tensor: str, threshold: float) -> bool:
-        """True when ``tensor``'s last NMSE is above ``threshold`` (NaN, and a non-finite mismatch, count as worse)."""
+    def is_worse(self, tensor: str, threshold: float, fingerprint: Optional[tuple] = None) -> bool:
+        """True when ``tensor``'s last NMSE is above ``threshold`` (NaN, and a non-finite mismatch, count as worse).
+
+        With a ``fingerprint``, an entry made under other settings is stale and never worse.
+        """
         entry = self._entries.get(tensor)
-        return entry is not None and (bool(entry.mismatched) or not entry.nmse <= threshold)
+        return (entry is not None and entry.is_current(fingerprint)
+                and (bool(entry.mismatched) or not entry.nmse <= threshold))
+
+    def stale(self, fingerprint: tuple) -> list[str]:
+        """Tensors whose entry was made under settings other than ``fingerprint``."""
+        return [name for name, e in self._entries.items() if not e.is_current(fingerprint)]
 
     def counts(self) -> dict[str, int]:
         """How many tensors have each verdict."""
@@ -61,18 +82,19 @@ class VerdictStore:
         return out
 
     def next_worse(self, order: Sequence[str], current: Optional[str], threshold: float,
-                   step: int = 1) -> Optional[str]:
+                   step: int = 1, fingerprint: Optional[tuple] = None) -> Optional[str]:
         """The next tensor after ``current`` in ``order`` (wrapping) that is worse than ``threshold``.
 
         ``step`` is +1 (forward) or -1 (backward). ``current`` itself is found
-        only after a full lap, so a single bad tensor is still reported.
+        only after a full lap, so a single bad tensor is still reported. With a
+        ``fingerprint``, stale entries are skipped.
         """
         if not order:
             return None
         start = order.index(current) if current in order else (-1 if step > 0 else 0)
         for i in range(1, len(order) + 1):
             name = order[(start + step * i) % len(order)]
-            if self.is_worse(name, threshold):
+            if self.is_worse(name, threshold, fingerprint):
                 return name
         return None
 

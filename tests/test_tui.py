@@ -104,8 +104,10 @@ def test_matmul_on_npu_sim_and_its_csv(tiny_llama_path, tmp_path, monkeypatch):
             assert comparison.backend == "npu-sim" and comparison.reference in ("cpu", "cpu-numpy")
             text = screen(app)
             assert "blk.0.attn_q.weight: npu-sim vs" in text and "verdict OK" in text
-            assert ("NPU side: npu-sim — npu unavailable: librknnrt.so not found (test); running the exact emulator"
-                    in " ".join(plain(main.query_one("#matmul-settings")).split()))
+            # One line for the choice; the reason under notes.
+            assert "NPU side: npu-sim · npu unavailable (see notes)\n" in plain(main.query_one("#matmul-settings"))
+            assert ("npu unavailable: librknnrt.so not found (test); running the exact emulator"
+                    in " ".join(plain(main.query_one("#matmul-notes")).split()))
             assert "✓ Q8_0  attn_q" in text
             assert main.verdicts.get("blk.0.attn_q.weight").verdict == "ok"
             worst = main.query_one("#matmul-worst")
@@ -217,12 +219,13 @@ def test_n_walks_to_tensors_worse_than_the_threshold(tiny_llama_path):
         async with app.run_test(size=(80, 24)) as pilot:
             main = await opened(app, pilot)
             await pilot.press("n")
-            assert main.current == "blk.0.attn_q.weight" and "no tensor's last comparison" in status(app)
+            assert main.current == "blk.0.attn_q.weight" and "no tensor's comparison under the current settings" in status(app)
             main.select_tensor("blk.2.ffn_up.weight")
             await pilot.press("m")
             await settle(app, pilot)
-            main.verdicts.record("blk.1.attn_v.weight", 0.5, source="scan")  # as a scan would
-            main.verdicts.record("blk.3.attn_k.weight", 1e-13, source="scan")  # better than the threshold
+            now = main.settings.fingerprint
+            main.verdicts.record("blk.1.attn_v.weight", 0.5, source="scan", settings=now)  # as a scan would
+            main.verdicts.record("blk.3.attn_k.weight", 1e-13, source="scan", settings=now)  # better than the threshold
             main.select_tensor("blk.0.attn_q.weight")
             await pilot.press("n")
             assert main.current == "blk.1.attn_v.weight"
@@ -245,7 +248,8 @@ def test_settings_dialog_validates_and_applies(tiny_llama_path):
             dialog.query_one("#set-weight-quant").value = "per-group:32"
             await pilot.press("ctrl+s")
             assert app.screen is dialog
-            assert "per-group weights need --mm int8-fp32" in plain(dialog.query_one("#settings-error"))
+            error = plain(dialog.query_one("#settings-error"))
+            assert "weights 'per-group:32': per-group scales need mm int8-fp32" in error and "--" not in error
             dialog.query_one("#set-weight-quant").value = "per-channel"
             dialog.query_one("#set-mm").value = "int4"
             dialog.query_one("#set-threshold").value = "1e-3"
@@ -478,7 +482,7 @@ def test_scan_ranks_every_matmul_weight_and_enter_jumps_to_it(tiny_llama_path):
             assert "29 matmul weights, 10 other tensors skipped" in text and "r runs the scan" in text
             assert "npu-sim vs cpu · rk3588 · mm int8 · weights per-channel" in text
             summary = plain(scan.query_one("#scan-summary"))
-            assert "skipped (10)" in summary and "ggml_get_rows, not a matmul: token_embd.weight" in summary
+            assert "skipped (10)" in summary and "ggml_get_rows, not a matmul (1):\n    token_embd.weight" in summary
             await pilot.press("r")
             await settle(app, pilot)
             names = scan_table_names(scan)
@@ -735,7 +739,6 @@ def test_matmul_runs_on_the_npu_when_librknnrt_is_there(tiny_llama_path, fake_rk
             await settle(app, pilot)
             comparison, _ = main.comparisons["blk.0.attn_q.weight"]
             assert comparison.backend == "npu" and "librknnrt 2.3.2" in comparison.details["backend"]["runtime"]
-            assert "NPU side: npu — the real NPU is available" in " ".join(
-                plain(main.query_one("#matmul-settings")).split())
+            assert "NPU side: npu (the real NPU)" in plain(main.query_one("#matmul-settings"))
             assert "blk.0.attn_q.weight: npu vs" in screen(app)
     run(body())

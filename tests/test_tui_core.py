@@ -154,7 +154,7 @@ def test_the_core_helpers_do_not_import_textual():
 
     code = ("import sys\n"
             "import layoutscope.npu_location, layoutscope.sidebyside, layoutscope.verdicts, layoutscope.histogram\n"
-            "import layoutscope.hexview, layoutscope.matmul_session\n"
+            "import layoutscope.hexview, layoutscope.matmul_session, layoutscope.settings_form\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -174,3 +174,111 @@ def test_a_matmul_and_a_scan_judge_with_the_same_threshold(tiny_llama_path):
         row = next(r for r in Scanner(model, options).run().rows if r.tensor == "blk.0.attn_q.weight")
     assert comparison.bands == options.bands
     assert comparison.metrics.verdict == row.verdict == "degraded"  # NMSE ~1.4e-4: over 1e-4, under 1e-2
+
+
+def test_verdicts_made_under_other_settings_are_stale_and_never_worse():
+    from layoutscope.matmul_session import MatmulSettings
+
+    int8, int4 = MatmulSettings(), MatmulSettings(mm="int4")
+    store = VerdictStore()
+    store.record("a", 2e-2, settings=int8.fingerprint)
+    store.record("b", 3e-2, settings=int4.fingerprint)
+    order = ["a", "b", "c"]
+    assert store.next_worse(order, "c", 5e-4, fingerprint=int4.fingerprint) == "b"
+    assert store.next_worse(order, "b", 5e-4, fingerprint=int4.fingerprint) == "b"  # the only current one
+    assert store.next_worse(order, "c", 5e-4, fingerprint=MatmulSettings(rows=9).fingerprint) is None
+    assert store.stale(int4.fingerprint) == ["a"] and store.stale(int8.fingerprint) == ["b"]
+    assert not store.is_worse("a", 5e-4, int4.fingerprint) and store.is_worse("a", 5e-4)  # no fingerprint: any
+
+
+def test_settings_say_what_changed_in_the_dialogs_words():
+    from layoutscope.matmul_session import MatmulSettings
+
+    old = MatmulSettings()
+    new = old.with_changes(mm="int4", weight_quant="per-tensor", threshold=1e-3, input="tokens:\x1b[1m")
+    assert old.differences(new) == ["mm int8 → int4", "weights per-channel → per-tensor",
+                                    "input random → tokens:\\e[1m", "threshold 0.0005 → 0.001"]
+    assert old.differences(old) == [] and old.fingerprint != new.fingerprint
+    assert old.fingerprint == MatmulSettings().fingerprint
+
+
+def test_command_line_flags_become_field_names():
+    from layoutscope.matmul_session import in_field_words
+
+    assert in_field_words("--input 'x.npy': shape is (4, 3); use --rows 2 or --weight-quant per-tensor") == \
+        "input 'x.npy': shape is (4, 3); use rows 2 or weights per-tensor"
+    assert in_field_words("per-group weights need --mm int8-fp32") == "per-group weights need mm int8-fp32"
+    assert in_field_words("--input-file stays, so does --mmx") == "--input-file stays, so does --mmx"
+
+
+def test_the_npu_side_fits_one_line_at_80_columns():
+    from layoutscope.matmul_session import choose_npu_side
+
+    long_reason = "librknnrt.so not found (not in /usr/lib nor the linker's search path): " + "x" * 200
+    for requested, available in (("auto", False), ("npu", False), ("auto", True), ("npu-sim", False)):
+        side = choose_npu_side(requested, [("npu", available, "ready" if available else long_reason)])
+        assert len("NPU side: " + side.summary) <= 48, side.summary
+        assert long_reason not in side.summary
+    assert choose_npu_side("auto", [("npu", False, long_reason)]).summary == "npu-sim · npu unavailable (see notes)"
+
+
+def test_every_bad_settings_field_is_reported_at_once(tiny):
+    from layoutscope.matmul_session import MatmulSettings
+    from layoutscope.settings_form import check_fields
+
+    base = MatmulSettings()
+    settings, errors = check_fields({"weights": "per-group:0", "activations": "fixed:1e39", "input": "tokens:1,,2",
+                                     "rows": "99999", "threshold": "inf"}, base, tiny)
+    assert settings is None
+    assert list(errors) == ["weights", "activations", "input", "rows", "threshold"]
+    assert all(message.startswith(f"{field} '") for field, message in errors.items())
+    assert all("--" not in message for message in errors.values())
+    assert errors["threshold"] == "threshold 'inf': expected a finite number above 0, e.g. 5e-4"
+    assert errors["rows"] == "rows '99999': out of range: use a whole number from 1 to 4096, e.g. 8"
+    settings, errors = check_fields({"mm": "int8-fp32", "weights": "per-group:32", "input": "tokens:1,999",
+                                     "rows": "4", "threshold": "1e-3"}, base, tiny)
+    assert errors == {} and settings == base.with_changes(mm="int8-fp32", weight_quant="per-group:32",
+                                                          input="tokens:1,999", rows=4, threshold=1e-3)
+
+
+@pytest.mark.parametrize("values,field,words", [
+    ({"input": "tokens:1000"}, "input", "token id 1000 is outside the vocabulary (ids 0..999"),
+    ({"weights": "per-group:32"}, "weights", "per-group scales need mm int8-fp32"),
+    ({"platform": "rk3566", "mm": "int4"}, "mm", "rk3566 has no such matmul; it has int8, fp16"),
+    ({"input": "missing.npy"}, "input", "no such .npy file"),
+])
+def test_settings_that_do_not_fit_the_model_or_each_other(tiny, values, field, words):
+    from layoutscope.matmul_session import MatmulSettings
+    from layoutscope.settings_form import check_fields
+
+    settings, errors = check_fields(values, MatmulSettings(), tiny)
+    assert settings is None and list(errors) == [field] and words in errors[field]
+
+
+@pytest.mark.parametrize("array,words", [
+    (np.zeros((2, 3), np.float64), "dtype is float64, expected float32"),
+    (np.zeros(5, np.float32), "shape is (5,), expected float32 rows (M, K)"),
+    (np.zeros((0, 256), np.float32), "shape is (0, 256)"),
+])
+def test_an_npy_input_is_checked_when_entered(tmp_path, array, words):
+    from layoutscope.options import OptionError
+    from layoutscope.settings_form import check_input
+
+    path = tmp_path / "x.npy"
+    np.save(path, array)
+    with pytest.raises(OptionError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_input(str(path))
+    good = tmp_path / "good.npy"
+    np.save(good, np.ones((2, 256), np.float32))
+    assert check_input(str(good)) == str(good)
+
+
+def test_a_tensor_without_elements_says_why(tmp_path):
+    from layoutscope.matmul_session import no_data_reason
+    from layoutscope.samples.ggufwrite import GGUFBuilder
+
+    path = tmp_path / "zero.gguf"
+    GGUFBuilder().add("general.architecture", 8, "llama").add_tensor("blk.0.x\n.weight", (64, 0), 8, b"").write(path)
+    with layoutscope.open(path) as model:
+        reason = no_data_reason(model.tensor("blk.0.x\n.weight"))
+    assert reason == "blk.0.x\\n.weight has no data: ne = [64, 0] has a zero dimension, so it holds no elements"

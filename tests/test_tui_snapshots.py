@@ -65,6 +65,16 @@ def test_matmul_results(tiny_llama_path):
     snapshot(tiny_llama_path, "matmul_results", steps)
 
 
+def test_matmul_result_turned_stale(tiny_llama_path):
+    async def steps(app, pilot):
+        await settle(app, pilot)
+        app.main_screen.select_tensor("blk.2.ffn_gate.weight")
+        await pilot.press("m")
+        await settle(app, pilot)
+        app.main_screen.apply_settings(app.main_screen.settings.with_changes(mm="int4"))
+    snapshot(tiny_llama_path, "matmul_stale", steps)
+
+
 def test_metadata_panel(tiny_llama_path):
     async def steps(app, pilot):
         await settle(app, pilot)

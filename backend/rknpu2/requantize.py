@@ -25,7 +25,7 @@ ValueError: its scale would be 0 or inf.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -177,11 +177,13 @@ def quotient_codes(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return codes
 
 
-def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int = 8) -> Requantized:
+def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int = 8,
+               checkpoint: Optional[Callable[[], None]] = None) -> Requantized:
     """Requantize a float (rows, K) array: W (N, K) or X (M, K).
 
     ``bits`` is 8 (int8), 4 (int4) or 16 (fp16). Per-channel and per-token
-    both mean one scale per row.
+    both mean one scale per row. ``checkpoint()`` is called before each block
+    of rows; it raises to stop the work (a user's cancel).
     """
     s = parse_scheme(scheme)
     w = np.asarray(w, dtype=np.float32)
@@ -204,6 +206,8 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
     # Row blocks keep the temporaries in cache (2x faster than whole-array passes);
     # a loop over blocks of rows, not over elements.
     for start in range(0, rows, step):
+        if checkpoint is not None:
+            checkpoint()
         block = slice(start, min(start + step, rows))
         codes[block], _ = encode_rows(w[block], scale if scale.shape[0] == 1 else scale[block], s, qmax,
                                       values=values[block])

@@ -7,9 +7,10 @@ from textual.binding import Binding
 
 from .commands import TensorProvider
 from .screens.main import MainScreen
+from .survival import Survives, failure_line
 
 
-class LayoutscopeApp(App):
+class LayoutscopeApp(Survives, App):
     """``layoutscope FILE``: step through layers, read layouts and values, run one matmul, export CSV."""
 
     CSS_PATH = "app.tcss"
@@ -33,3 +34,18 @@ class LayoutscopeApp(App):
                             "NPU side vs CPU for each weight, with the current settings", main.action_scan)
         yield SystemCommand("diagnose: which known bug explains an observed output (d)",
                             "rank the known layout bugs against a .npy your backend produced", main.action_diagnose)
+
+    def report_failure(self, exc: BaseException, where: str) -> None:
+        """Show an unexpected exception as one line (status bar and a notification); the app keeps running."""
+        line = failure_line(exc, where)
+        if self.main_screen.is_mounted:
+            self.main_screen.set_status(line, error=True)
+        self.notify(line, severity="error", timeout=10, markup=False)
+
+    async def _dispatch_action(self, namespace, action_name: str, params) -> bool:
+        # Every key binding's action runs through here: one that raises is shown, and the app stays up.
+        try:
+            return await super()._dispatch_action(namespace, action_name, params)
+        except Exception as exc:  # noqa: BLE001 - see survival.py
+            self.report_failure(exc, f"the {action_name} action")
+            return True

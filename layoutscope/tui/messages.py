@@ -43,13 +43,14 @@ class MatmulStage(Message):
 
 
 class MatmulFinished(Message):
-    """A matmul finished: the Comparison and the notices about how it ran."""
+    """A matmul finished: the Comparison, the notices about how it ran, and the settings it ran with."""
 
-    def __init__(self, tensor: str, comparison: Any, notices: list) -> None:
+    def __init__(self, tensor: str, comparison: Any, notices: list, settings: Any) -> None:
         super().__init__()
         self.tensor = tensor
         self.comparison = comparison
         self.notices = notices
+        self.settings = settings
 
 
 class MatmulFailed(Message):
@@ -165,14 +166,15 @@ class DiagnoseProgress(Message):
 
 
 class DiagnoseFinished(Message):
-    """A diagnosis finished: the ranked Diagnosis, and the .npy files it read."""
+    """A diagnosis finished: the ranked Diagnosis, the .npy files it read, and the settings it ran with."""
 
-    def __init__(self, tensor: str, diagnosis: Any, observed_path: str, input_path: str) -> None:
+    def __init__(self, tensor: str, diagnosis: Any, observed_path: str, input_path: str, settings: Any) -> None:
         super().__init__()
         self.tensor = tensor
         self.diagnosis = diagnosis
         self.observed_path = observed_path
         self.input_path = input_path
+        self.settings = settings
 
 
 class DiagnoseFailed(Message):

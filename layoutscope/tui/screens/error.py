@@ -9,8 +9,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ...printable import printable
+from ..survival import Survives
 
-class ErrorScreen(Screen):
+
+class ErrorScreen(Survives, Screen):
     """Shows why a file could not be opened; q quits."""
 
     BINDINGS = [Binding("q,escape", "leave", "Quit")]
@@ -23,11 +26,11 @@ class ErrorScreen(Screen):
     def compose(self) -> ComposeResult:
         with Vertical(id="error-box"):
             yield Static(Text("layoutscope cannot open this file", style="bold"), id="error-title")
-            yield Static(Text(self.line), id="error-line")
+            yield Static(Text(printable(self.line)), id="error-line")
             yield Static(Text("Nothing was written. Check the file (is it complete? is it GGUF?) and open it again; "
                               "`layoutscope info FILE` prints the same message.", style="dim"), id="error-hint")
         yield Footer()
 
     def action_leave(self) -> None:
         """Quit with exit code 2 (bad input), repeating the message on the terminal."""
-        self.app.exit(return_code=2, message=f"layoutscope: error: {self.line}")
+        self.app.exit(return_code=2, message=f"layoutscope: error: {printable(self.line)}")

@@ -9,21 +9,24 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..survival import Survives
+
 #: (keys, what they do), in the order the README lists them.
 KEYS = (
     ("arrows, j / k", "move (tree: tensors; Values: element by element)"),
     ("pageup / pagedown", "Values: a page of rows; shift+←/→ a page of columns"),
     ("] / [", "next / previous layer, keeping the tensor's role"),
-    ("n / N", "next / previous tensor whose last comparison is worse than the threshold"),
+    ("n / N", "next / previous tensor worse than the threshold"),
     ("m", "run the matmul for the current tensor (esc cancels)"),
     ("d", "diagnose which known bug explains an observed Y.npy"),
     ("S", "the Scan screen: every matmul weight, worst first"),
-    ("x", "export the current comparison to CSV (from Values: the weight side by side)"),
-    ("s", "settings: backend, platform, schemes, input, threshold"),
+    ("x", "export CSV: the comparison (Values: side by side)"),
+    ("s", "settings; results made with others turn stale (?)"),
     ("g", "go to (row, col)"),
-    ("/", "filter the tensor tree"),
+    ("/", "filter the tree (regex), applied as you pause"),
+    ("  enter / esc", "go to the first match / clear the filter"),
     ("1 2 3 4", "Layout, Values, Matmul, Metadata"),
-    ("tab", "move the focus between the tree and the panel (then arrows scroll it)"),
+    ("tab", "focus: tree → panel (arrows scroll it) → filter"),
     ("ctrl+p", "command palette (tensor: blk.12.attn_q.weight)"),
     ("?", "this help"),
     ("q", "quit"),
@@ -40,7 +43,7 @@ def key_table() -> Table:
     return table
 
 
-class HelpScreen(ModalScreen):
+class HelpScreen(Survives, ModalScreen):
     """The key table; any of esc, ? or q closes it."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]

@@ -3,6 +3,11 @@
 It owns all state (the model, the cursor, settings, verdicts, comparisons).
 Every expensive step runs in a thread worker that only computes and posts a
 message from ``..messages``; the handlers here change state and widgets.
+
+Every result (a comparison, a diagnosis, a verdict from ``m`` or a scan)
+remembers the settings that made it. Results made under other settings stay
+visible but are marked stale (``?`` in the tree, ``stale`` in the title, a
+banner in the Matmul panel); ``n`` / ``N`` and ``x`` never use them.
 """
 
 from __future__ import annotations
@@ -18,17 +23,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs, Tree
 from textual.worker import Worker, WorkerState
 
-from ...errors import classify
-from ...matmul_session import MatmulSettings, choose_npu_side
+from ...errors import UsageError
+from ...matmul_session import MatmulSettings, choose_npu_side, in_field_words, no_data_reason
+from ...patterns import compile_filter
+from ...printable import printable, quoted
 from ...verdicts import VerdictStore
 from .. import messages as msg
+from ..survival import Survives, failure_line
 from ..widgets.layout_panel import LayoutPanel
 from ..widgets.matmul_panel import MatmulPanel
 from ..widgets.metadata_panel import WALKABLE, MetadataPanel
-from ..widgets.tensor_tree import TensorTree, shape_text
+from ..widgets.tensor_tree import FilterInput, TensorTree, shape_text
 from ..widgets.values_grid import ValuesGrid
 from .help import HelpScreen
 from .main_workers import MainWorkers
@@ -40,7 +48,7 @@ SIDE_BY_SIDE_KEPT = 4
 PANELS = ("layout", "values", "matmul", "metadata")
 
 
-class MainScreen(MainWorkers, Screen):
+class MainScreen(Survives, MainWorkers, Screen):
     """Step through a model's tensors and compare them with the NPU side."""
 
     BINDINGS = [
@@ -51,7 +59,7 @@ class MainScreen(MainWorkers, Screen):
         Binding("m", "matmul", "matmul"),
         Binding("d", "diagnose", "diagnose", show=False),
         Binding("S", "scan", "scan"),
-        Binding("x", "export", "csv"),
+        Binding("x", "export_current", "csv"),
         Binding("s", "settings", "settings"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
@@ -60,6 +68,12 @@ class MainScreen(MainWorkers, Screen):
         Binding("escape", "cancel", "cancel", show=False),
         *(Binding(str(i + 1), f"tab('{p}')", p, show=False) for i, p in enumerate(PANELS)),
     ]
+    #: Seconds a status line stays before the resting line (the file's summary) comes back.
+    STATUS_SECONDS = 6.0
+    #: Errors stay longer, so they can be read; they expire too.
+    ERROR_SECONDS = 15.0
+    #: The tree filter applies this long after the last key (enter applies it at once).
+    FILTER_DELAY = 0.3
 
     def __init__(self, path: str, settings: Optional[MatmulSettings] = None) -> None:
         super().__init__()
@@ -75,6 +89,8 @@ class MainScreen(MainWorkers, Screen):
         self.verdicts = VerdictStore()
         self.comparisons: dict[str, tuple] = {}
         self.diagnoses: dict[str, tuple] = {}
+        #: The settings each stored comparison and diagnosis was made with.
+        self.made_with: dict[tuple, MatmulSettings] = {}
         self._scan_screen = None
         self._observed_path = ""
         self._input_path = ""
@@ -83,15 +99,19 @@ class MainScreen(MainWorkers, Screen):
         self._stale: set[str] = set(PANELS)
         self._indexed: set[str] = set()
         self._layers: dict = {}
+        self._resting = Text("")
+        self._status_timer = None
+        self._filter_timer = None
+        self._filter_text = ""
 
     # -- layout -----------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
-                yield Input(placeholder="/ filter tensors", id="filter", compact=True)
+                yield FilterInput(placeholder="/ filter (regex)", id="filter", compact=True)
                 yield TensorTree(id="tree")
             with Vertical(id="main"):
-                yield Static(Text(f"opening {self.path} …"), id="title")
+                yield Static(Text(f"opening {printable(self.path)} …"), id="title")
                 with TabbedContent(id="tabs", initial="layout"):
                     with TabPane("1 Layout", id="layout"):
                         yield LayoutPanel(id="layout-panel")
@@ -105,8 +125,12 @@ class MainScreen(MainWorkers, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # Tab moves between the tree, the panel and the filter: the tab strip would take a Tab press
+        # and show almost nothing (the panels are switched with 1-4, or the mouse).
+        for tabs in self.query(Tabs):
+            tabs.can_focus = False
         self.query_one(TensorTree).loading = True
-        self.set_status(f"opening {self.path} …")
+        self.set_status(f"opening {self.path} …", lasting=True)
         self.query_one(MatmulPanel).show_settings(self.settings, None)
         self._open(self.path)
         self._probe()
@@ -118,14 +142,32 @@ class MainScreen(MainWorkers, Screen):
         if self.model is not None:
             self.model.close()
 
-    def set_status(self, line: str, error: bool = False) -> None:
-        """The one-line status bar (errors in bold)."""
+    # -- the status line ----------------------------------------------------------------
+    def set_status(self, line: str, error: bool = False, lasting: bool = False) -> None:
+        """The one-line status bar (errors in bold); it expires after a few seconds unless ``lasting``.
+
+        The next status replaces it at once; an expired one gives way to the
+        resting line, the file's summary. ``lasting`` is for lines that a
+        running job's result will replace (``running …``).
+        """
         # One fixed line: no re-layout of the screen is needed.
-        self.query_one("#status", Static).update(Text(line, style="bold red" if error else ""), layout=False)
+        self.query_one("#status", Static).update(Text(printable(line), style="bold red" if error else ""),
+                                                 layout=False)
+        if self._status_timer is not None:
+            self._status_timer.stop()
+            self._status_timer = None
+        if not lasting:
+            self._status_timer = self.set_timer(self.ERROR_SECONDS if error else self.STATUS_SECONDS,
+                                                self.expire_status)
+
+    def expire_status(self) -> None:
+        """The status line's time is up: show the resting line."""
+        self._status_timer = None
+        self.query_one("#status", Static).update(self._resting, layout=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
-            self.set_status(f"{event.worker.group}: {classify(event.worker.error)[1]}", error=True)
+            self.set_status(in_field_words(failure_line(event.worker.error, event.worker.group)), error=True)
 
     # -- message handlers -----------------------------------------------------------
     def on_model_opened(self, message: msg.ModelOpened) -> None:
@@ -138,11 +180,13 @@ class MainScreen(MainWorkers, Screen):
                 self._layers.setdefault(t.layer_group, set()).add(t.layer)
         tree = self.query_one(TensorTree)
         tree.loading = False
-        tree.populate(self.groups, self.verdicts)
+        tree.populate(self.groups, self.verdicts, self.settings.fingerprint)
         self.query_one(MetadataPanel).populate(self.model.entries)
         warn = f" · {len(self.model.warnings)} warning(s): {self.model.warnings[0]}" if self.model.warnings else ""
-        self.set_status(f"{os.path.basename(self.path)}: {len(self.model.tensors)} tensors, "
-                        f"{len(self.model.entries)} metadata keys{warn}")
+        summary = (f"{os.path.basename(self.path)}: {len(self.model.tensors)} tensors, "
+                   f"{len(self.model.entries)} metadata keys{warn}")
+        self._resting = Text(printable(summary))
+        self.set_status(summary)
         # The model, its tensors and the widgets live as long as the app: moving them out of the
         # collector's generations keeps full collections (pauses of ~80 ms) away from key presses.
         gc.freeze()
@@ -176,26 +220,28 @@ class MainScreen(MainWorkers, Screen):
         self.query_one(MatmulPanel).set_running(True, f"{message.tensor}: {message.name}", message.index)
 
     def on_matmul_finished(self, message: msg.MatmulFinished) -> None:
-        c = message.comparison
+        c, made_with = message.comparison, message.settings
         self.comparisons[message.tensor] = (c, message.notices)
+        self.made_with[("matmul", message.tensor)] = made_with
         m = c.metrics
         self.verdicts.record(message.tensor, m.nmse, summary=f"{c.backend} vs {c.reference}",
-                             bands=c.bands, mismatched=m.mismatched)
+                             bands=c.bands, mismatched=m.mismatched, settings=made_with.fingerprint)
         if self.model is not None:
             self.query_one(TensorTree).refresh_verdict(self.model.tensor(message.tensor))
-        panel = self.query_one(MatmulPanel)
-        panel.set_running(False)
+        self.query_one(MatmulPanel).set_running(False)
         if message.tensor == self.current:
-            panel.show_result(c, message.notices, message.tensor)
+            self._show_panel("matmul")
             self._update_title()
+        stale = self.staleness(made_with)
         self.set_status(f"{message.tensor}: {m.verdict.upper()} · NMSE {m.nmse:.3e} · SNR {m.snr_db:.1f} dB "
-                        f"({c.backend} vs {c.reference})")
+                        f"({c.backend} vs {c.reference})" + (f" · stale: {stale}" if stale else ""))
 
     def on_matmul_failed(self, message: msg.MatmulFailed) -> None:
+        line = in_field_words(message.line)
         panel = self.query_one(MatmulPanel)
         panel.set_running(False)
-        panel.show_stage_line(message.line, error=not message.cancelled)
-        self.set_status(message.line, error=not message.cancelled)
+        panel.show_stage_line(line, error=not message.cancelled)
+        self.set_status(line, error=not message.cancelled)
 
     def on_diagnose_progress(self, message: msg.DiagnoseProgress) -> None:
         self.query_one(MatmulPanel).set_running(True, f"diagnose {message.tensor}: {message.hypothesis}",
@@ -204,25 +250,27 @@ class MainScreen(MainWorkers, Screen):
     def on_diagnose_finished(self, message: msg.DiagnoseFinished) -> None:
         d = message.diagnosis
         self.diagnoses[message.tensor] = (d, message.observed_path, message.input_path)
+        self.made_with[("diagnose", message.tensor)] = message.settings
         panel = self.query_one(MatmulPanel)
         panel.set_running(False)
         if message.tensor == self.current:
-            panel.show_diagnosis(d, message.observed_path, message.input_path)
+            self._show_panel("matmul")
             panel.scroll_home(animate=False)
         self.set_status(f"{message.tensor}: {d.summary()}")
 
     def on_diagnose_failed(self, message: msg.DiagnoseFailed) -> None:
+        line = in_field_words(message.line)
         panel = self.query_one(MatmulPanel)
         panel.set_running(False)
-        panel.show_stage_line(message.line, error=not message.cancelled)
-        self.set_status(message.line, error=not message.cancelled)
+        panel.show_stage_line(line, error=not message.cancelled)
+        self.set_status(line, error=not message.cancelled)
 
     def on_export_progress(self, message: msg.ExportProgress) -> None:
-        self.set_status(f"exporting: {message.done} of {message.total} rows · esc cancels")
+        self.set_status(f"exporting: {message.done} of {message.total} rows · esc cancels", lasting=True)
 
     def on_export_finished(self, message: msg.ExportFinished) -> None:
         self.set_status(message.line, error=not message.ok)
-        self.notify(message.line, severity="information" if message.ok else "error")
+        self.notify(printable(message.line), severity="information" if message.ok else "error", markup=False)
 
     def on_array_indexed(self, message: msg.ArrayIndexed) -> None:
         self._indexed.add(message.key)
@@ -248,19 +296,73 @@ class MainScreen(MainWorkers, Screen):
 
     @on(Tree.NodeHighlighted, "#tree")
     def _tree_moved(self, event: Tree.NodeHighlighted) -> None:
-        if event.node.data:
+        # Only the cursor's own moves select: a highlight left over from a filter's rebuild of the tree
+        # names a node that is gone or no longer under the cursor.
+        if event.node.data and self.query_one(TensorTree).owns_cursor(event.node):
             self.select_tensor(event.node.data)
 
+    # -- the tree filter ------------------------------------------------------------------
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        # Applied when typing pauses: one rebuild of the tree per pause, not per key, and the selection
+        # stays where it is until enter.
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(self.FILTER_DELAY, self.guard(self.apply_filter))
+
+    def apply_filter(self) -> bool:
+        """Filter the tree by the filter box's regular expression now; False, with the reason shown, when it cannot."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        text = self.query_one("#filter", Input).value
+        if text == self._filter_text:
+            return bool(self.query_one(TensorTree).visible_names())
         tree = self.query_one(TensorTree)
-        tree.set_filter(event.value)
-        if not (self.current and tree.show(self.current)) and tree.visible_names():
-            self.select_tensor(tree.visible_names()[0])
+        try:
+            name_filter = compile_filter(text if text.strip() else None, option="filter")
+            shown = tree.set_filter(name_filter, keep=self.current)
+        except UsageError as exc:  # an invalid or catastrophic pattern: the tree stays as it was
+            self.set_status(str(exc), error=True)
+            return False
+        self._filter_text = text
+        if name_filter is None:
+            self.set_status(f"filter cleared: all {len(self.order)} tensors are shown")
+        elif not shown:
+            self.set_status(f"filter {quoted(text)}: no tensor matches · esc clears it", error=True)
+            return False
+        else:
+            self.set_status(f"filter {quoted(text)}: {len(shown)} of {len(self.order)} tensors · "
+                            "enter goes to them · esc clears")
+        return True
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one(TensorTree).focus()
+        if not self.apply_filter():
+            return  # stay in the box: the status line says why
+        tree = self.query_one(TensorTree)
+        names = tree.visible_names()
+        if self.current in names:
+            tree.show(self.current)
+        elif names:
+            self.select_tensor(names[0])
+        tree.focus()
+
+    @on(FilterInput.Cleared)
+    def _filter_cleared(self, event: FilterInput.Cleared) -> None:
+        self.apply_filter()
+        tree = self.query_one(TensorTree)
+        if self.current:
+            tree.show(self.current)
+        tree.focus()
+
+    def _clear_filter(self) -> None:
+        """Show every tensor again (a jump to a tensor the filter hides)."""
+        box = self.query_one("#filter", Input)
+        with self.prevent(Input.Changed):
+            box.value = ""
+        self._filter_text = ""
+        self.query_one(TensorTree).set_filter(None, keep=self.current)
 
     @on(ValuesGrid.CursorMoved)
     def _cursor_moved(self, event: ValuesGrid.CursorMoved) -> None:
@@ -276,19 +378,29 @@ class MainScreen(MainWorkers, Screen):
         if pane == "values":
             self.query_one(ValuesGrid).focus()
 
+    # -- results and the settings that made them -----------------------------------------
+    def staleness(self, made_with: Optional[MatmulSettings]) -> Optional[str]:
+        """None when a result made with ``made_with`` matches the current settings, else what differs."""
+        if made_with is None or made_with.fingerprint == self.settings.fingerprint:
+            return None
+        return "made with " + "; ".join(made_with.differences(self.settings))
+
+    def _result_staleness(self, kind: str, name: str) -> Optional[str]:
+        return self.staleness(self.made_with.get((kind, name)))
+
     # -- selection and rendering ------------------------------------------------------
     def select_tensor(self, name: str) -> None:
         """Make ``name`` the current tensor; the cursor (row, col) is kept where the shape allows."""
         if self.model is None or name not in self.model:
             return
         tree = self.query_one(TensorTree)
-        if tree.current() != name:
-            tree.show(name)
+        if tree.current() != name and not tree.show(name):
+            tree.unselect()  # hidden by the filter: no other tensor may look selected
         if name == self.current:
             return
         t = self.model.tensor(name)
         row, col = self.cursor
-        if t.type.block_size > 0:
+        if t.type.block_size > 0 and no_data_reason(t) is None:
             self.cursor = (min(row, t.n_rows - 1), min(col, t.ne[0] - 1))
         else:
             self.cursor = (0, 0)
@@ -297,6 +409,7 @@ class MainScreen(MainWorkers, Screen):
         self._update_title()
         self._show_panel(self.query_one(TabbedContent).active)
         neighbours = [self.model.tensor(n) for n in (self._neighbour(t, 1), self._neighbour(t, -1)) if n]
+        neighbours = [n for n in neighbours if no_data_reason(n) is None]
         if neighbours:
             # ] and [ then find the next layer's bytes decoded and in the page cache. It starts after
             # this frame is painted, so that it does not compete with it for the GIL.
@@ -308,10 +421,14 @@ class MainScreen(MainWorkers, Screen):
             return
         t = self.model.tensor(self.current)
         entry = self.verdicts.get(t.name)
-        verdict = f" · {entry.verdict.upper()} {entry.nmse:.1e}" if entry else ""
+        verdict = ""
+        if entry is not None:
+            stale = "" if entry.is_current(self.settings.fingerprint) else "stale "
+            verdict = f" · {stale}{entry.verdict.upper()} {entry.nmse:.1e} ·"
         row, col = self.cursor
+        # The verdict right after the name: at 80 columns the title is cut at about 48 characters.
         self.query_one("#title", Static).update(Text.assemble(
-            (t.name, "bold"), f" {t.type.name} {shape_text(t.ne)} @ {row},{col}{verdict}"), layout=False)
+            (printable(t.name), "bold"), verdict, f" {t.type.name} {shape_text(t.ne)} @ {row},{col}"), layout=False)
 
     def _show_panel(self, panel: str) -> None:
         if self.model is None or self.current is None or panel not in PANELS:
@@ -328,8 +445,10 @@ class MainScreen(MainWorkers, Screen):
             mp = self.query_one(MatmulPanel)
             mp.show_settings(self.settings, self.npu_side)
             comparison, notices = self.comparisons.get(t.name, (None, []))
-            mp.show_result(comparison, notices, t.name)
-            mp.show_diagnosis(*self.diagnoses.get(t.name, (None, "", "")))
+            mp.show_result(comparison, notices, t.name, stale=self._result_staleness("matmul", t.name),
+                           empty=no_data_reason(t))
+            diagnosis, observed, x_path = self.diagnoses.get(t.name, (None, "", ""))
+            mp.show_diagnosis(diagnosis, observed, x_path, stale=self._result_staleness("diagnose", t.name))
 
     def _sbs_for(self, tensor):
         """The cached SideBySide of ``tensor`` under the current settings (made if missing)."""
@@ -347,6 +466,9 @@ class MainScreen(MainWorkers, Screen):
 
     def _side_by_side(self, tensor):
         sbs = self._sbs_for(tensor)
+        empty = no_data_reason(tensor)
+        if empty:
+            return sbs, f"values are not available: {empty}"
         if not sbs.available:
             return sbs, f"values are not available: {sbs.reason} (the Layout panel shows the raw bytes)"
         if sbs.needs_amax:
@@ -386,20 +508,25 @@ class MainScreen(MainWorkers, Screen):
         return None
 
     def action_bad(self, step: int) -> None:
-        """Go to the next (+1) or previous (-1) tensor whose last comparison is worse than the threshold."""
+        """Go to the next (+1) or previous (-1) tensor whose comparison under the current settings is worse than the threshold."""
         order = self.query_one(TensorTree).visible_names() or self.order
         threshold = self.settings.threshold
-        name = self.verdicts.next_worse(order, self.current, threshold, step)
+        fingerprint = self.settings.fingerprint
+        name = self.verdicts.next_worse(order, self.current, threshold, step, fingerprint=fingerprint)
         if name is None:
-            self.set_status(f"no tensor's last comparison is worse than NMSE {threshold:g} "
-                            f"({len(self.verdicts)} compared; m runs one)")
+            stale = len(self.verdicts.stale(fingerprint))
+            current = len(self.verdicts) - stale
+            ignored = (f"; {stale} result(s) made with other settings are stale and ignored: m or a scan reruns them"
+                       if stale else "; m runs one")
+            self.set_status(f"no tensor's comparison under the current settings is worse than NMSE {threshold:g} "
+                            f"({current} compared{ignored})")
             return
         self.select_tensor(name)
         entry = self.verdicts.get(name)
         self.set_status(f"{name}: last verdict {entry.verdict.upper()}, NMSE {entry.nmse:.3e} > {threshold:g}")
 
     def _current_weight(self, what: str):
-        """The current tensor when it is a 2-D weight (and the Matmul panel is shown), else None with why."""
+        """The current tensor when it is a 2-D weight with data (and the Matmul panel is shown), else None with why."""
         if self.model is None or self.current is None:
             return None
         t = self.model.tensor(self.current)
@@ -408,6 +535,10 @@ class MainScreen(MainWorkers, Screen):
                             error=True)
             return None
         self.query_one(TabbedContent).active = "matmul"
+        empty = no_data_reason(t)
+        if empty:
+            self.set_status(f"nothing to {what}: {empty}", error=True)
+            return None
         return t
 
     def action_matmul(self) -> None:
@@ -417,7 +548,7 @@ class MainScreen(MainWorkers, Screen):
             return
         panel = self.query_one(MatmulPanel)
         panel.set_running(True, f"{t.name}: starting", 0)
-        self.set_status(f"running the matmul of {t.name} · esc cancels")
+        self.set_status(f"running the matmul of {t.name} · esc cancels", lasting=True)
         self._matmul(self.model, t.name, self.settings, self.npu_side)
 
     def action_cancel(self) -> None:
@@ -426,7 +557,19 @@ class MainScreen(MainWorkers, Screen):
         for w in running:
             w.cancel()
         if running:
-            self.set_status("cancelling …")
+            self.set_status("cancelling …", lasting=True)
+
+    def action_export_current(self) -> None:
+        """``x``: export (see :meth:`action_export`), but never a comparison made under other settings."""
+        name = self.current
+        if (name is not None and name in self.comparisons
+                and self.query_one(TabbedContent).active != "values"):
+            stale = self._result_staleness("matmul", name)
+            if stale:
+                self.set_status(f"not exporting the comparison of {name}: it is stale ({stale}); "
+                                "press m to rerun it with the current settings, then x", error=True)
+                return
+        self.action_export()
 
     def action_export(self) -> None:
         """Export: the comparison (same columns as compare --csv), or from Values the weight side by side."""
@@ -466,16 +609,25 @@ class MainScreen(MainWorkers, Screen):
             if settings is not None:
                 self.apply_settings(settings)
 
-        self.app.push_screen(SettingsScreen(self.settings, self.availability), chosen)
+        self.app.push_screen(SettingsScreen(self.settings, self.availability, self.model), self.guard(chosen))
 
     def apply_settings(self, settings: MatmulSettings) -> None:
-        """Use new settings from now on (matmuls, scans, diagnoses) and redraw the panels."""
+        """Use new settings from now on (matmuls, scans, diagnoses), mark older results stale and redraw."""
+        changes = self.settings.differences(settings)
         self.settings = settings
         if self.availability is not None:
             self.npu_side = choose_npu_side(settings.backend, self.availability)
+        self.query_one(TensorTree).set_fingerprint(settings.fingerprint)
         self._stale = set(PANELS) - {"metadata"}
+        self._update_title()
         self._show_panel(self.query_one(TabbedContent).active)
-        self.set_status("settings saved")
+        if not changes:
+            self.set_status("settings unchanged")
+            return
+        stale = len(self.verdicts.stale(settings.fingerprint))
+        marked = (f" · {stale} result(s) made with other settings are marked stale (?): m or a scan reruns them"
+                  if stale else "")
+        self.set_status(f"settings saved: {'; '.join(changes)}{marked}")
 
     def action_scan(self) -> None:
         """Open the Scan screen (kept once made, so a running scan and its results survive leaving it)."""
@@ -489,10 +641,11 @@ class MainScreen(MainWorkers, Screen):
             self.app.install_screen(self._scan_screen, "scan")
         self.app.push_screen("scan")
 
-    def record_scan_row(self, row, bands: tuple) -> None:
-        """Record a scan's row in the VerdictStore (source ``scan``) and recolour its tree label."""
+    def record_scan_row(self, row, bands: tuple, settings: MatmulSettings) -> None:
+        """Record a scan's row in the VerdictStore (source ``scan``, made with ``settings``) and recolour its tree label."""
         self.verdicts.record(row.tensor, row.nmse, source="scan", bands=bands,
-                             summary=f"scan: weight NMSE {row.weight_nmse:.2e}", mismatched=row.mismatched)
+                             summary=f"scan: weight NMSE {row.weight_nmse:.2e}", mismatched=row.mismatched,
+                             settings=settings.fingerprint)
         if self.model is not None and row.tensor in self.model:
             self.query_one(TensorTree).refresh_verdict(self.model.tensor(row.tensor))
         if row.tensor == self.current:
@@ -504,13 +657,13 @@ class MainScreen(MainWorkers, Screen):
             return
         tree = self.query_one(TensorTree)
         if name not in tree.visible_names():
-            self.query_one("#filter", Input).value = ""
-            tree.set_filter("")
+            self._clear_filter()
         self.select_tensor(name)
         tree.focus()
         entry = self.verdicts.get(name)
         if entry is not None:
-            self.set_status(f"{name}: {entry.source} verdict {entry.verdict.upper()}, NMSE {entry.nmse:.3e}")
+            stale = "" if entry.is_current(self.settings.fingerprint) else " (stale: made with other settings)"
+            self.set_status(f"{name}: {entry.source} verdict {entry.verdict.upper()}, NMSE {entry.nmse:.3e}{stale}")
 
     def action_diagnose(self) -> None:
         """Ask for an observed Y (.npy), and X unless the input setting is a .npy; rank the known bugs."""
@@ -523,7 +676,7 @@ class MainScreen(MainWorkers, Screen):
         def start(observed: str, x_path: str) -> None:
             self._observed_path, self._input_path = observed, x_path
             self.query_one(MatmulPanel).set_running(True, f"diagnose {name}: loading", 0, 1)
-            self.set_status(f"diagnosing {name} · esc cancels")
+            self.set_status(f"diagnosing {name} · esc cancels", lasting=True)
             self._diagnose(self.model, name, observed, x_path, settings)
 
         def got_input(answer) -> None:
@@ -540,18 +693,22 @@ class MainScreen(MainWorkers, Screen):
             self.app.push_screen(PromptScreen(
                 f"the input X that {name} was given (.npy, float32 (M, {t.ne[0]})):", self._input_path,
                 "enter runs the diagnosis · esc cancels · an input setting PATH.npy (s) skips this question"),
-                got_input)
+                self.guard(got_input))
 
         x_hint = f"X is the input setting, {settings.input}" if x_from_settings else "X is asked next"
         self.app.push_screen(PromptScreen(
             f"diagnose {name}: the output Y your backend produced (.npy, (M, {t.n_rows})):", self._observed_path,
-            f"enter continues · esc cancels · {x_hint}"), got_observed)
+            f"enter continues · esc cancels · {x_hint}"), self.guard(got_observed))
 
     def action_goto(self) -> None:
         """Ask for a (row, col) and move the cursor there."""
         if self.model is None or self.current is None:
             return
         t = self.model.tensor(self.current)
+        empty = no_data_reason(t)
+        if empty:
+            self.set_status(f"nowhere to go: {empty}", error=True)
+            return
 
         def go(answer):
             if not answer:
@@ -559,7 +716,7 @@ class MainScreen(MainWorkers, Screen):
             try:
                 row, col = (int(p) for p in answer.replace(" ", "").split(","))
             except ValueError:
-                self.set_status(f"go to {answer!r}: use ROW,COL, e.g. 3,100", error=True)
+                self.set_status(f"go to {quoted(answer)}: use ROW,COL, e.g. 3,100", error=True)
                 return
             if not (0 <= row < t.n_rows and 0 <= col < t.ne[0]):
                 self.set_status(f"({row}, {col}) is outside {t.name} (rows 0..{t.n_rows - 1}, cols 0..{t.ne[0] - 1})",
@@ -571,7 +728,7 @@ class MainScreen(MainWorkers, Screen):
             self._show_panel(self.query_one(TabbedContent).active)
 
         row, col = self.cursor
-        self.app.push_screen(PromptScreen(f"go to row,col in {t.name}:", f"{row},{col}"), go)
+        self.app.push_screen(PromptScreen(f"go to row,col in {t.name}:", f"{row},{col}"), self.guard(go))
 
     def action_help(self) -> None:
         """Show the key table."""

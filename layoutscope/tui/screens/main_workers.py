@@ -14,6 +14,7 @@ from textual.worker import get_current_worker
 from ...errors import classify
 from ...matmul_session import MatmulCancelled, MatmulSettings, choose_npu_side
 from .. import messages as msg
+from ..survival import error_text
 from ..widgets.metadata_panel import search_array
 
 #: Seconds between export progress messages.
@@ -44,10 +45,13 @@ class MainWorkers:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="amax")
     def _compute_amax(self, tensor) -> None:
-        from ...sidebyside import tensor_amax
+        from ...sidebyside import ExportCancelled, tensor_amax
 
         worker = get_current_worker()
-        amax = tensor_amax(tensor, cancelled=lambda: worker.is_cancelled)
+        try:
+            amax = tensor_amax(tensor, cancelled=lambda: worker.is_cancelled)
+        except ExportCancelled:
+            return  # another tensor was selected meanwhile: nobody waits for this one
         self.post_message(msg.AmaxReady(tensor.name, amax))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="matmul")
@@ -67,12 +71,12 @@ class MainWorkers:
             self.post_message(msg.MatmulFailed(name, str(exc), cancelled=True))
             return
         except Exception as exc:  # noqa: BLE001 - shown in the panel, the app keeps running
-            self.post_message(msg.MatmulFailed(name, classify(exc)[1]))
+            self.post_message(msg.MatmulFailed(name, error_text(exc)))
             return
         if worker.is_cancelled:
             self.post_message(msg.MatmulFailed(name, f"matmul of {name} cancelled", cancelled=True))
         else:
-            self.post_message(msg.MatmulFinished(name, comparison, notices))
+            self.post_message(msg.MatmulFinished(name, comparison, notices, settings))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diagnose")
     def _diagnose(self, model, name: str, observed_path: str, input_path: str, settings: MatmulSettings) -> None:
@@ -96,9 +100,9 @@ class MainWorkers:
             self.post_message(msg.DiagnoseFailed(name, str(exc), cancelled=True))
             return
         except Exception as exc:  # noqa: BLE001 - e.g. a missing or mis-shaped .npy: shown, the app keeps running
-            self.post_message(msg.DiagnoseFailed(name, f"diagnose: {classify(exc)[1]}"))
+            self.post_message(msg.DiagnoseFailed(name, f"diagnose: {error_text(exc)}"))
             return
-        self.post_message(msg.DiagnoseFinished(name, result, observed_path, input_path))
+        self.post_message(msg.DiagnoseFinished(name, result, observed_path, input_path, settings))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def _export(self, path: str, models=(), comparison=None, sbs=None) -> None:
@@ -144,7 +148,7 @@ class MainWorkers:
 
         worker = get_current_worker()
         for t in tensors:
-            if worker.is_cancelled or t.type.block_size <= 0:
+            if worker.is_cancelled or t.type.block_size <= 0 or t.n_elements == 0:
                 continue
             r, c = min(row, t.n_rows - 1), min(col, t.ne[0] - 1)
             try:

@@ -9,8 +9,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from ...printable import printable
+from ..survival import Survives
 
-class PromptScreen(ModalScreen[str]):
+
+class PromptScreen(Survives, ModalScreen[str]):
     """Ask one question; enter answers, esc cancels (the result is then None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -23,9 +26,9 @@ class PromptScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
-            yield Static(Text(self.question), id="prompt-question")
+            yield Static(Text(printable(self.question)), id="prompt-question")
             yield Input(value=self.default, id="prompt-input")
-            yield Static(Text(self.hint or "enter to confirm · esc to cancel"), id="prompt-hint")
+            yield Static(Text(printable(self.hint or "enter to confirm · esc to cancel")), id="prompt-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

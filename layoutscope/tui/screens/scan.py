@@ -3,10 +3,14 @@
 It runs :class:`layoutscope.scan.Scanner` with the main screen's settings in a
 thread worker that only posts messages (one per finished weight, one at the
 end). The handlers here fill the table, and record every row in the main
-screen's VerdictStore (source ``scan``), so the tensor tree shows the scan's
-verdicts and ``n`` / ``N`` walk them. The screen is installed once and kept,
-so a scan goes on (and its results stay) while the user is back on the main
-screen.
+screen's VerdictStore (source ``scan``, with the settings it ran with), so the
+tensor tree shows the scan's verdicts and ``n`` / ``N`` walk them. The screen
+is installed once and kept, so a scan goes on (and its results stay) while the
+user is back on the main screen; when the settings change meanwhile, the
+table says its rows are stale.
+
+Tensors with a zero dimension never reach the scan (ggml would abort the whole
+process on them): they are listed as skipped with the reason.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from textual.widgets import DataTable, Footer, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from ...commands.scan import advice_lines, layer_lines, nmse_text, skipped_lines
-from ...errors import classify
+from ...matmul_session import in_field_words
+from ...printable import printable
 from .. import messages as msg
-from ..widgets.matmul_panel import VERDICT_STYLE
+from ..survival import Survives, error_text, failure_line
+from ..widgets.matmul_panel import STALE_STYLE, VERDICT_STYLE
 from ..widgets.text_view import TextView
 from .help import HelpScreen
 from .settings import SettingsScreen
@@ -37,6 +43,19 @@ from .settings import SettingsScreen
 #: Columns of the results table: (key, label).
 COLUMNS = (("tensor", "tensor"), ("type", "type"), ("kn", "K×N"), ("weight", "weight NMSE"),
            ("nmse", "matmul NMSE"), ("verdict", "verdict"))
+#: The narrowest the tensor column gets; other columns are never cut (the verdict is the point of the table).
+MIN_TENSOR_WIDTH = 12
+#: A DataTable cell's padding, left and right.
+CELL_PADDING = 2
+
+
+class TensorCell(Text):
+    """A tensor's cell: the name as shown (escaped, ``.weight`` dropped, cut to the column) and the real one."""
+
+    def __init__(self, tensor: str, width: int) -> None:
+        shown = printable(tensor.removesuffix(".weight"))
+        super().__init__(shown if len(shown) <= width else shown[: max(1, width - 1)] + "…")
+        self.tensor = tensor
 
 
 def duration_text(seconds: float) -> str:
@@ -50,7 +69,7 @@ def verdict_text(verdict: str) -> Text:
     return Text(verdict, style=VERDICT_STYLE.get(verdict, ""))
 
 
-class ScanScreen(Screen):
+class ScanScreen(Survives, Screen):
     """Scan every matmul weight with the main screen's settings; enter on a row goes to that tensor."""
 
     BINDINGS = [
@@ -73,6 +92,9 @@ class ScanScreen(Screen):
         self._bands: tuple = ()
         self._targets: list = []
         self._skipped: list = []
+        #: The settings the table's rows were scanned with (None before the first scan).
+        self._scanned_with = None
+        self._tensor_width = MIN_TENSOR_WIDTH
 
     def compose(self) -> ComposeResult:
         yield Static("", id="scan-title")
@@ -88,15 +110,21 @@ class ScanScreen(Screen):
         from ...scan import scan_targets
 
         # Names and shapes only (no tensor data): cheap enough for the UI thread.
+        # Tensors without data (a zero dimension) are skipped there with their reason: ggml never sees them.
         self._targets, self._skipped = scan_targets(self.main.model)
         # Widths from every weight the scan will list, so that columns do not jump as rows arrive.
-        widest = {"tensor": max((len(t.name) for t in self._targets), default=0),
+        widest = {"tensor": max((len(TensorCell(t.name, 10**6)) for t in self._targets), default=0),
                   "type": max((len(t.type.name) for t in self._targets), default=0),
                   "kn": max((len(f"{t.ne[0]}×{t.ne[1]}") for t in self._targets), default=0),
-                  "verdict": len("degraded")}
+                  "nmse": len("matmul NMSE"), "weight": len("weight NMSE"), "verdict": len("degraded")}
+        widths = {key: max(len(label), widest.get(key, 0)) for key, label in COLUMNS}
+        # The tensor column takes what the others leave (at 80 columns "degraded" must show whole).
+        others = sum(w + CELL_PADDING for key, w in widths.items() if key != "tensor")
+        room = self.app.size.width - 1 - others - CELL_PADDING  # 1: the vertical scrollbar
+        self._tensor_width = widths["tensor"] = max(MIN_TENSOR_WIDTH, min(widths["tensor"], room))
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
-            table.add_column(label, key=key, width=max(len(label), widest.get(key, 0)))
+            table.add_column(label, key=key, width=widths[key])
         self._show_settings()
         self._set_running(False)
         self._stage(f"r runs the scan of {len(self._targets)} matmul weights · s changes the settings", dim=True)
@@ -105,6 +133,15 @@ class ScanScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self._show_settings()  # the settings may have changed on the main screen
+        self._say_if_stale()
+
+    def _say_if_stale(self) -> None:
+        """Say so when the table's rows were scanned with settings other than the current ones."""
+        made_with = self._scanned_with
+        if self.running or made_with is None or made_with.fingerprint == self.main.settings.fingerprint:
+            return
+        changes = "; ".join(made_with.differences(self.main.settings))
+        self._stage(f"stale: these rows were scanned with other settings ({changes}) · r rescans", stale=True)
 
     # -- display ------------------------------------------------------------------------
     @property
@@ -117,16 +154,16 @@ class ScanScreen(Screen):
         backend = side.name if side is not None and s.backend == "auto" else s.backend
         path = os.path.basename(self.main.path)
         self.query_one("#scan-title", Static).update(Text.assemble(
-            ("Scan ", "bold"), f"{path}: {len(self._targets)} matmul weights, {len(self._skipped)} other tensors "
-            "skipped"), layout=False)
-        self.query_one("#scan-settings", Static).update(Text(
-            f"{backend} vs {s.reference} · {s.platform} · mm {s.mm} · weights {s.weight_quant} · acts "
-            f"{s.act_quant}\ninput {s.input}, {s.rows} row(s) · threshold NMSE {s.threshold:g} · enter on a row "
-            "goes to it", style="dim"))
+            ("Scan ", "bold"), printable(f"{path}: {len(self._targets)} matmul weights, {len(self._skipped)} other "
+                                         "tensors skipped")), layout=False)
+        self.query_one("#scan-settings", Static).update(Text("\n".join(printable(line) for line in (
+            f"{backend} vs {s.reference} · {s.platform} · mm {s.mm} · weights {s.weight_quant} · acts {s.act_quant}",
+            f"input {s.input}, {s.rows} row(s) · threshold NMSE {s.threshold:g} · enter on a row goes to it")),
+            style="dim"))
 
-    def _stage(self, line: str, error: bool = False, dim: bool = False) -> None:
-        style = "bold red" if error else ("dim" if dim else "bold")
-        self.query_one("#scan-stage", Static).update(Text(line, style=style), layout=False)
+    def _stage(self, line: str, error: bool = False, dim: bool = False, stale: bool = False) -> None:
+        style = "bold red" if error else (STALE_STYLE if stale else ("dim" if dim else "bold"))
+        self.query_one("#scan-stage", Static).update(Text(printable(line), style=style), layout=False)
 
     def _set_running(self, running: bool) -> None:
         self.query_one("#scan-progress", ProgressBar).display = running
@@ -139,11 +176,17 @@ class ScanScreen(Screen):
             advice = advice_lines(layers, report.options.bands)
             if advice:
                 parts += [Text(line, style="bold") for line in advice] + [Text("")]
-            parts += [Text(line) for line in layer_lines(layers)] + [Text("")]
-            parts += [Text(f"note: {n}", style="dim") for n in report.notices]
-        parts.append(Text(f"skipped ({len(self._skipped)}): not matmul weights", style="bold"))
-        parts += [Text(line) for line in skipped_lines(self._skipped, top=len(self._skipped))]
+            parts += [Text(printable(line)) for line in layer_lines(layers)] + [Text("")]
+            parts += [Text(f"note: {printable(self._short_notice(n))}", style="dim") for n in report.notices]
+        parts.append(Text(f"skipped ({len(self._skipped)}): not matmul weights, or no data", style="bold"))
+        parts += [Text(printable(line)) for line in skipped_lines(self._skipped, top=len(self._skipped))]
         self.query_one("#scan-summary", TextView).update(Group(*parts))
+
+    def _short_notice(self, notice: str) -> str:
+        # Why the NPU is unavailable takes several lines; the Matmul panel's notes hold it.
+        if notice.startswith("ran npu-sim") and "unavailable" in notice:
+            return "npu-sim ran: the NPU is unavailable (the Matmul panel's notes say why)"
+        return notice
 
     # -- actions --------------------------------------------------------------------------
     def action_start(self) -> None:
@@ -162,7 +205,8 @@ class ScanScreen(Screen):
         bar.update(total=len(self._targets), progress=0)
         self._set_running(True)
         self._stage(f"0 of {len(self._targets)} · starting (esc cancels)")
-        options = self.main.settings.scan_options()
+        self._scanned_with = self.main.settings
+        options = self._scanned_with.scan_options()
         self._bands = options.bands
         self._scan(self.main.model, options, self.JOBS or os.cpu_count() or 1, self._cancel)
 
@@ -191,8 +235,10 @@ class ScanScreen(Screen):
             if settings is not None:
                 self.main.apply_settings(settings)
                 self._show_settings()
+                self._say_if_stale()
 
-        self.app.push_screen(SettingsScreen(self.main.settings, self.main.availability), chosen)
+        self.app.push_screen(SettingsScreen(self.main.settings, self.main.availability, self.main.model),
+                             self.guard(chosen))
 
     def action_help(self) -> None:
         """Show the key table."""
@@ -208,31 +254,31 @@ class ScanScreen(Screen):
             scanner.cancelled = cancel  # the screen's esc sets it
             report = scanner.run(lambda row, done, total: self.post_message(msg.ScanRowDone(row, done, total)))
         except Exception as exc:  # noqa: BLE001 - e.g. a bad input setting: shown, the app keeps running
-            self.post_message(msg.ScanFailed(classify(exc)[1]))
+            self.post_message(msg.ScanFailed(in_field_words(error_text(exc))))
             return
         self.post_message(msg.ScanFinished(report))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self._set_running(False)
-            self._stage(f"scan: {classify(event.worker.error)[1]}", error=True)
+            self._stage(failure_line(event.worker.error, "scan"), error=True)
 
     # -- message handlers ---------------------------------------------------------------
     def on_scan_row_done(self, message: msg.ScanRowDone) -> None:
         r = message.row
-        self.main.record_scan_row(r, self._bands)
+        self.main.record_scan_row(r, self._bands, self._scanned_with)
         self._badness[r.tensor] = float("inf") if r.nmse != r.nmse else r.nmse
         table = self.query_one(DataTable)
-        table.add_row(r.tensor, r.type, f"{r.K}×{r.N}", nmse_text(r.weight_nmse), nmse_text(r.nmse),
-                      verdict_text(r.verdict), key=r.tensor)
+        table.add_row(TensorCell(r.tensor, self._tensor_width), Text(r.type), f"{r.K}×{r.N}",
+                      nmse_text(r.weight_nmse), nmse_text(r.nmse), verdict_text(r.verdict), key=r.tensor)
         # Worst first; the name breaks exact ties, so the order does not depend on which thread finished first.
-        table.sort("tensor", key=lambda name: (self._badness[name], name), reverse=True)
+        table.sort("tensor", key=lambda cell: (self._badness[cell.tensor], cell.tensor), reverse=True)
         self.query_one("#scan-progress", ProgressBar).update(total=message.total, progress=message.done)
         elapsed = time.monotonic() - self._started
         eta = elapsed / message.done * (message.total - message.done) if message.done else 0.0
         line = f"{message.done} of {message.total} · {r.tensor} {r.verdict} · ETA {duration_text(eta)}"
         self._stage(line)
-        self.main.set_status(f"scan: {line} · S shows it")
+        self.main.set_status(f"scan: {line} · S shows it", lasting=True)
 
     def on_scan_finished(self, message: msg.ScanFinished) -> None:
         self.report = report = message.report
@@ -248,6 +294,7 @@ class ScanScreen(Screen):
             line = "done: this model has no matmul weights to scan"
         self._stage(line, dim=not report.interrupted)
         self.main.set_status(f"scan {line}")
+        self._say_if_stale()
         table = self.query_one(DataTable)
         if table.row_count:
             table.move_cursor(row=0)

@@ -1,22 +1,39 @@
-"""The settings dialog: backend, reference, platform, schemes, input and threshold."""
+"""The settings dialog: backend, reference, platform, schemes, input and threshold.
+
+Every field is checked by :mod:`layoutscope.settings_form`, in the dialog's
+own words: saving lists every field that cannot be used at once, and the
+input field is checked against the open model as soon as it is left (a token
+id outside the vocabulary, a .npy that is not float32 rows).
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from ...matmul_session import ACT_SCHEMES, MM_NAMES, PLATFORM_NAMES, WEIGHT_SCHEMES, MatmulSettings, validate
+from ...matmul_session import ACT_SCHEMES, MM_NAMES, PLATFORM_NAMES, WEIGHT_SCHEMES, MatmulSettings
+from ...options import OptionError
+from ...settings_form import check_fields, check_input
+from ..survival import Survives
+
+#: Widget id of each field, in the dialog's order (the first is focused on open).
+FIELD_IDS = {
+    "backend": "set-backend", "reference": "set-reference", "platform": "set-platform", "mm": "set-mm",
+    "weights": "set-weight-quant", "activations": "set-act-quant", "input": "set-input", "rows": "set-rows",
+    "threshold": "set-threshold",
+}
 
 
 def _options(values) -> list[tuple[str, str]]:
     return [(v, v) for v in values]
 
 
-class SettingsScreen(ModalScreen[MatmulSettings]):
+class SettingsScreen(Survives, ModalScreen[MatmulSettings]):
     """Edit :class:`MatmulSettings`; ctrl+s (or enter in a text field) saves, esc cancels."""
 
     BINDINGS = [
@@ -24,15 +41,18 @@ class SettingsScreen(ModalScreen[MatmulSettings]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, settings: MatmulSettings, availability: list | None = None) -> None:
+    def __init__(self, settings: MatmulSettings, availability: list | None = None, model=None) -> None:
         super().__init__()
         self.settings = settings
         self.availability = availability or []
+        self.model = model
+        #: The message of each field that cannot be used, as last checked.
+        self.errors: dict[str, str] = {}
 
     def _backend_options(self) -> list[tuple[str, str]]:
         npu = next(((ok, why) for name, ok, why in self.availability if name == "npu"), None)
         options = [("auto: npu if available, else npu-sim", "auto"), ("npu-sim (exact emulator)", "npu-sim")]
-        if npu and npu[0]:
+        if (npu and npu[0]) or self.settings.backend == "npu":
             options.append(("npu (the real NPU)", "npu"))
         return options
 
@@ -54,7 +74,7 @@ class SettingsScreen(ModalScreen[MatmulSettings]):
                                                       id="set-act-quant"))
             yield from self._row("input", Input(s.input, placeholder="random[:SEED] | tokens:ID,... | PATH.npy",
                                                 compact=True, id="set-input"))
-            yield from self._row("rows", Input(str(s.rows), type="integer", compact=True, id="set-rows"))
+            yield from self._row("rows", Input(str(s.rows), compact=True, id="set-rows"))
             yield from self._row("threshold", Input(f"{s.threshold:g}", placeholder="NMSE, e.g. 5e-4", compact=True,
                                                     id="set-threshold"))
             yield Static("weights: per-channel, per-tensor, per-group:G (needs mm int8-fp32), fixed · "
@@ -66,32 +86,47 @@ class SettingsScreen(ModalScreen[MatmulSettings]):
             yield Label(label, classes="settings-label")
             yield widget
 
-    def _collect(self) -> MatmulSettings:
-        def value(selector: str) -> str:
-            return str(self.query_one(selector).value).strip()
+    def on_mount(self) -> None:
+        self.query_one(f"#{FIELD_IDS['backend']}").focus()
 
-        try:
-            rows = int(value("#set-rows") or 0)
-        except ValueError:
-            rows = 0
-        try:
-            threshold = float(value("#set-threshold"))
-        except ValueError:
-            threshold = -1.0
-        return self.settings.with_changes(
-            backend=value("#set-backend"), reference=value("#set-reference"), platform=value("#set-platform"),
-            mm=value("#set-mm"), weight_quant=value("#set-weight-quant"), act_quant=value("#set-act-quant"),
-            input=value("#set-input") or "random", rows=rows, threshold=threshold,
-        )
+    def _values(self) -> dict[str, str]:
+        return {field: str(self.query_one(f"#{widget_id}").value) for field, widget_id in FIELD_IDS.items()}
+
+    def _show_errors(self) -> None:
+        for field, widget_id in FIELD_IDS.items():
+            self.query_one(f"#{widget_id}").set_class(field in self.errors, "field-error")
+        lines = [self.errors[f] for f in FIELD_IDS if f in self.errors]
+        text = Text("\n".join(lines), style="bold") if lines else ""
+        self.query_one("#settings-error", Static).update(text)
 
     def action_save(self) -> None:
-        """Validate and close with the new settings, or show why they cannot be used."""
-        settings = self._collect()
-        problem = validate(settings)
-        if problem:
-            self.query_one("#settings-error", Static).update(Text(f"cannot use these settings: {problem}"))
+        """Close with the new settings, or list every field that cannot be used and stay."""
+        settings, self.errors = check_fields(self._values(), self.settings, self.model)
+        self._show_errors()
+        if settings is None:
+            first = next(f for f in FIELD_IDS if f in self.errors)
+            self.query_one(f"#{FIELD_IDS[first]}").focus()
             return
         self.dismiss(settings)
+
+    def _check_input(self) -> None:
+        try:
+            check_input(self.query_one("#set-input", Input).value or "random", self.model)
+        except OptionError as exc:
+            self.errors["input"] = str(exc)
+        else:
+            self.errors.pop("input", None)
+        self._show_errors()
+
+    @on(Input.Blurred, "#set-input")
+    def _input_left(self, event: Input.Blurred) -> None:
+        # Checked as it is entered: a token id outside the vocabulary is named now, not at the next matmul.
+        self._check_input()
+
+    @on(Input.Changed, "#set-input")
+    def _input_edited(self, event: Input.Changed) -> None:
+        if "input" in self.errors:  # the message goes as soon as the value is fixed
+            self._check_input()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

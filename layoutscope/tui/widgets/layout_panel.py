@@ -11,6 +11,8 @@ from rich.text import Text
 from ...hexview import blocks_around, field_kind, hex_text, raw_lines
 from ...formats._common import fmt
 from ...layout import element_lines, explain
+from ...matmul_session import no_data_reason
+from ...printable import printable
 from ...summary import human_bytes
 from .text_view import TextView
 
@@ -41,7 +43,7 @@ def field_diagram(fields, type_size: int, width: int) -> Text:
 
 def trap_lines(trap) -> list[Text]:
     """The plain-int8 trap: what a naive reader sees, the true value, and what the byte really is."""
-    out = [Text(f"  {trap.summary}"), Text(f"  {'col':>6} {'int8':>5} {'true value':>13}  byte really is", style="bold")]
+    out = [Text(printable(f"  {trap.summary}")), Text(f"  {'col':>6} {'int8':>5} {'true value':>13}  byte really is", style="bold")]
     for c, naive, value, o in zip(trap.cols, trap.naive, trap.true_values, trap.owners):
         if o.past_end is not None:
             where = f"+{o.past_end} B past the tensor" if o.file_byte is not None else "past the end of the file"
@@ -63,7 +65,7 @@ class LayoutPanel(TextView):
         try:
             parts = self._parts(tensor, row, col, settings)
         except Exception as exc:  # noqa: BLE001 - a bad tensor must not take the app down
-            parts = [Text(f"cannot explain {tensor.name}: {type(exc).__name__}: {exc}", style="bold red")]
+            parts = [Text(printable(f"cannot explain {tensor.name}: {type(exc).__name__}: {exc}"), style="bold red")]
         self.update(Group(*parts))
 
     def remember(self, tensor, row: int, col: int, explanation) -> None:
@@ -84,10 +86,9 @@ class LayoutPanel(TextView):
         width = max(40, self.scrollable_content_region.width - 1)
         if t.block_size <= 0:
             return self._unknown(tensor)
-        if tensor.empty_reason:
-            return [Text(f"{tensor.name} · {t.name}", style="bold"),
-                    Text(f"no data: {tensor.empty_reason}; nothing to explain, and every command skips it",
-                         style="bold yellow")]
+        empty = no_data_reason(tensor)
+        if empty:
+            return self._empty(tensor, empty)
         e = self._explain(tensor, row, col)
         elements = "1 element" if t.block_size == 1 else f"{t.block_size} elements"
         head = Text.assemble((f"{t.name}", "bold"), f" · type id {t.id} · {elements} in {t.type_size} bytes · "
@@ -106,7 +107,8 @@ class LayoutPanel(TextView):
         if e.element is not None:
             parts += [Text(""), section(f"element (row {row}, col {col})")]
             # The block's bytes are in the annotated hex below, so the plain hex line is left out.
-            parts += [Text(line) for line in element_lines(e, e.element)[1:] if not line.startswith("  block bytes:")]
+            parts += [Text(printable(line)) for line in element_lines(e, e.element)[1:]
+                      if not line.startswith("  block bytes:")]
         cursor = e.element.quant_file_bytes if e.element is not None else ()
         parts += [Text(""), section("bytes around the element")]
         parts.append(Text.assemble("  ", ("scale/min", KIND_STYLE["scale"]), "  ", ("codes", KIND_STYLE["quant"]), "  ",
@@ -122,8 +124,19 @@ class LayoutPanel(TextView):
             parts += trap_lines(e.trap)
         parts += [Text(""), section("NPU side")] + self._npu(tensor, row, col, settings)
         if e.notes:
-            parts += [Text(""), section("notes")] + [Text(f"  - {n}") for n in e.notes]
+            parts += [Text(""), section("notes")] + [Text(printable(f"  - {n}")) for n in e.notes]
         return parts
+
+    def _empty(self, tensor, reason: str) -> list:
+        t = tensor.type
+        return [
+            Text.assemble((f"{t.name}", "bold"), f" · type id {t.id} · {t.type_size} bytes per block of {t.block_size}"),
+            Text(f"ne = [{', '.join(map(str, tensor.ne))}]   nb = [{', '.join(map(str, tensor.nb))}]"),
+            Text(f"data: {tensor.nbytes} bytes at byte {tensor.offset}"),
+            Text(""),
+            Text(reason, style="bold yellow"),
+            Text("The tree, the metadata and the other tensors are unaffected.", style="dim"),
+        ]
 
     def _hex_line(self, cells) -> Text:
         text = Text(hex_text(cells)[:12])
@@ -148,7 +161,8 @@ class LayoutPanel(TextView):
 
     def _npu(self, tensor, row: int, col: int, settings) -> list:
         if tensor.n_dims != 2:
-            return [Text(f"  {tensor.name} is not a 2-D matmul weight (ne = {list(tensor.ne)}): it never reaches the NPU as B")]
+            return [Text(printable(f"  {tensor.name} is not a 2-D matmul weight (ne = {list(tensor.ne)}): "
+                                   "it never reaches the NPU as B"))]
         from ...backend.rknpu2.requantize import parse_scheme
         from ...npu_location import locate_in_calls
 
@@ -157,5 +171,5 @@ class LayoutPanel(TextView):
             group = scheme.group if scheme.kind == "per-group" else None
             loc = locate_in_calls(settings.platform, settings.mm, tensor.ne[0], tensor.ne[1], col, row, group)
         except (ValueError, IndexError) as exc:
-            return [Text(f"  {exc}", style="yellow")]
+            return [Text(printable(f"  {exc}"), style="yellow")]
         return [Text(f"  {line}", style="yellow" if "UNCERTAIN" in line else "") for line in loc.lines()]

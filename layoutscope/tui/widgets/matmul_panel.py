@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from rich.console import Group
 from rich.padding import Padding
@@ -11,28 +13,43 @@ from textual.widgets import DataTable, ProgressBar, Static
 
 from ...histogram import error_histogram
 from ...matmul_session import STAGES
+from ...printable import printable
 from ...summary import float_text
+from ..survival import Survives
 
 VERDICT_STYLE = {"ok": "bold green", "degraded": "bold yellow", "broken": "bold red"}
+STALE_STYLE = "bold yellow"
 
 
 def settings_text(settings, side) -> Text:
-    """The settings block: NPU side with its reason, reference, schemes, platform, input, threshold."""
+    """The settings block: NPU side in one line (its reason is under notes), reference, schemes, input, threshold."""
     text = Text("settings\n", style="bold")
     if side is None:
         text.append("NPU side: checking which backends are available…\n", style="dim")
     else:
         text.append("NPU side: ", style="bold")
-        text.append(side.name, style="bold")
-        text.append(f" — {side.reason}\n")
+        text.append(f"{side.summary}\n")
     text.append("reference: ", style="bold")
     text.append(f"{settings.reference} (ggml's CPU mul_mat; cpu-numpy if libggml cannot load)\n")
-    text.append(f"platform {settings.platform} · mm {settings.mm} · weights {settings.weight_quant} · "
-                f"activations {settings.act_quant}\n")
-    text.append(f"input {settings.input}, {settings.rows} row(s) · threshold NMSE {settings.threshold:g}\n")
-    text.append("m runs · d diagnoses an observed .npy · s changes settings · x exports CSV · esc cancels a run",
+    text.append(printable(f"platform {settings.platform} · mm {settings.mm} · weights {settings.weight_quant} · "
+                          f"activations {settings.act_quant}") + "\n")
+    text.append(printable(f"input {settings.input}, {settings.rows} row(s) · threshold NMSE {settings.threshold:g}"))
+    text.append("\nm runs · d diagnoses an observed .npy · s changes settings · x exports CSV · esc cancels a run",
                 style="dim")
     return text
+
+
+def side_notes(side) -> list[str]:
+    """The NPU side's details, for the notes section: why it is not the real NPU."""
+    if side is None or side.npu_available or side.reason.startswith("npu-sim chosen"):
+        return []
+    return [side.reason]
+
+
+def stale_text(what: str, staleness: str) -> Text:
+    """The banner over a result made under other settings."""
+    return Text(f"STALE {what}: {staleness}. m reruns it with the current settings; x and n/N ignore it.",
+                style=STALE_STYLE)
 
 
 def results_text(comparison, notices) -> Text:
@@ -40,7 +57,7 @@ def results_text(comparison, notices) -> Text:
     m = comparison.metrics
     d = comparison.details.get("backend", {})
     text = Text()
-    text.append(f"{comparison.tensor}: {comparison.backend} vs {comparison.reference}\n", style="bold")
+    text.append(f"{printable(comparison.tensor)}: {comparison.backend} vs {comparison.reference}\n", style="bold")
     text.append("verdict ")
     text.append(m.verdict.upper(), style=VERDICT_STYLE.get(m.verdict, "bold"))
     text.append(f"   NMSE {m.nmse:.3e}   SNR {m.snr_db:.1f} dB   cosine {m.cosine:.6f}\n")
@@ -55,21 +72,23 @@ def results_text(comparison, notices) -> Text:
     if d:
         text.append(f"M={d.get('M')} K={d.get('K')} N={d.get('N')} (padded K={d.get('K_padded')} N={d.get('N_padded')}) · "
                     f"{d.get('rknn_matmul_type', '')}\n")
-    text.append(f"input: {comparison.input}\n")
+    text.append(f"input: {printable(comparison.input)}\n")
     for f in [*comparison.findings, m.excluded_text]:
         if f:
-            text.append(f"FINDING: {f}\n", style="bold yellow")
+            text.append(f"FINDING: {printable(f)}\n", style="bold yellow")
     for n in notices:
-        text.append(f"note: {n}\n", style="dim")
+        text.append(f"note: {printable(n)}\n", style="dim")
     return text
 
 
-def notes_text(comparison) -> Text:
-    """The backend's notes; UNCERTAIN hardware behaviour is highlighted."""
-    notes = [n for n in comparison.details.get("backend", {}).get("notes", []) if n]
+def notes_text(comparison, side=None) -> Text:
+    """The NPU side's details and the backend's notes; UNCERTAIN hardware behaviour is highlighted."""
+    notes = side_notes(side)
+    if comparison is not None:
+        notes += [n for n in comparison.details.get("backend", {}).get("notes", []) if n]
     text = Text()
     for n in notes:
-        text.append(f"- {n}\n", style="bold yellow" if "UNCERTAIN" in n else "")
+        text.append(f"- {printable(n)}\n", style="bold yellow" if "UNCERTAIN" in n else "")
     return text
 
 
@@ -82,8 +101,8 @@ def diagnosis_text(diagnosis, observed_path: str, input_path: str) -> Group:
     """
     m, k, n = diagnosis.shape
     best, second = diagnosis.best, diagnosis.runner_up
-    parts: list = [Text(f"diagnosis of {diagnosis.tensor}", style="bold"),
-                   Text(f"Y {observed_path} ({m}×{n}) · X {input_path} ({m}×{k})", style="dim"),
+    parts: list = [Text(f"diagnosis of {printable(diagnosis.tensor)}", style="bold"),
+                   Text(f"Y {printable(observed_path)} ({m}×{n}) · X {printable(input_path)} ({m}×{k})", style="dim"),
                    Text(diagnosis.summary(), style="bold" if best is not None else "bold yellow")]
     if best is not None and best.id != "none":
         parts.append(Text(f"fix: {best.fix}"))
@@ -110,8 +129,13 @@ def diagnosis_text(diagnosis, observed_path: str, input_path: str) -> Group:
     return Group(*parts)
 
 
-class MatmulPanel(VerticalScroll):
+class MatmulPanel(Survives, VerticalScroll):
     """Settings, a progress bar while running, and the latest comparison of the selected tensor."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._side = None
+        self._comparison = None
 
     def compose(self):
         yield ProgressBar(total=len(STAGES), show_eta=False, id="matmul-progress")
@@ -130,8 +154,14 @@ class MatmulPanel(VerticalScroll):
         self.show_diagnosis(None)
 
     def show_settings(self, settings, side) -> None:
-        """Redraw the settings block."""
+        """Redraw the settings block (and the notes, which hold the NPU side's details)."""
+        self._side = side
         self.query_one("#matmul-settings", Static).update(settings_text(settings, side))
+        self._show_notes()
+
+    def _show_notes(self) -> None:
+        notes = notes_text(self._comparison, self._side)
+        self.query_one("#matmul-notes", Static).update(Text("notes\n", style="bold") + notes if notes.plain else "")
 
     def set_running(self, running: bool, stage: str = "", index: int = 0, total: int = len(STAGES)) -> None:
         """Show (or hide) the progress bar at step ``index`` of ``total`` (a matmul's stages by default)."""
@@ -140,33 +170,52 @@ class MatmulPanel(VerticalScroll):
         if running:
             bar.update(total=total, progress=index)
         line = self.query_one("#matmul-stage", Static)
-        line.update(Text(f"running: {stage} ({index + 1}/{total}) · esc cancels", style="bold") if running else "")
+        line.update(Text(f"running: {printable(stage)} ({index + 1}/{total}) · esc cancels", style="bold") if running else "")
         line.display = running
 
     def show_stage_line(self, line: str, error: bool = False) -> None:
         """One line under the progress bar (a failure or cancel)."""
         stage = self.query_one("#matmul-stage", Static)
-        stage.update(Text(line, style="bold red" if error else "dim"))
+        stage.update(Text(printable(line), style="bold red" if error else "dim"))
         stage.display = True
 
-    def show_diagnosis(self, diagnosis, observed_path: str = "", input_path: str = "") -> None:
-        """Show a diagnosis of the selected tensor (ranked hypotheses), or hide the section."""
+    def show_diagnosis(self, diagnosis, observed_path: str = "", input_path: str = "",
+                       stale: Optional[str] = None) -> None:
+        """Show a diagnosis of the selected tensor (ranked hypotheses), or hide the section; ``stale`` marks one
+        made under other settings."""
         section = self.query_one("#matmul-diagnosis", Static)
         section.display = diagnosis is not None
-        section.update(diagnosis_text(diagnosis, observed_path, input_path) if diagnosis is not None else "")
+        if diagnosis is None:
+            section.update("")
+            return
+        body = diagnosis_text(diagnosis, observed_path, input_path)
+        section.update(Group(stale_text("diagnosis", stale), body) if stale else body)
 
-    def show_result(self, comparison, notices, tensor_name: str = "") -> None:
-        """Show a comparison, or say that the tensor has none yet."""
+    def show_result(self, comparison, notices, tensor_name: str = "", stale: Optional[str] = None,
+                    empty: Optional[str] = None) -> None:
+        """Show a comparison, or say that the tensor has none yet (or, ``empty``, why it can have none).
+
+        ``stale`` says how the settings that made ``comparison`` differ from
+        the current ones; the result is then shown under a STALE banner.
+        """
         table = self.query_one("#matmul-worst", DataTable)
         table.clear()
+        self._comparison = comparison
+        self._show_notes()
         if comparison is None:
-            hint = f"no matmul for {tensor_name} yet: press m" if tensor_name else "select a tensor, then press m"
-            self.query_one("#matmul-results", Static).update(Text(hint, style="dim"))
+            if empty:
+                hint = Text(f"no matmul: {printable(empty)}", style="bold yellow")
+            else:
+                hint = Text(f"no matmul for {printable(tensor_name)} yet: press m" if tensor_name
+                            else "select a tensor, then press m", style="dim")
+            self.query_one("#matmul-results", Static).update(hint)
             self.query_one("#matmul-histogram", Static).update("")
-            self.query_one("#matmul-notes", Static).update("")
             table.display = False
             return
-        self.query_one("#matmul-results", Static).update(results_text(comparison, notices))
+        results = results_text(comparison, notices)
+        # A Group, not Text + Text: the banner's style must not spread over the result.
+        self.query_one("#matmul-results", Static).update(Group(stale_text("result", stale), results) if stale
+                                                         else results)
         for w in comparison.metrics.worst[:10]:
             table.add_row(str(w.m), str(w.n), float_text(w.reference), float_text(w.value), f"{w.abs_err:.4g}")
         table.display = True
@@ -175,5 +224,3 @@ class MatmulPanel(VerticalScroll):
         hist = Text("|error| histogram (log bins)\n", style="bold")
         hist.append("\n".join(error_histogram(err, bins=8, width=20)))
         self.query_one("#matmul-histogram", Static).update(hist)
-        notes = notes_text(comparison)
-        self.query_one("#matmul-notes", Static).update(Text("notes\n", style="bold") + notes if notes.plain else "")

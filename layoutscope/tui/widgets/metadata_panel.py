@@ -19,13 +19,15 @@ from textual.strip import Strip
 from textual.widgets import DataTable, Input, Static
 
 from ...gguf import MetadataArray
+from ...printable import printable
 from ...summary import preview
+from ..survival import Survives
 
 #: Elements of a string array readable before its offsets are indexed (the reader walks that far).
 WALKABLE = 256
 
 
-class ArrayView(ScrollView, can_focus=True):
+class ArrayView(Survives, ScrollView, can_focus=True):
     """One metadata value: a scalar's text, or an array's elements one per line."""
 
     COMPONENT_CLASSES = {"array-view--index", "array-view--hit"}
@@ -62,9 +64,12 @@ class ArrayView(ScrollView, can_focus=True):
         self.refresh()
 
     def _scalar_lines(self) -> list[str]:
+        # A string's own lines (a chat template's) stay lines; every other control character is shown
+        # escaped, never sent to the terminal.
         text = self.value if isinstance(self.value, str) else repr(self.value)
         width = max(20, self.scrollable_content_region.width or 60)
-        return [text[i : i + width] for i in range(0, len(text), width)] or [""]
+        lines = [printable(line) for line in text.split("\n")]
+        return [line[i : i + width] for line in lines for i in range(0, max(1, len(line)), width)] or [""]
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -79,7 +84,7 @@ class ArrayView(ScrollView, can_focus=True):
         if not self.indexed and i >= WALKABLE:
             text = "… indexing the array"
         else:
-            text = repr(value[i]) if isinstance(value[i], str) else str(value[i])
+            text = printable(repr(value[i]) if isinstance(value[i], str) else str(value[i]))
         index_style = self.get_component_rich_style("array-view--index")
         segments = [Segment(f"{i:>8}  ", base + index_style), Segment(text, base)]
         strip = Strip(segments)
@@ -88,7 +93,7 @@ class ArrayView(ScrollView, can_focus=True):
         return strip.crop_extend(0, width, base)
 
 
-class MetadataPanel(Vertical):
+class MetadataPanel(Survives, Vertical):
     """A table of keys, and below it the selected value with a search box for arrays."""
 
     class KeyChosen(Message):
@@ -129,7 +134,8 @@ class MetadataPanel(Vertical):
         table = self.query_one("#metadata-keys", DataTable)
         table.clear()
         for key, e in self.entries.items():
-            table.add_row(Text(key), Text(e.type_name), Text(preview(e.value, items=3, width=40)), key=key)
+            table.add_row(Text(printable(key)), Text(e.type_name), Text(printable(preview(e.value, items=3, width=40))),
+                          key=key)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -147,10 +153,10 @@ class MetadataPanel(Vertical):
         self.query_one(ArrayView).show(value, indexed)
 
     def _title(self) -> str:
-        e = self.entries[self.key]
+        e, key = self.entries[self.key], printable(self.key)
         if isinstance(e.value, MetadataArray):
-            return f"{self.key}: {len(e.value)} × {e.value.element_type.name}"
-        return f"{self.key}: {e.type_name}"
+            return f"{key}: {len(e.value)} × {e.value.element_type.name}"
+        return f"{key}: {e.type_name}"
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -173,7 +179,7 @@ class MetadataPanel(Vertical):
     def _show_hit(self) -> None:
         title = self.query_one("#metadata-title", Static)
         if not self.hits:
-            title.update(Text(f"{self._title()} · no element contains {self.last_query!r}"))
+            title.update(Text(f"{self._title()} · no element contains {printable(repr(self.last_query))}"))
             return
         index = self.hits[self.hit_pos]
         more = "+" if len(self.hits) >= SEARCH_LIMIT else ""

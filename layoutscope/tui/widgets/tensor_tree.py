@@ -1,4 +1,4 @@
-"""The tensor tree: tensors grouped by layer, each with a type badge, shape and last verdict."""
+"""The tensor tree: tensors grouped by layer, each with a type badge, shape and last verdict; and its filter box."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ from typing import Optional
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import Tree
+from textual.message import Message
+from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
+
+from ...printable import printable
+from ..survival import Survives
 
 #: Marker and style of each verdict; the marker keeps verdicts readable without colour.
 VERDICT_LOOK = {
@@ -15,6 +19,8 @@ VERDICT_LOOK = {
     "ok": ("✓", "green"),
     "degraded": ("~", "yellow"),
     "broken": ("✗", "bold red"),
+    # A verdict made under other settings (another mm, scheme, input, threshold...): shown, never trusted.
+    "stale": ("?", "dim"),
 }
 
 
@@ -23,7 +29,21 @@ def shape_text(ne) -> str:
     return "×".join(str(n) for n in ne)
 
 
-class TensorTree(Tree):
+class FilterInput(Input):
+    """The tree's filter box; esc clears the filter and leaves the box (it posts :class:`Cleared`)."""
+
+    BINDINGS = [Binding("escape", "clear", "clear the filter", show=False)]
+
+    class Cleared(Message):
+        """The user cleared the filter with esc."""
+
+    def action_clear(self) -> None:
+        """Empty the box and say so; the screen shows every tensor again and moves the focus to the tree."""
+        self.value = ""
+        self.post_message(self.Cleared())
+
+
+class TensorTree(Survives, Tree):
     """Layers as branches and tensors as leaves whose ``data`` is the tensor name."""
 
     BINDINGS = [
@@ -36,38 +56,66 @@ class TensorTree(Tree):
         self.show_root = False
         self.guide_depth = 2
         self._leaves: dict[str, TreeNode] = {}
+        self._tensors: dict = {}
         self._groups: list = []
         self._verdicts = None
-        self._filter = ""
+        self._filter = None
+        self._fingerprint: Optional[tuple] = None
 
-    def populate(self, groups: list, verdicts) -> None:
-        """Show ``groups`` (``[(label, [Tensor])]``) with verdicts from a VerdictStore."""
+    def populate(self, groups: list, verdicts, fingerprint: Optional[tuple] = None) -> None:
+        """Show ``groups`` (``[(label, [Tensor])]``) with verdicts from a VerdictStore, judged against ``fingerprint``."""
         self._groups = groups
+        self._tensors = {t.name: t for _, tensors in groups for t in tensors}
         self._verdicts = verdicts
-        self._rebuild()
+        self._fingerprint = fingerprint
+        self._rebuild(self._shown(self._filter), keep=None)
 
-    def set_filter(self, text: str) -> None:
-        """Show only tensors whose name contains ``text`` (case-insensitive)."""
-        self._filter = text.strip().lower()
-        self._rebuild()
+    def set_filter(self, name_filter, keep: Optional[str] = None) -> list[str]:
+        """Show only tensors that ``name_filter`` (a :class:`~layoutscope.patterns.NameFilter`, or None) matches.
 
-    def _rebuild(self) -> None:
+        Returns the names shown. The cursor stays on ``keep`` when it is shown
+        and is hidden otherwise: filtering never selects another tensor by
+        itself. A pattern whose matching times out raises its UsageError and
+        leaves the tree as it was.
+        """
+        shown = self._shown(name_filter)  # may raise: nothing is changed before it returns
+        self._filter = name_filter
+        self._rebuild(shown, keep)
+        return self.visible_names()
+
+    def _shown(self, name_filter) -> list:
+        return [(label, [t for t in tensors if name_filter is None or name_filter.matches(t.name)])
+                for label, tensors in self._groups]
+
+    def _rebuild(self, shown: list, keep: Optional[str]) -> None:
+        # No cursor while the nodes are replaced: a cursor line left over from the old tree would
+        # highlight (and so select) whichever tensor lands on that line.
+        self.unselect()
         self.clear()
         self._leaves = {}
-        for label, tensors in self._groups:
-            shown = [t for t in tensors if self._filter in t.name.lower()]
-            if not shown:
+        for label, tensors in shown:
+            if not tensors:
                 continue
-            branch = self.root.add(f"{label} ({len(shown)})", expand=True)
-            for t in shown:
+            branch = self.root.add(Text(f"{printable(label)} ({len(tensors)})"), expand=True)
+            for t in tensors:
                 self._leaves[t.name] = branch.add_leaf(self._label(t), data=t.name)
+        if keep is not None:
+            self.show(keep)
+
+    def set_fingerprint(self, fingerprint: Optional[tuple]) -> None:
+        """Judge verdicts against new settings: marks made under other settings turn stale (``?``)."""
+        self._fingerprint = fingerprint
+        for name, node in self._leaves.items():
+            node.set_label(self._label(self._tensors[name]))
 
     def _label(self, t) -> Text:
         entry = self._verdicts.get(t.name) if self._verdicts is not None else None
-        marker, style = VERDICT_LOOK[entry.verdict if entry else None]
+        key = None if entry is None else (entry.verdict if entry.is_current(self._fingerprint) else "stale")
+        marker, style = VERDICT_LOOK[key]
         # ".weight" is on nearly every name; dropping it leaves room for the shape.
-        name = (t.role if t.layer is not None else t.name).removesuffix(".weight")
-        text = Text.assemble((marker + " ", style), (f"{t.type.name:<5}", "bold"), " ", (name, style if entry else ""))
+        name = printable((t.role if t.layer is not None else t.name).removesuffix(".weight"))
+        current = key not in (None, "stale")
+        text = Text.assemble((marker + " ", style), (f"{t.type.name:<5}", "bold"), " ", (name, style if current else ""))
         text.append(f" {shape_text(t.ne)}", style="dim")
         return text
 
@@ -84,13 +132,35 @@ class TensorTree(Tree):
     def current(self) -> Optional[str]:
         """The tensor under the cursor, if the cursor is on a tensor."""
         node = self.cursor_node
-        return node.data if node is not None else None
+        if self.cursor_line < 0 or node is None or self._leaves.get(node.data) is not node:
+            return None
+        return node.data
+
+    def owns_cursor(self, node: TreeNode) -> bool:
+        """True when ``node`` is the one the cursor is on now (a highlight event may be left from a rebuild)."""
+        return self.cursor_line >= 0 and node is self.cursor_node and self._leaves.get(node.data) is node
 
     def show(self, name: str) -> bool:
-        """Move the cursor to ``name``; False when the filter hides it."""
+        """Move the cursor to ``name``, scrolling only if it is out of view; False when the filter hides it."""
         node = self._leaves.get(name)
         if node is None:
             return False
         self.get_node_at_line(0)  # lays out the lines, so the node knows where it is
-        self.move_cursor(node)
+        self.cursor_line = node.line
+        self.call_after_refresh(self._reveal, node)
         return True
+
+    def _reveal(self, node: TreeNode, tries: int = 3) -> None:
+        """Scroll ``node`` into view with its layer's header above it when both fit."""
+        if self._leaves.get(node.data) is not node or node.line < 0:
+            return  # the tree was rebuilt meanwhile
+        height = self.scrollable_content_region.height
+        if height <= 0:
+            if tries:  # not laid out yet (the tree was loading): try again after the next frame
+                self.call_after_refresh(self._reveal, node, tries - 1)
+            return
+        top, line = self.scroll_offset.y, node.line
+        if top <= line < top + height:
+            return  # already in view: leave the scroll where the user put it
+        header = node.parent.line if node.parent is not None and node.parent.line >= 0 else line
+        self.scroll_to(y=header if line - header < height else line, animate=False)

@@ -13,8 +13,10 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..survival import Survives
 
-class TextView(ScrollView, can_focus=True):
+
+class TextView(Survives, ScrollView, can_focus=True):
     """Shows one Rich renderable; ``content`` is what was last given to :meth:`update`."""
 
     def __init__(self, **kwargs) -> None:

@@ -9,6 +9,7 @@ gutter shows each row's NPU scale.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Optional
 
 from rich.segment import Segment
@@ -18,6 +19,9 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from ...printable import printable
+from ..survival import Survives
 
 #: Lines per row of W: dequantized, NPU code, NPU value, |error|.
 QUANTITIES = ("ggml", "code", "npu", "|err|")
@@ -33,7 +37,7 @@ def number(value: float) -> str:
     return f"{value:>9.4g}"[-9:] if abs(value) < 1e9 or value != value else f"{value:>9.2e}"
 
 
-class ValuesGrid(ScrollView, can_focus=True):
+class ValuesGrid(Survives, ScrollView, can_focus=True):
     """Side-by-side values of one weight, with an element cursor."""
 
     COMPONENT_CLASSES = {
@@ -76,7 +80,7 @@ class ValuesGrid(ScrollView, can_focus=True):
         """Show ``sbs`` (a SideBySide) with the cursor at (row, col), or ``message`` instead."""
         self.sbs = sbs
         self.threshold = threshold
-        self.message_text = message
+        self.message_text = None if message is None else printable(message)
         self._version += 1
         self._strips.clear()
         if message is None and sbs is not None:
@@ -152,8 +156,10 @@ class ValuesGrid(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if not self._ready:
+            # The message wraps: at 80 columns the grid is 48 wide, and the reason is the point of it.
             style = self.get_component_rich_style("values-grid--message")
-            return Strip([Segment((self.message_text or "") if y == 0 else "", style)]).extend_cell_length(width, style)
+            lines = textwrap.wrap(self.message_text or "", max(10, width)) or [""]
+            return Strip([Segment(lines[y] if y < len(lines) else "", style)]).extend_cell_length(width, style)
         first = self.scroll_offset.x // CELL_W
         ncols = min(self._visible_cols(), self.sbs.n_cols - first)
         if y == 0:
@@ -165,7 +171,12 @@ class ValuesGrid(ScrollView, can_focus=True):
         key = (vy, first, ncols, width, self.col if row == self.row else -1, self._version)
         strip = self._strips.get(key)
         if strip is None:
-            strip = self._band_line(row, q, first, ncols, width)
+            try:
+                strip = self._band_line(row, q, first, ncols, width)
+            except Exception as exc:  # noqa: BLE001 - a row that cannot be decoded is said, not fatal to the frame
+                style = self.get_component_rich_style("values-grid--message")
+                text = printable(f"row {row}: cannot show values: {type(exc).__name__}: {exc}") if q == 0 else ""
+                strip = Strip([Segment(text, style)]).crop_extend(0, width, style)
             self._strips[key] = strip
         return strip
 
