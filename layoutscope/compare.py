@@ -60,8 +60,25 @@ class Worst:
     abs_err: float
 
 
+class LeftOut:
+    """What a measurement left out: positions where a side is not finite (``same_nonfinite``, ``mismatched``)."""
+
+    same_nonfinite: int
+    mismatched: int
+
+    @property
+    def excluded(self) -> int:
+        """Positions left out of the metrics (either side not finite)."""
+        return self.same_nonfinite + self.mismatched
+
+    @property
+    def excluded_text(self) -> str:
+        """What was left out and why, in words ("" when nothing was)."""
+        return excluded_text(self.same_nonfinite, self.mismatched, judged=True)
+
+
 @dataclass(frozen=True)
-class Metrics:
+class Metrics(LeftOut):
     """How far ``y`` is from the reference; see the module docstring."""
 
     nmse: float
@@ -77,16 +94,6 @@ class Metrics:
     same_nonfinite: int = 0
     mismatched: int = 0
     nonfinite: tuple[NonFinite, ...] = ()
-
-    @property
-    def excluded(self) -> int:
-        """Positions left out of the metrics (either side not finite)."""
-        return self.same_nonfinite + self.mismatched
-
-    @property
-    def excluded_text(self) -> str:
-        """What was left out and why, in words ("" when nothing was)."""
-        return excluded_text(self.same_nonfinite, self.mismatched, judged=True)
 
     def to_dict(self) -> dict:
         """Plain data for JSON (non-finite numbers as strings)."""
@@ -211,7 +218,7 @@ def compare(y, reference, k_worst: int = 10, bands: tuple[float, float] = DEFAUL
 
 
 @dataclass(frozen=True)
-class ErrorSummary:
+class ErrorSummary(LeftOut):
     """NMSE, SNR and max |err| of a large array against its reference (no per-element detail).
 
     Like :class:`Metrics`, measured where both sides are finite; ``same_nonfinite``
@@ -225,16 +232,6 @@ class ErrorSummary:
     same_nonfinite: int = 0
     mismatched: int = 0
     nonfinite: tuple[NonFinite, ...] = ()
-
-    @property
-    def excluded(self) -> int:
-        """Positions left out of the metrics (either side not finite)."""
-        return self.same_nonfinite + self.mismatched
-
-    @property
-    def excluded_text(self) -> str:
-        """What was left out and why, in words ("" when nothing was)."""
-        return excluded_text(self.same_nonfinite, self.mismatched, judged=True)
 
     def verdict(self, bands: tuple[float, float] = DEFAULT_BANDS) -> str:
         """The verdict of this error (broken on any non-finite mismatch)."""
