@@ -5,21 +5,21 @@ modules (numpy, the format registry, the TUI) load only when used, so
 ``import layoutscope`` and ``layoutscope --help`` stay fast.
 """
 
-from ._version import __version__
+from layoutscope._version import __version__
 
 __all__ = ["GGUFError", "Model", "Tensor", "__version__", "open"]
 
 
 def open(path):  # noqa: A001 - the public name in DESIGN.md
     """Open a GGUF model read-only (all shards of a split model together)."""
-    from .gguf import Model
+    from layoutscope.gguf import Model
 
     return Model(path)
 
 
 def __getattr__(name: str):
     if name in ("GGUFError", "Model", "Tensor"):
-        from . import gguf
+        from layoutscope import gguf
 
         return getattr(gguf, name)
     raise AttributeError(f"module 'layoutscope' has no attribute {name!r}")

@@ -16,10 +16,10 @@ import re
 import sys
 from typing import Callable, NoReturn, Optional, Sequence
 
-from . import options
-from ._version import __version__
-from .errors import EXIT_BAD_INPUT, EXIT_OK, UsageError, classify, one_line
-from .printable import clipped
+from layoutscope import options
+from layoutscope._version import __version__
+from layoutscope.errors import EXIT_BAD_INPUT, EXIT_OK, UsageError, classify, one_line
+from layoutscope.printable import clipped
 
 #: Options whose value may start with '-' (a negative index or a refused negative count):
 #: ``--cols -1:`` is read as ``--cols=-1:``, not as an unknown option.
@@ -103,7 +103,7 @@ def _schemes(text: str, label: str) -> str:
 
 def _name_filter(text: str, label: str) -> str:
     """A --filter pattern, compiled once now so a bad or unbounded one is refused before any work."""
-    from .patterns import compile_filter
+    from layoutscope.patterns import compile_filter
 
     compile_filter(text, label)
     return text
@@ -310,7 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_BAD_INPUT
         target = rest[0] if rest else _bundled_sample()
         if sys.stdout is not None and sys.stdout.isatty() and sys.stdin is not None and sys.stdin.isatty():
-            from .tui import run as run_tui
+            from layoutscope.tui import run as run_tui
 
             return run_tui(target)
         print("layoutscope: stdout is not a terminal, so this is `layoutscope info` instead of the terminal UI",
@@ -321,13 +321,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     debug = getattr(args, "debug", False)
     if _environment_problem():
         return EXIT_BAD_INPUT
-    from . import console, interrupts
+    from layoutscope import console, interrupts
 
     restore_signals = interrupts.install()
     try:
         with console.guarded_stdout():
             try:
-                from .commands import run
+                from layoutscope.commands import run
 
                 code = run(args.run, args)
                 console.flush()
@@ -375,7 +375,7 @@ def normalize_json_spelling(argv: list, commands: Sequence[str]) -> list:
             print("layoutscope: note: `--json -` is deprecated: use `--json`", file=sys.stderr)
             out.append("--json")
         else:
-            from .printable import clipped
+            from layoutscope.printable import clipped
 
             shown = clipped(path)
             print(f"layoutscope: note: `--json {shown}` is deprecated: use `--json-file {shown}`", file=sys.stderr)
@@ -385,7 +385,7 @@ def normalize_json_spelling(argv: list, commands: Sequence[str]) -> list:
 
 
 def _bundled_sample() -> str:
-    from .samples import path
+    from layoutscope.samples import path
 
     return str(path("tiny-llama-q8_0.gguf"))
 

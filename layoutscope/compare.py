@@ -23,8 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .jsonable import jsonable
-from .nonfinite import NonFinite, NonFiniteTally, find_nonfinite
+from layoutscope.jsonable import jsonable
+from layoutscope.nonfinite import NonFinite, NonFiniteTally, find_nonfinite
 
 #: Default verdict bands on NMSE: (ok_max, degraded_max).
 DEFAULT_BANDS = (5e-4, 1e-2)

@@ -18,9 +18,9 @@ import numpy as np
 
 from typing import Optional
 
-from .compare import DEFAULT_BANDS, ErrorSummary, Metrics, compare, error_summary
-from .jsonable import jsonable
-from .nonfinite import NonFinite, find_nonfinite
+from layoutscope.compare import DEFAULT_BANDS, ErrorSummary, Metrics, compare, error_summary
+from layoutscope.jsonable import jsonable
+from layoutscope.nonfinite import NonFinite, find_nonfinite
 
 
 @dataclass

@@ -18,8 +18,8 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-from .destinations import GuardedStream
-from .errors import OutputError
+from layoutscope.destinations import GuardedStream
+from layoutscope.errors import OutputError
 
 
 class ClosedStdout:

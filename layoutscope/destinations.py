@@ -32,9 +32,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping, Optional, TextIO
 
-from .atomic import atomic_text_writer, new_file_mode, probe_directory
-from .errors import OutputError, UsageError
-from .printable import printable, quoted
+from layoutscope.atomic import atomic_text_writer, new_file_mode, probe_directory
+from layoutscope.errors import OutputError, UsageError
+from layoutscope.printable import printable, quoted
 
 STDOUT = "-"
 

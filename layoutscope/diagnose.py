@@ -39,14 +39,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .backend.npu_sim import NpuSimBackend
-from .backend.rknpu2 import layout
-from .backend.rknpu2.plan import Call
-from .backend.rknpu2.platforms import PLATFORMS
-from .backend.rknpu2.requantize import CODE_BITS, parse_scheme, requantize
-from .compare import Metrics, compare
-from .jsonable import jsonable
-from .nonfinite import NonFinite, find_nonfinite
+from layoutscope.backend.npu_sim import NpuSimBackend
+from layoutscope.backend.rknpu2 import layout
+from layoutscope.backend.rknpu2.plan import Call
+from layoutscope.backend.rknpu2.platforms import PLATFORMS
+from layoutscope.backend.rknpu2.requantize import CODE_BITS, parse_scheme, requantize
+from layoutscope.compare import Metrics, compare
+from layoutscope.jsonable import jsonable
+from layoutscope.nonfinite import NonFinite, find_nonfinite
 
 #: Above this NMSE even the best hypothesis does not explain the observed output.
 EXPLAINED_MAX = 1e-2

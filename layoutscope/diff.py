@@ -15,10 +15,10 @@ from typing import Optional
 
 import numpy as np
 
-from .compare import ErrorAccumulator, excluded_text
-from .errors import UsageError
-from .jsonable import jsonable
-from .printable import printable, quoted
+from layoutscope.compare import ErrorAccumulator, excluded_text
+from layoutscope.errors import UsageError
+from layoutscope.jsonable import jsonable
+from layoutscope.printable import printable, quoted
 
 #: Rows are compared in chunks of about this many elements (64 MB of float32 per side).
 _CHUNK_ELEMENTS = 16 * 1024 * 1024
@@ -87,7 +87,7 @@ class DiffReport:
 
 def diff_models(a, b, pattern: Optional[str] = None) -> DiffReport:
     """Compare every tensor of models ``a`` and ``b`` (open :class:`Model` objects)."""
-    from .patterns import compile_filter
+    from layoutscope.patterns import compile_filter
 
     name_filter = compile_filter(pattern)
 

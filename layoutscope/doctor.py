@@ -70,7 +70,7 @@ def detect_soc(root: Optional[Path] = None) -> tuple[Optional[str], str]:
 
 def soc_platform(soc: str) -> Optional[str]:
     """The layoutscope platform of a SoC name (rk3588s → rk3588); None when not modelled."""
-    from .backend.rknpu2.platforms import PLATFORMS
+    from layoutscope.backend.rknpu2.platforms import PLATFORMS
 
     base = soc.rstrip("abcdefghijklmnopqrstuvwxyz") if soc else ""
     return base if base in PLATFORMS else None
@@ -125,7 +125,7 @@ def _driver_check(root: Path) -> Check:
 def _ggml_check() -> Check:
     from importlib.metadata import PackageNotFoundError, version
 
-    from .backend.libggml import LibggmlUnavailable, library_dir, load
+    from layoutscope.backend.libggml import LibggmlUnavailable, library_dir, load
 
     try:
         load()
@@ -142,8 +142,8 @@ def _ggml_check() -> Check:
 
 def diagnose(platform: Optional[str] = None, core: int = 0) -> Report:
     """Run every check; ``platform`` overrides the detected one for the probes."""
-    from .backend.rknpu2.platforms import get_platform
-    from .backend.rknpu2.runtime import Runtime, RuntimeUnavailable
+    from layoutscope.backend.rknpu2.platforms import get_platform
+    from layoutscope.backend.rknpu2.runtime import Runtime, RuntimeUnavailable
 
     root = _root()
     soc, platform_name = _soc_check(root, platform)
@@ -161,7 +161,7 @@ def diagnose(platform: Optional[str] = None, core: int = 0) -> Report:
         status = "ok" if runtime.version else "warn"
         advice = "" if runtime.version else "the file has no 'librknnrt version:' string; check it is Rockchip's runtime"
         checks.append(Check("librknnrt", status, runtime.describe(), advice))
-        from .backend.rknpu2.probe import probe_all
+        from layoutscope.backend.rknpu2.probe import probe_all
 
         for probe in probe_all(runtime, get_platform(platform_name), core):
             status = {"ok": "ok", "absent": "info", "wrong": "fail", "refused": "fail"}[probe.status]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 
-from .printable import clipped_path, printable
+from layoutscope.printable import clipped_path, printable
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -57,7 +57,7 @@ def classify(exc: BaseException) -> tuple[int, str]:
 
 
 def _classify(exc: BaseException) -> tuple[int, str]:
-    from .gguf.errors import GGUFError
+    from layoutscope.gguf.errors import GGUFError
 
     if isinstance(exc, GGUFError):
         return EXIT_BAD_INPUT, exc.line()

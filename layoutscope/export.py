@@ -12,7 +12,7 @@ from typing import Iterator, TextIO
 
 import numpy as np
 
-from .destinations import as_destination
+from layoutscope.destinations import as_destination
 
 
 @contextmanager

@@ -17,8 +17,8 @@ from typing import Optional
 
 import numpy as np
 
-from . import memory
-from .options import input_spec, invalid, token_ids
+from layoutscope import memory
+from layoutscope.options import input_spec, invalid, token_ids
 
 DEFAULT_ROWS = 8
 

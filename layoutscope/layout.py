@@ -14,11 +14,11 @@ from typing import Optional
 
 import numpy as np
 
-from .formats import ElementAnatomy, Field, GGMLType
-from .formats._common import fmt
-from .gguf import Tensor
-from .jsonable import jsonable
-from .printable import clipped, printable
+from layoutscope.formats import ElementAnatomy, Field, GGMLType
+from layoutscope.formats._common import fmt
+from layoutscope.gguf import Tensor
+from layoutscope.jsonable import jsonable
+from layoutscope.printable import clipped, printable
 
 
 @dataclass(frozen=True)

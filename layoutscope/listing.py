@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from typing import Sequence
 
-from .printable import printable
+from layoutscope.printable import printable
 
 #: Characters per wrapped line (the report's two-space indent included by the caller).
 WIDTH = 100

@@ -14,9 +14,9 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, Optional
 
-from .backend.rknpu2.platforms import MATMUL_TYPES, PLATFORMS
-from .compare import DEFAULT_BANDS
-from .printable import printable
+from layoutscope.backend.rknpu2.platforms import MATMUL_TYPES, PLATFORMS
+from layoutscope.compare import DEFAULT_BANDS
+from layoutscope.printable import printable
 
 #: The stages :func:`run_matmul` reports, in order.
 STAGES = ("input", "npu side", "reference", "weight error")
@@ -67,7 +67,7 @@ class MatmulSettings:
         The threshold is the ok bound of the scan's verdicts, so "over the
         threshold" means the same in the table, the layer summary and ``n``.
         """
-        from .scan import ScanOptions
+        from layoutscope.scan import ScanOptions
 
         return ScanOptions(
             backend=self.backend, reference=self.reference, platform=self.platform, mm=self.mm,
@@ -188,9 +188,9 @@ def run_matmul(model, tensor_name: str, settings: MatmulSettings, npu_side: NpuS
     :class:`MatmulCancelled`. The notices hold the NPU side's one-line
     :attr:`NpuSide.summary`; its full reason is the caller's to show.
     """
-    from .backend import get_backend, reference_backend
-    from .comparison import run_comparison
-    from .inputs import load_input
+    from layoutscope.backend import get_backend, reference_backend
+    from layoutscope.comparison import run_comparison
+    from layoutscope.inputs import load_input
 
     def checkpoint() -> None:
         if cancelled():

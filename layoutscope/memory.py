@@ -16,8 +16,8 @@ from __future__ import annotations
 import sys
 from typing import Callable, Optional
 
-from .errors import ResourceError
-from .options import memory_limit_from_env
+from layoutscope.errors import ResourceError
+from layoutscope.options import memory_limit_from_env
 
 LIMIT_ENV = "LAYOUTSCOPE_MEMORY_LIMIT"
 MEMINFO = "/proc/meminfo"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .backend.rknpu2.platforms import MATMUL_TYPES, Platform, get_platform
+from layoutscope.backend.rknpu2.platforms import MATMUL_TYPES, Platform, get_platform
 
 #: Bytes per element of each B input dtype (int4 is half a byte: see ``nibble``).
 _ELEMENT_BYTES = {"int8": 1, "fp16": 2}
@@ -163,7 +163,7 @@ class CallLocation:
 def locate_in_calls(platform: "str | Platform", mm: str, K: int, N: int, k: int, n: int,
                     group: Optional[int] = None) -> CallLocation:
     """Locate W's element (row ``n``, col ``k``) in the call and native B the NPU backends really use."""
-    from .backend.rknpu2.plan import plan_matmul
+    from layoutscope.backend.rknpu2.plan import plan_matmul
 
     p = platform if isinstance(platform, Platform) else get_platform(platform)
     d = b_dtype(mm)

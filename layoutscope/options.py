@@ -17,9 +17,9 @@ import os
 import re
 from typing import Optional
 
-from .errors import UsageError
-from .filekind import not_regular
-from .printable import quoted, quoted_path
+from layoutscope.errors import UsageError
+from layoutscope.filekind import not_regular
+from layoutscope.printable import quoted, quoted_path
 
 #: ASCII digits only: ``str.isdigit`` also accepts '³' and other digits ``int`` refuses.
 _DIGITS = re.compile(r"[0-9]+")

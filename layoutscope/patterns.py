@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from .errors import UsageError
-from .printable import quoted
+from layoutscope.errors import UsageError
+from layoutscope.printable import quoted
 
 #: Longest pattern accepted (tensor names are at most a few hundred characters).
 MAX_PATTERN_LENGTH = 1000

@@ -26,12 +26,12 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .compare import DEFAULT_BANDS, VERDICTS, ErrorAccumulator, compare
-from .jsonable import jsonable
-from .errors import UsageError
-from .nonfinite import find_nonfinite
-from .patterns import compile_filter
-from .printable import printable, quoted
+from layoutscope.compare import DEFAULT_BANDS, VERDICTS, ErrorAccumulator, compare
+from layoutscope.jsonable import jsonable
+from layoutscope.errors import UsageError
+from layoutscope.nonfinite import find_nonfinite
+from layoutscope.patterns import compile_filter
+from layoutscope.printable import printable, quoted
 
 #: Tensors read by ``ggml_get_rows`` (an embedding lookup), never by ``ggml_mul_mat``.
 EMBEDDING_ROLES = ("token_embd.weight", "position_embd.weight", "token_types.weight", "pos_embd.weight")
@@ -211,7 +211,7 @@ class Scanner:
     """Runs the scan; ``on_row(row, done, total)`` is called from the calling thread as rows finish."""
 
     def __init__(self, model, options: ScanOptions, jobs: int = 1):
-        from .backend import npu_backend, reference_backend
+        from layoutscope.backend import npu_backend, reference_backend
 
         self.model, self.options = model, options
         self.jobs = max(1, jobs)
@@ -242,7 +242,7 @@ class Scanner:
     def input_for(self, k: int) -> tuple[np.ndarray, str]:
         """The activations for weights of width ``k`` (one X per K, built once)."""
         if k not in self._inputs:
-            from .inputs import load_input
+            from layoutscope.inputs import load_input
 
             x, described = load_input(self.options.input, self.model, k, self.options.rows)
             found = find_nonfinite(x, f"X for K={k} ({described})", ("m", "k"))
@@ -290,9 +290,9 @@ class Scanner:
         bit-identical to the pipeline and several times faster); anything
         else runs the whole pipeline on the dequantized W.
         """
-        from .backend.npu_pipeline import dequantize_checked
-        from .backend.npu_sweep import can_sweep, sweep
-        from .backend.rknpu2.requantize import CODE_BITS, code_max, coding_text
+        from layoutscope.backend.npu_pipeline import dequantize_checked
+        from layoutscope.backend.npu_sweep import can_sweep, sweep
+        from layoutscope.backend.rknpu2.requantize import CODE_BITS, code_max, coding_text
 
         names, axes = ("W requantized", "W dequantized"), ("n", "k")
         if all(can_sweep(b) for b in self.backends):

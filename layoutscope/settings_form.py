@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
-from . import options
-from .matmul_session import MatmulSettings, in_field_words
-from .options import OptionError, invalid
+from layoutscope import options
+from layoutscope.matmul_session import MatmulSettings, in_field_words
+from layoutscope.options import OptionError, invalid
 
 #: The dialog's fields, top to bottom, as it labels them.
 FIELDS = ("backend", "reference", "platform", "mm", "weights", "activations", "input", "rows", "threshold")
@@ -109,8 +109,8 @@ def check_fields(values: Mapping[str, str], base: MatmulSettings,
 
 def combination_problem(settings: MatmulSettings) -> Optional[tuple[str, str]]:
     """``(field, message)`` when valid fields do not make a matmul together, else None."""
-    from .backend import get_backend
-    from .backend.rknpu2.platforms import get_platform
+    from layoutscope.backend import get_backend
+    from layoutscope.backend.rknpu2.platforms import get_platform
 
     platform = get_platform(settings.platform)
     if not platform.supports(settings.mm):

@@ -18,8 +18,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .backend.rknpu2.requantize import CODE_BITS, Scheme, parse_scheme, range_of, requantize
-from .npu_location import b_dtype
+from layoutscope.backend.rknpu2.requantize import CODE_BITS, Scheme, parse_scheme, range_of, requantize
+from layoutscope.npu_location import b_dtype
 
 #: Rows decoded and requantized together; a cache entry.
 CHUNK_ROWS = 16
@@ -174,7 +174,7 @@ def write_side_by_side_csv(target, sbs: SideBySide, progress: Optional[Callable[
     ``target`` is a path or a :class:`~layoutscope.destinations.Destination`; a file is written
     atomically, so a cancel or an error leaves it as it was.
     """
-    from .export import text_target
+    from layoutscope.export import text_target
 
     n_rows, k = sbs.n_rows, sbs.n_cols
     cols = np.arange(k)

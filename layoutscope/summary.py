@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .gguf import MetadataArray, Model, Tensor
+from layoutscope.gguf import MetadataArray, Model, Tensor
 
 #: general.file_type values (llama.cpp's LlamaFileType), for display only.
 FILE_TYPES = {
@@ -51,7 +51,7 @@ def architecture_summary(model: Model) -> dict[str, Any]:
         out["file type"] = FILE_TYPES.get(file_type, f"unknown ({file_type})")
     if isinstance(md.get("general.name"), str):
         out["name"] = md["general.name"]
-    from .jsonable import jsonable
+    from layoutscope.jsonable import jsonable
 
     return jsonable(out)
 
@@ -98,7 +98,7 @@ def float_text(x: float) -> str:
 
 def json_value(value: Any, items: int = 16) -> Any:
     """A JSON-ready metadata value; arrays summarised as count + first items."""
-    from .jsonable import jsonable
+    from layoutscope.jsonable import jsonable
 
     if isinstance(value, MetadataArray):
         return {"element_type": value.element_type.name, "count": len(value), "head": jsonable(value.head(items))}

@@ -15,6 +15,6 @@ def print_json(data) -> None:
     """Print ``data`` as indented JSON on stdout (non-finite numbers as "inf", "-inf", "nan")."""
     import sys
 
-    from .outputs import write_json
+    from layoutscope.commands.outputs import write_json
 
     write_json(sys.stdout, data)

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from ..compare import fails
-from ..errors import EXIT_VERDICT
-from ..gguf import Model
-from ..printable import printable_lines
+from layoutscope.compare import fails
+from layoutscope.errors import EXIT_VERDICT
+from layoutscope.gguf import Model
+from layoutscope.printable import printable_lines
 
-from .outputs import Outputs
+from layoutscope.commands.outputs import Outputs
 
 
 def run(args) -> int:
     """Compare, print (text or JSON), export CSV, and apply --fail-on."""
-    from ..comparison import run_comparison
-    from ..export import write_comparison_csv
-    from ..inputs import load_input
+    from layoutscope.comparison import run_comparison
+    from layoutscope.export import write_comparison_csv
+    from layoutscope.inputs import load_input
 
-    from ..backend import npu_backend, reference_backend
+    from layoutscope.backend import npu_backend, reference_backend
 
     backend, notice = npu_backend(args.backend, core=args.npu_core, platform=args.platform, mm=args.mm,
                                   weight_quant=args.weight_quant, act_quant=args.act_quant)
@@ -50,7 +50,7 @@ def existing_files(*paths: str) -> list:
 
 def as_text(result, weight, notices) -> str:
     """The comparison as readable text."""
-    from ..summary import float_text
+    from layoutscope.summary import float_text
 
     d = result.details["backend"]
     m = result.metrics

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 
-from ..errors import UsageError
-from ..gguf import Model
-from ..printable import printable_lines
-from .outputs import Outputs
+from layoutscope.errors import UsageError
+from layoutscope.gguf import Model
+from layoutscope.printable import printable_lines
+from layoutscope.commands.outputs import Outputs
 
 
 def run(args) -> int:
     """Load the weight, X and the observed Y, rank the hypotheses, print text or JSON."""
-    from ..diagnose import diagnose
-    from ..jsonable import jsonable
+    from layoutscope.diagnose import diagnose
+    from layoutscope.jsonable import jsonable
 
     with Model(args.file) as model:
         weight = model.tensor(args.tensor)
@@ -75,7 +75,7 @@ def load_observed(path: str, m: int, n: int, tensor: str):
 
 def as_text(result, weight, observed_path: str, input_path: str) -> str:
     """The ranked table, the best match with its fix, and the hypotheses that do not apply."""
-    from ..backend.rknpu2.platforms import MATMUL_TYPES
+    from layoutscope.backend.rknpu2.platforms import MATMUL_TYPES
 
     o = result.options
     t = MATMUL_TYPES[o["mm"]]

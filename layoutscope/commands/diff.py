@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from ..gguf import Model
-from ..listing import name_list
-from ..printable import printable_lines
-from .outputs import Outputs
+from layoutscope.gguf import Model
+from layoutscope.listing import name_list
+from layoutscope.printable import printable_lines
+from layoutscope.commands.outputs import Outputs
 
 
 def run(args) -> int:
     """Diff, write the CSV and JSON reports, print text or JSON."""
-    from ..diff import diff_models
-    from ..export import write_diff_csv
+    from layoutscope.diff import diff_models
+    from layoutscope.export import write_diff_csv
 
     with Model(args.file) as a, Model(args.other) as b:
         outputs = Outputs(args, models=a.paths + b.paths)

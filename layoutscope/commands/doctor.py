@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..errors import EXIT_OK, EXIT_UNAVAILABLE
-from .outputs import Outputs
+from layoutscope.errors import EXIT_OK, EXIT_UNAVAILABLE
+from layoutscope.commands.outputs import Outputs
 
 
 def run(args) -> int:
     """Print the report (and write ``--json-file``); exit 0 when the NPU is usable, 1 otherwise."""
-    from ..doctor import diagnose
+    from layoutscope.doctor import diagnose
 
     outputs = Outputs(args)
     report = diagnose(platform=args.platform, core=args.npu_core)

@@ -11,10 +11,10 @@ import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from ..gguf import Model
-from ..options import parse_range
-from ..printable import printable
-from .outputs import Outputs
+from layoutscope.gguf import Model
+from layoutscope.options import parse_range
+from layoutscope.printable import printable
+from layoutscope.commands.outputs import Outputs
 
 DEFAULT_WINDOW = 8
 #: Values dequantized, formatted and written together: about 1.5 MB of CSV text per block.
@@ -23,7 +23,7 @@ BLOCK_VALUES = 1 << 16
 
 def run(args) -> int:
     """Print the dequantized window as a grid, or stream it as CSV to ``--csv``."""
-    from ..formats._common import fmt
+    from layoutscope.formats._common import fmt
 
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths)
@@ -38,7 +38,7 @@ def run(args) -> int:
         if args.csv is None:
             # The grid is built whole (its columns are aligned over every cell): the decoded rows, and
             # about 80 bytes per cell of Python text.
-            from ..memory import require
+            from layoutscope.memory import require
 
             require(len(rows) * (4 * tensor.ne[0] + 80 * len(cols)),
                     f"a grid of {len(rows)}×{len(cols)} values of {printable(tensor.name)}",
@@ -59,7 +59,7 @@ def write_csv(stream, tensor, rows: range, cols: range, progress=None) -> int:
 
     Values are ``fmt``'s shortest round-trip text (bit-exact float32), computed for a whole block at once.
     """
-    from ..shortest_text import shortest_texts
+    from layoutscope.shortest_text import shortest_texts
 
     stream.write("row,col,value\n")
     col_prefixes = [f"{c}," for c in cols]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..gguf import Model
-from ..options import position
-from .outputs import Outputs
+from layoutscope.gguf import Model
+from layoutscope.options import position
+from layoutscope.commands.outputs import Outputs
 
 
 def parse_at(text) -> tuple[int, int]:
@@ -19,7 +19,7 @@ def from_end(index: int, size: int) -> int:
 
 def run(args) -> int:
     """Print the explanation of ``args.tensor`` at ``args.at``."""
-    from ..layout import explain
+    from layoutscope.layout import explain
 
     row, col = parse_at(args.at)
     with Model(args.file) as model:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..gguf import Model, Tensor
-from ..printable import printable, printable_lines
-from ..summary import architecture_summary, human_bytes, json_value, layer_groups, preview
-from .outputs import Outputs
+from layoutscope.gguf import Model, Tensor
+from layoutscope.printable import printable, printable_lines
+from layoutscope.summary import architecture_summary, human_bytes, json_value, layer_groups, preview
+from layoutscope.commands.outputs import Outputs
 
 
 def run(args) -> int:

@@ -14,8 +14,8 @@ import json
 import sys
 from typing import Callable, Iterable, Optional, TextIO
 
-from ..destinations import Destination, prepare
-from ..errors import OutputError, UsageError
+from layoutscope.destinations import Destination, prepare
+from layoutscope.errors import OutputError, UsageError
 
 
 class Outputs:
@@ -76,7 +76,7 @@ class Outputs:
 
 def write_json(stream: TextIO, data) -> None:
     """``data`` as indented JSON and a newline; non-finite numbers are the strings "inf", "-inf", "nan"."""
-    from ..jsonable import jsonable
+    from layoutscope.jsonable import jsonable
 
     stream.write(json.dumps(jsonable(data), indent=2, allow_nan=False))
     stream.write("\n")

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import sys
 
-from ..compare import fails
-from ..errors import EXIT_VERDICT
-from ..gguf import Model
-from ..printable import printable, printable_lines
+from layoutscope.compare import fails
+from layoutscope.errors import EXIT_VERDICT
+from layoutscope.gguf import Model
+from layoutscope.printable import printable, printable_lines
 
-from .outputs import Outputs
+from layoutscope.commands.outputs import Outputs
 
 
 def options_from(args):
     """:class:`ScanOptions` from parsed arguments."""
-    from ..scan import ScanOptions, parse_schemes
+    from layoutscope.scan import ScanOptions, parse_schemes
 
     return ScanOptions(
         backend=args.backend or "auto", reference=args.reference, platform=args.platform, mm=args.mm,
@@ -33,10 +33,10 @@ def run(args) -> int:
     """Scan, print, write reports, and choose the exit code."""
     import os
 
-    from .. import interrupts
-    from ..export import write_scan_csv
-    from ..scan import Scanner, worst_verdict
-    from .compare import existing_files
+    from layoutscope import interrupts
+    from layoutscope.export import write_scan_csv
+    from layoutscope.scan import Scanner, worst_verdict
+    from layoutscope.commands.compare import existing_files
 
     options = options_from(args)
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
@@ -171,7 +171,7 @@ def advice_lines(layers, bands) -> list[str]:
 
     Empty when no tensor is in a numbered layer.
     """
-    from ..scan import offload_advice
+    from layoutscope.scan import offload_advice
 
     advice = offload_advice(layers, bands)
     if not advice["layers"]:
@@ -187,7 +187,7 @@ def advice_lines(layers, bands) -> list[str]:
 
 def skipped_lines(skipped, top: int = 20) -> list[str]:
     """Per reason, ``- reason (count):`` and its tensors wrapped beneath, at most ``top`` each (file order)."""
-    from ..listing import name_list
+    from layoutscope.listing import name_list
 
     by_reason: dict = {}
     for s in skipped:

@@ -5,8 +5,8 @@
 checked bit-for-bit against ggml's own ``to_float``.
 """
 
-from .record import BitSource, ElementAnatomy, Field, GGMLType, Term
-from .registry import TYPE_COUNT, all_types, ggml_type, unknown_type
+from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
+from layoutscope.formats.registry import TYPE_COUNT, all_types, ggml_type, unknown_type
 
 __all__ = [
     "BitSource",

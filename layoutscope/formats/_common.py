@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 
-from .record import BitSource, ElementAnatomy, Term
+from layoutscope.formats.record import BitSource, ElementAnatomy, Term
 
 
 def fp16_column(blocks: np.ndarray, offset: int) -> np.ndarray:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _iq_tables as tables
-from ._common import fmt, read_fp16, read_uint
-from ._iq_decode import iq1m_super_scale
-from .record import BitSource, ElementAnatomy, Term
+from layoutscope.formats import _iq_tables as tables
+from layoutscope.formats._common import fmt, read_fp16, read_uint
+from layoutscope.formats._iq_decode import iq1m_super_scale
+from layoutscope.formats.record import BitSource, ElementAnatomy, Term
 
 _F32 = np.float32
 

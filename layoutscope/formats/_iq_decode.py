@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import _iq_tables as tables
+from layoutscope.formats import _iq_tables as tables
 
 _F32 = np.float32
 _CHUNK_ELEMENTS = 1 << 16

@@ -15,8 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..options import threads_from_env
-from ._common import fp16_column
+from layoutscope.options import threads_from_env
+from layoutscope.formats._common import fp16_column
 
 #: A dequantization kernel: ``(blocks, out)`` with ``blocks`` a C-contiguous
 #: uint8 ``(k, type_size)`` chunk and ``out`` the float32 ``(k, block_size)``

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fmt, hex_bytes, read_f32, read_fp16
-from .record import BitSource, ElementAnatomy, Term
+from layoutscope.formats._common import fmt, hex_bytes, read_f32, read_fp16
+from layoutscope.formats.record import BitSource, ElementAnatomy, Term
 
 _F32 = np.float32
 

@@ -37,8 +37,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ._common import f32_column, fp16_column
-from ._kernel import Kernel, run_kernel
+from layoutscope.formats._common import f32_column, fp16_column
+from layoutscope.formats._kernel import Kernel, run_kernel
 
 #: Elements per K-quant super-block (ggml's QK_K).
 QK_K = 256

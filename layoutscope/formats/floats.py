@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fmt, hex_bytes, quiet
-from ._kernel import run_kernel, scratch
-from .record import BitSource, ElementAnatomy, Field, GGMLType, Term
+from layoutscope.formats._common import fmt, hex_bytes, quiet
+from layoutscope.formats._kernel import run_kernel, scratch
+from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
 # f16 bits placed in a float32's low exponent/mantissa bits read as 2^-112
 # times the half value, subnormals included; multiplying restores the scale.

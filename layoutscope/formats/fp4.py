@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fmt, nibble_source, quiet
-from ._kernel import block_dequantizer, move_runs, nibble_planes, scratch
-from .record import ElementAnatomy, Field, GGMLType, Term
+from layoutscope.formats._common import fmt, nibble_source, quiet
+from layoutscope.formats._kernel import block_dequantizer, move_runs, nibble_planes, scratch
+from layoutscope.formats.record import ElementAnatomy, Field, GGMLType, Term
 
 #: ggml's ``kvalues_fp4``: twice the E2M1 value of each 4-bit code.
 KVALUES_FP4 = (0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12)

@@ -9,9 +9,9 @@ call (see ``_iq_tables``), so importing the registry stays cheap.
 
 from __future__ import annotations
 
-from . import _iq_anatomy as anatomy
-from . import _iq_decode as decode
-from .record import Field, GGMLType
+from layoutscope.formats import _iq_anatomy as anatomy
+from layoutscope.formats import _iq_decode as decode
+from layoutscope.formats.record import Field, GGMLType
 
 
 _SPLIT_SCALES = "one byte per 32 values: low nibble scales the first 16, high nibble the last 16"

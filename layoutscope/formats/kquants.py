@@ -10,9 +10,9 @@ weights. Layouts follow ggml's ``ggml-common.h``. The dequantizers live in
 
 from __future__ import annotations
 
-from . import _kquant_anatomy as anatomy
-from . import _kquant_decode as decode
-from .record import Field, GGMLType
+from layoutscope.formats import _kquant_anatomy as anatomy
+from layoutscope.formats import _kquant_decode as decode
+from layoutscope.formats.record import Field, GGMLType
 
 _D_SCALES = "super-block scale for the sub-block scales"
 _D_MINS = "super-block scale for the sub-block mins"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fmt, half_term, nibble_source, plus, quiet
-from ._kernel import Kernel, block_dequantizer, half_column, move_runs, nibble_planes, scratch
-from .record import BitSource, ElementAnatomy, Field, GGMLType, Term
+from layoutscope.formats._common import fmt, half_term, nibble_source, plus, quiet
+from layoutscope.formats._kernel import Kernel, block_dequantizer, half_column, move_runs, nibble_planes, scratch
+from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
 def _nibble_of(block: bytes, field_offset: int, element: int, half: int) -> tuple[int, int, bool]:
     """(code, byte index in field, is_high) of ``element`` in a Q4_0-order nibble field of ``half`` bytes."""

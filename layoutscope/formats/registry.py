@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from types import MappingProxyType
 
-from .record import GGMLType
+from layoutscope.formats.record import GGMLType
 
 #: The first id no known ggml assigns; forks put private formats at or above it.
 TYPE_COUNT = 43
@@ -48,7 +48,7 @@ def _removed_records() -> list[GGMLType]:
 
 @lru_cache(maxsize=1)
 def _tables() -> tuple[MappingProxyType, MappingProxyType]:
-    from . import floats, fp4, iquants, kquants, legacy, ternary
+    from layoutscope.formats import floats, fp4, iquants, kquants, legacy, ternary
 
     records: list[GGMLType] = _removed_records()
     for family in (floats, legacy, kquants, iquants, ternary, fp4):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fmt, half_term, quiet
-from ._kernel import block_dequantizer, half_column, move_runs, scratch
-from .record import BitSource, ElementAnatomy, Field, GGMLType, Term
+from layoutscope.formats._common import fmt, half_term, quiet
+from layoutscope.formats._kernel import block_dequantizer, half_column, move_runs, scratch
+from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
 _POW3 = (1, 3, 9, 27, 81)
 

@@ -5,11 +5,11 @@ tensor infos, validates where every tensor's data lies and exposes tensors
 whose bytes are views of the memory map.
 """
 
-from .errors import GGUFError
-from .header import MetadataEntry
-from .model import Model
-from .tensor import EmptyTensorError, Tensor, parse_layer
-from .values import MetadataArray, ValueType
+from layoutscope.gguf.errors import GGUFError
+from layoutscope.gguf.header import MetadataEntry
+from layoutscope.gguf.model import Model
+from layoutscope.gguf.tensor import EmptyTensorError, Tensor, parse_layer
+from layoutscope.gguf.values import MetadataArray, ValueType
 
 __all__ = [
     "EmptyTensorError",

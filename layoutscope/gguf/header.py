@@ -12,9 +12,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..printable import quoted
-from .errors import GGUFError
-from .values import FIXED_SIZE, STRUCT_CODE, MetadataArray, ValueType, decode_text
+from layoutscope.printable import quoted
+from layoutscope.gguf.errors import GGUFError
+from layoutscope.gguf.values import FIXED_SIZE, STRUCT_CODE, MetadataArray, ValueType, decode_text
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32

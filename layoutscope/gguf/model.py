@@ -14,11 +14,11 @@ import os
 from types import MappingProxyType
 from typing import Iterator, Mapping, Optional
 
-from ..formats import ggml_type
-from ..printable import clipped, clipped_path, quoted
-from .errors import GGUFError
-from .shard import SPLIT_NAME, Shard, shard_paths
-from .tensor import Tensor
+from layoutscope.formats import ggml_type
+from layoutscope.printable import clipped, clipped_path, quoted
+from layoutscope.gguf.errors import GGUFError
+from layoutscope.gguf.shard import SPLIT_NAME, Shard, shard_paths
+from layoutscope.gguf.tensor import Tensor
 
 # ggml's GGML_MAX_NAME is 64 including the NUL terminator.
 _GGML_MAX_NAME = 63

@@ -14,9 +14,9 @@ import os
 import re
 from typing import Optional
 
-from ..filekind import not_regular
-from .errors import GGUFError
-from .header import Header, parse_header
+from layoutscope.filekind import not_regular
+from layoutscope.gguf.errors import GGUFError
+from layoutscope.gguf.header import Header, parse_header
 
 #: ``<prefix>-00001-of-00003.gguf``, llama.cpp's split naming.
 SPLIT_NAME = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")

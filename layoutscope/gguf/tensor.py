@@ -13,13 +13,13 @@ import math
 import re
 from typing import TYPE_CHECKING, Optional, Union
 
-from ..formats import GGMLType
-from ..printable import printable, quoted
+from layoutscope.formats import GGMLType
+from layoutscope.printable import printable, quoted
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from .shard import Shard
+    from layoutscope.gguf.shard import Shard
 
 #: Layer prefixes used by llama.cpp's tensor names: blk.N., enc.blk.N., dec.blk.N.,
 #: v.blk.N. (vision), a.blk.N. (audio), v.sam.blk.N.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 def run(path: str) -> int:
     """Run the TUI on ``path`` until the user quits; returns the exit code."""
-    from .app import LayoutscopeApp
+    from layoutscope.tui.app import LayoutscopeApp
 
     app = LayoutscopeApp(path)
     app.run()

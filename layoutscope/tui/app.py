@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
-from .commands import TensorProvider
-from .screens.main import MainScreen
-from .survival import Survives, failure_line
+from layoutscope.tui.commands import TensorProvider
+from layoutscope.tui.screens.main import MainScreen
+from layoutscope.tui.survival import Survives, failure_line
 
 
 class LayoutscopeApp(Survives, App):

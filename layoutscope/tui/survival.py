@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from ..errors import classify
-from ..printable import clipped, printable
+from layoutscope.errors import classify
+from layoutscope.printable import clipped, printable
 
 
 def error_text(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..survival import Survives
+from layoutscope.tui.survival import Survives
 
 #: (keys, what they do), in the order the README lists them.
 KEYS = (

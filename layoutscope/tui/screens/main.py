@@ -26,22 +26,22 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs, Tree
 from textual.worker import Worker, WorkerState
 
-from ...errors import UsageError
-from ...matmul_session import MatmulSettings, choose_npu_side, in_field_words, no_data_reason
-from ...patterns import compile_filter
-from ...printable import printable, quoted
-from ...verdicts import VerdictStore
-from .. import messages as msg
-from ..survival import Survives, failure_line
-from ..widgets.layout_panel import LayoutPanel
-from ..widgets.matmul_panel import MatmulPanel
-from ..widgets.metadata_panel import WALKABLE, MetadataPanel
-from ..widgets.tensor_tree import FilterInput, TensorTree, shape_text
-from ..widgets.values_grid import ValuesGrid
-from .help import HelpScreen
-from .main_workers import MainWorkers
-from .prompt import PromptScreen
-from .settings import SettingsScreen
+from layoutscope.errors import UsageError
+from layoutscope.matmul_session import MatmulSettings, choose_npu_side, in_field_words, no_data_reason
+from layoutscope.patterns import compile_filter
+from layoutscope.printable import printable, quoted
+from layoutscope.verdicts import VerdictStore
+from layoutscope.tui import messages as msg
+from layoutscope.tui.survival import Survives, failure_line
+from layoutscope.tui.widgets.layout_panel import LayoutPanel
+from layoutscope.tui.widgets.matmul_panel import MatmulPanel
+from layoutscope.tui.widgets.metadata_panel import WALKABLE, MetadataPanel
+from layoutscope.tui.widgets.tensor_tree import FilterInput, TensorTree, shape_text
+from layoutscope.tui.widgets.values_grid import ValuesGrid
+from layoutscope.tui.screens.help import HelpScreen
+from layoutscope.tui.screens.main_workers import MainWorkers
+from layoutscope.tui.screens.prompt import PromptScreen
+from layoutscope.tui.screens.settings import SettingsScreen
 
 #: Side-by-side sources kept (one per tensor and scheme); each caches a few row chunks.
 SIDE_BY_SIDE_KEPT = 4
@@ -196,7 +196,7 @@ class MainScreen(Survives, MainWorkers, Screen):
         tree.focus()
 
     def on_open_failed(self, message: msg.OpenFailed) -> None:
-        from .error import ErrorScreen
+        from layoutscope.tui.screens.error import ErrorScreen
 
         self.app.push_screen(ErrorScreen(self.path, message.line))
 
@@ -452,7 +452,7 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     def _sbs_for(self, tensor):
         """The cached SideBySide of ``tensor`` under the current settings (made if missing)."""
-        from ...sidebyside import SideBySide
+        from layoutscope.sidebyside import SideBySide
 
         key = (tensor.name, self.settings.weight_quant, self.settings.mm)
         sbs = self._sbs.get(key)
@@ -583,7 +583,7 @@ class MainScreen(Survives, MainWorkers, Screen):
                 return
             default = f"{name}.values.csv"
             what = f"export {name} side by side (row, col, dequantized, npu_code, npu_value, abs_err) to:"
-            from ...sidebyside import SideBySide
+            from layoutscope.sidebyside import SideBySide
 
             fresh = SideBySide(sbs.tensor, sbs.scheme, self.settings.mm, amax=sbs.amax)
 
@@ -635,7 +635,7 @@ class MainScreen(Survives, MainWorkers, Screen):
             self.set_status(f"still opening {self.path}: the scan needs the model", error=True)
             return
         if self._scan_screen is None:
-            from .scan import ScanScreen
+            from layoutscope.tui.screens.scan import ScanScreen
 
             self._scan_screen = ScanScreen(self)
             self.app.install_screen(self._scan_screen, "scan")

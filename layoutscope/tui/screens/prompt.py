@@ -9,8 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from ...printable import printable
-from ..survival import Survives
+from layoutscope.printable import printable
+from layoutscope.tui.survival import Survives
 
 
 class PromptScreen(Survives, ModalScreen[str]):

@@ -30,15 +30,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from ...commands.scan import advice_lines, layer_lines, nmse_text, skipped_lines
-from ...matmul_session import in_field_words
-from ...printable import printable
-from .. import messages as msg
-from ..survival import Survives, error_text, failure_line
-from ..widgets.matmul_panel import STALE_STYLE, VERDICT_STYLE
-from ..widgets.text_view import TextView
-from .help import HelpScreen
-from .settings import SettingsScreen
+from layoutscope.commands.scan import advice_lines, layer_lines, nmse_text, skipped_lines
+from layoutscope.matmul_session import in_field_words
+from layoutscope.printable import printable
+from layoutscope.tui import messages as msg
+from layoutscope.tui.survival import Survives, error_text, failure_line
+from layoutscope.tui.widgets.matmul_panel import STALE_STYLE, VERDICT_STYLE
+from layoutscope.tui.widgets.text_view import TextView
+from layoutscope.tui.screens.help import HelpScreen
+from layoutscope.tui.screens.settings import SettingsScreen
 
 #: Columns of the results table: (key, label).
 COLUMNS = (("tensor", "tensor"), ("type", "type"), ("kn", "K×N"), ("weight", "weight NMSE"),
@@ -107,7 +107,7 @@ class ScanScreen(Survives, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        from ...scan import scan_targets
+        from layoutscope.scan import scan_targets
 
         # Names and shapes only (no tensor data): cheap enough for the UI thread.
         # Tensors without data (a zero dimension) are skipped there with their reason: ggml never sees them.
@@ -247,7 +247,7 @@ class ScanScreen(Survives, Screen):
     # -- the worker (computes only; posts messages) -------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
     def _scan(self, model, options, jobs: int, cancel: threading.Event) -> None:
-        from ...scan import Scanner
+        from layoutscope.scan import Scanner
 
         try:
             scanner = Scanner(model, options, jobs=jobs)

@@ -16,10 +16,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from ...matmul_session import ACT_SCHEMES, MM_NAMES, PLATFORM_NAMES, WEIGHT_SCHEMES, MatmulSettings
-from ...options import OptionError
-from ...settings_form import check_fields, check_input
-from ..survival import Survives
+from layoutscope.matmul_session import ACT_SCHEMES, MM_NAMES, PLATFORM_NAMES, WEIGHT_SCHEMES, MatmulSettings
+from layoutscope.options import OptionError
+from layoutscope.settings_form import check_fields, check_input
+from layoutscope.tui.survival import Survives
 
 #: Widget id of each field, in the dialog's order (the first is focused on open).
 FIELD_IDS = {

@@ -8,13 +8,13 @@ from rich.console import Group
 from rich.text import Text
 
 
-from ...hexview import blocks_around, field_kind, hex_text, raw_lines
-from ...formats._common import fmt
-from ...layout import element_lines, explain
-from ...matmul_session import no_data_reason
-from ...printable import printable
-from ...summary import human_bytes
-from .text_view import TextView
+from layoutscope.hexview import blocks_around, field_kind, hex_text, raw_lines
+from layoutscope.formats._common import fmt
+from layoutscope.layout import element_lines, explain
+from layoutscope.matmul_session import no_data_reason
+from layoutscope.printable import printable
+from layoutscope.summary import human_bytes
+from layoutscope.tui.widgets.text_view import TextView
 
 #: Styles of byte kinds in the hex view and the field diagram (bold/underline keep them apart without colour).
 KIND_STYLE = {"scale": "bold yellow", "quant": "cyan", "value": "green", "raw": ""}
@@ -163,8 +163,8 @@ class LayoutPanel(TextView):
         if tensor.n_dims != 2:
             return [Text(printable(f"  {tensor.name} is not a 2-D matmul weight (ne = {list(tensor.ne)}): "
                                    "it never reaches the NPU as B"))]
-        from ...backend.rknpu2.requantize import parse_scheme
-        from ...npu_location import locate_in_calls
+        from layoutscope.backend.rknpu2.requantize import parse_scheme
+        from layoutscope.npu_location import locate_in_calls
 
         try:
             scheme = parse_scheme(settings.weight_quant)

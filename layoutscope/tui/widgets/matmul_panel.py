@@ -11,11 +11,11 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
-from ...histogram import error_histogram
-from ...matmul_session import STAGES
-from ...printable import printable
-from ...summary import float_text
-from ..survival import Survives
+from layoutscope.histogram import error_histogram
+from layoutscope.matmul_session import STAGES
+from layoutscope.printable import printable
+from layoutscope.summary import float_text
+from layoutscope.tui.survival import Survives
 
 VERDICT_STYLE = {"ok": "bold green", "degraded": "bold yellow", "broken": "bold red"}
 STALE_STYLE = "bold yellow"

@@ -18,10 +18,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import DataTable, Input, Static
 
-from ...gguf import MetadataArray
-from ...printable import printable
-from ...summary import preview
-from ..survival import Survives
+from layoutscope.gguf import MetadataArray
+from layoutscope.printable import printable
+from layoutscope.summary import preview
+from layoutscope.tui.survival import Survives
 
 #: Elements of a string array readable before its offsets are indexed (the reader walks that far).
 WALKABLE = 256

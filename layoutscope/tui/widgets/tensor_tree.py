@@ -10,8 +10,8 @@ from textual.message import Message
 from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
 
-from ...printable import printable
-from ..survival import Survives
+from layoutscope.printable import printable
+from layoutscope.tui.survival import Survives
 
 #: Marker and style of each verdict; the marker keeps verdicts readable without colour.
 VERDICT_LOOK = {

@@ -13,7 +13,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..survival import Survives
+from layoutscope.tui.survival import Survives
 
 
 class TextView(Survives, ScrollView, can_focus=True):

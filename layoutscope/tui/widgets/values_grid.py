@@ -20,8 +20,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...printable import printable
-from ..survival import Survives
+from layoutscope.printable import printable
+from layoutscope.tui.survival import Survives
 
 #: Lines per row of W: dequantized, NPU code, NPU value, |error|.
 QUANTITIES = ("ggml", "code", "npu", "|err|")
