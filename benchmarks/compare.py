@@ -35,7 +35,7 @@ def main() -> int:
     import layoutscope
     from layoutscope.backend import get_backend
     from layoutscope.backend.libggml import load
-    from layoutscope.comparison import run_comparison
+    from layoutscope.measure.comparison import run_comparison
 
     rng = np.random.default_rng(0)
     w = (rng.standard_normal((args.n, args.k)) * 0.02).astype(np.float32)

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import layoutscope
-    from layoutscope.cli import main as cli
+    from layoutscope.cli.main import main as cli
 
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, "bench.gguf")

@@ -50,7 +50,7 @@ def main() -> None:
 
     import layoutscope
     from layoutscope.backend.libggml import load
-    from layoutscope.scan import ScanOptions, Scanner, scan_targets
+    from layoutscope.analyses.scan import ScanOptions, Scanner, scan_targets
 
     ggml = load()
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +84,7 @@ def main() -> None:
             # Where one large weight's time goes, single thread (the scan streams it: see backend/npu_sweep.py).
             from layoutscope.backend.npu_sweep import sweep
             from layoutscope.backend.rknpu2 import requantize
-            from layoutscope.compare import ErrorAccumulator
+            from layoutscope.measure.metrics import ErrorAccumulator
 
             profile = Scanner(model, ScanOptions(backend="npu-sim"), jobs=1)
             big = max(targets, key=lambda t: t.n_elements)

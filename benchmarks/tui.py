@@ -124,7 +124,7 @@ def _scan_threads_busy() -> bool:
 
 async def _cancel_latency(path: str) -> dict:
     """Seconds from esc to the end of the busy thread, for a matmul and a scan of ``output.weight``."""
-    from layoutscope.matmul_session import MatmulSettings
+    from layoutscope.measure.session import MatmulSettings
     from layoutscope.tui import messages as msg
     from layoutscope.tui.app import LayoutscopeApp
     from layoutscope.tui.screens.main import MainScreen

@@ -2,6 +2,6 @@
 
 import sys
 
-from layoutscope.cli import main
+from layoutscope.cli.main import main
 
 sys.exit(main())

@@ -8,7 +8,7 @@ import pytest
 import layoutscope
 from layoutscope.backend import available_backends, get_backend
 from layoutscope.backend.rknpu2 import requantize
-from layoutscope.compare import compare
+from layoutscope.measure.metrics import compare
 from layoutscope.samples import ALL_TYPES, TINY_LLAMA, path
 
 X512 = np.random.default_rng(11).standard_normal((6, 512)).astype(np.float32)

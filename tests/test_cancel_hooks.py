@@ -111,8 +111,8 @@ def test_sweep_polls_before_every_block(tiny):
 def test_a_cancelled_scan_stops_inside_a_weight(tiny, monkeypatch):
     """The scan's cancel reaches a weight's row-block loop: the weight stops and its rows are dropped."""
     from layoutscope.backend import npu_sweep
-    from layoutscope.compare import ErrorAccumulator
-    from layoutscope.scan import ScanOptions, Scanner
+    from layoutscope.measure.metrics import ErrorAccumulator
+    from layoutscope.analyses.scan import ScanOptions, Scanner
 
     monkeypatch.setattr(ErrorAccumulator, "rows_per_block", staticmethod(lambda k: 100))  # 10 blocks of 1000 rows
     scanner = Scanner(tiny, ScanOptions(backend="npu-sim", filter="^output[.]weight$"))
@@ -130,7 +130,7 @@ def test_a_cancelled_scan_stops_inside_a_weight(tiny, monkeypatch):
 
 
 def test_a_matmul_cancelled_during_prepare_stops_there(tiny, monkeypatch):
-    from layoutscope.matmul_session import MatmulCancelled, MatmulSettings, NpuSide, run_matmul
+    from layoutscope.measure.session import MatmulCancelled, MatmulSettings, NpuSide, run_matmul
 
     monkeypatch.setattr(npu_pipeline, "CHECKED_BLOCK_ELEMENTS", 256 * 16)
     stages: list[str] = []

@@ -44,7 +44,7 @@ def assert_one_line_error(result, code: int, *words: str) -> str:
 def test_help_and_version_import_neither_numpy_nor_textual():
     code = (
         "import sys\n"
-        "from layoutscope.cli import main\n"
+        "from layoutscope.cli.main import main\n"
         "for argv in (['--help'], ['--version'], ['info', '--help']):\n"
         "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0\n"
         "heavy = [m for m in ('numpy', 'textual') if m in sys.modules]\n"

@@ -660,7 +660,7 @@ def _nan_weights(path: Path) -> None:
 def _observed_files(directory: Path) -> None:
     """Inputs and observed outputs for the non-finite cases, beside the model."""
     import layoutscope
-    from layoutscope.diagnose import simulate
+    from layoutscope.analyses.diagnose import simulate
 
     x = np.random.default_rng(5).standard_normal((4, 128)).astype(np.float32)
     np.save(directory / "x.npy", x)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layoutscope.compare import compare, verdict
+from layoutscope.measure.metrics import compare, verdict
 
 
 def test_identical_results():
@@ -52,9 +52,9 @@ def test_shape_mismatch_and_zero_reference():
 # -- non-finite values: findings, and metrics over the finite part ---------------------------------
 import json  # noqa: E402
 
-from layoutscope.compare import ErrorAccumulator, error_summary  # noqa: E402
-from layoutscope.jsonable import jsonable  # noqa: E402
-from layoutscope.nonfinite import find_nonfinite  # noqa: E402
+from layoutscope.measure.metrics import ErrorAccumulator, error_summary  # noqa: E402
+from layoutscope.measure.jsonable import jsonable  # noqa: E402
+from layoutscope.measure.nonfinite import find_nonfinite  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("error")  # a numpy RuntimeWarning anywhere here fails the test
 

@@ -57,8 +57,8 @@ def test_every_backend_refuses_an_empty_weight_before_any_work(model, backend, n
 
 
 def test_comparison_diagnose_and_npu_prepare_refuse_an_empty_weight(model):
-    from layoutscope.comparison import run_comparison
-    from layoutscope.diagnose import diagnose
+    from layoutscope.measure.comparison import run_comparison
+    from layoutscope.analyses.diagnose import diagnose
 
     t = model.tensor("n0.weight")
     x = np.ones((2, 64), np.float32)
@@ -78,7 +78,7 @@ def test_activations_without_rows_are_refused(model):
 
 
 def test_scan_skips_every_empty_tensor_with_its_reason(model):
-    from layoutscope.scan import ScanOptions, Scanner, scan_targets
+    from layoutscope.analyses.scan import ScanOptions, Scanner, scan_targets
 
     targets, skipped = scan_targets(model)
     assert [t.name for t in targets] == ["blk.0.ffn_up.weight"]

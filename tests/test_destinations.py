@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from layoutscope import atomic
-from layoutscope.destinations import DestinationError, GuardedStream, prepare, resolve
+from layoutscope.report import atomic
+from layoutscope.report.destinations import DestinationError, GuardedStream, prepare, resolve
 from layoutscope.errors import OutputError, classify
 
 

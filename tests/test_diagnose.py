@@ -13,8 +13,8 @@ import layoutscope
 from layoutscope.backend import get_backend
 from layoutscope.backend.rknpu2 import layout
 from layoutscope.backend.rknpu2.requantize import requantize
-from layoutscope.diagnose import EXPLAINED_MAX, HYPOTHESES, Context, diagnose, simulate
-from layoutscope.diagnose import _b_kn_swapped, _b_normal, _c_read_normal, _q8_raw_codes  # the injection hooks
+from layoutscope.analyses.diagnose import EXPLAINED_MAX, HYPOTHESES, Context, diagnose, simulate
+from layoutscope.analyses.diagnose import _b_kn_swapped, _b_normal, _c_read_normal, _q8_raw_codes  # the injection hooks
 from layoutscope.samples import TINY_LLAMA, path
 from layoutscope.samples.ggufwrite import GGUFBuilder
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import layoutscope
-from layoutscope.compare import compare
-from layoutscope.diff import diff_models
-from layoutscope.export import DIFF_COLUMNS
+from layoutscope.measure.metrics import compare
+from layoutscope.analyses.diff import diff_models
+from layoutscope.report.csv_tables import DIFF_COLUMNS
 from layoutscope.formats import ggml_type
 from layoutscope.samples import TINY_LLAMA, path
 from layoutscope.samples.ggufwrite import STRING, GGUFBuilder

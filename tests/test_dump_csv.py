@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 import layoutscope
-from layoutscope.commands import dump as dump_command
+from layoutscope.cli.commands import dump as dump_command
 from layoutscope.formats._common import fmt
 from layoutscope.samples import TINY_LLAMA, path as sample_path
 from layoutscope.samples.ggufwrite import STRING, GGUFBuilder

@@ -1,4 +1,4 @@
-"""Activation inputs against the model (layoutscope.inputs) and the memory check before allocating (memory)."""
+"""Activation inputs against the model (layoutscope.measure.inputs) and the memory check before allocating (memory)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import layoutscope
-from layoutscope import memory
+from layoutscope.measure import memory
 from layoutscope.errors import ResourceError
-from layoutscope.inputs import load_input
-from layoutscope.options import OptionError
+from layoutscope.measure.inputs import load_input
+from layoutscope.measure.settings import OptionError
 from layoutscope.samples import TINY_LLAMA, path as sample_path
 
 

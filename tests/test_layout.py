@@ -10,7 +10,7 @@ import pytest
 
 import layoutscope
 from layoutscope.formats import ggml_type
-from layoutscope.layout import byte_owner, explain
+from layoutscope.layout.blocks import byte_owner, explain
 from layoutscope.samples import ALL_TYPES, path as sample_path
 from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
 

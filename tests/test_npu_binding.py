@@ -269,7 +269,7 @@ def test_the_first_failure_is_reported_even_when_freeing_fails_too(fake, tiny):
 
 
 def test_a_scan_on_the_npu_reports_layout_findings(fake, tiny, monkeypatch):
-    from layoutscope.scan import ScanOptions, Scanner
+    from layoutscope.analyses.scan import ScanOptions, Scanner
 
     monkeypatch.setenv("FAKE_RKNN_PLATFORM", "rk3566")
     report = Scanner(tiny, ScanOptions(backend="npu", filter=r"blk\.0\.attn_k"), jobs=2).run()

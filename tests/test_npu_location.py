@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from layoutscope.backend.rknpu2 import layout as L
 from layoutscope.backend.rknpu2.platforms import PLATFORMS
-from layoutscope.npu_location import locate_native_b
+from layoutscope.layout.npu_location import locate_native_b
 
 PAIRS = [(p, d) for p, plat in PLATFORMS.items() for d in plat.b_tile]
 MARK = {"int8": 77, "int4": 5, "fp16": 1.5}
@@ -86,7 +86,7 @@ def test_location_in_the_call_the_backends_really_run(K, N, k, n):
     """Beyond the platform's limits the element is found in its own call's native B (as npu-sim packs it)."""
     from layoutscope.backend.rknpu2.plan import plan_matmul
     from layoutscope.backend.rknpu2.platforms import get_platform
-    from layoutscope.npu_location import locate_in_calls
+    from layoutscope.layout.npu_location import locate_in_calls
 
     loc = locate_in_calls("rk3588", "int8", K, N, k, n)
     plan = plan_matmul(get_platform("rk3588"), "int8", 1, K, N)

@@ -54,7 +54,7 @@ def test_sweep_is_bit_identical_to_the_pipeline_for_every_scheme(model, tensor, 
 
 
 def test_sweep_covers_only_what_it_reproduces_exactly(model):
-    from layoutscope.diagnose import Context, Injection, _BuggySim
+    from layoutscope.analyses.diagnose import Context, Injection, _BuggySim
 
     assert can_sweep(get_backend("npu-sim"))
     weight = model.tensor("q8.weight")

@@ -1,4 +1,4 @@
-"""The option validators (layoutscope.options): what each accepts, and the one line it says otherwise."""
+"""The option validators (layoutscope.measure.settings): what each accepts, and the one line it says otherwise."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from functools import partial
 
 import pytest
 
-from layoutscope import options
-from layoutscope.options import OptionError
+from layoutscope.measure import settings as options
+from layoutscope.measure.settings import OptionError
 
 
 def _count(minimum, maximum=None):

@@ -1,11 +1,11 @@
-"""Bounded name filters (layoutscope.patterns): normal patterns work, hostile ones are refused in one line."""
+"""Bounded name filters (layoutscope.gguf.name_filter): normal patterns work, hostile ones are refused in one line."""
 
 from __future__ import annotations
 
 import pytest
 
 from layoutscope.errors import UsageError
-from layoutscope.patterns import MAX_NESTING, compile_filter
+from layoutscope.gguf.name_filter import MAX_NESTING, compile_filter
 
 NAMES = ["token_embd.weight", "blk.0.ffn_up.weight", "blk.0.ffn_down.weight", "blk.0.attn_q.weight", "output.weight"]
 

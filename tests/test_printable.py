@@ -1,11 +1,11 @@
-"""Terminal-safe text (layoutscope.printable) and bounded error lines (errors.one_line)."""
+"""Terminal-safe text (layoutscope.errors) and bounded error lines (errors.one_line)."""
 
 from __future__ import annotations
 
 import pytest
 
 from layoutscope.errors import MAX_LINE, one_line
-from layoutscope.printable import clipped, clipped_path, printable, printable_lines, quoted, quoted_path
+from layoutscope.errors import clipped, clipped_path, printable, printable_lines, quoted, quoted_path
 
 
 @pytest.mark.parametrize("raw, shown", [

@@ -313,9 +313,9 @@ GGML_CHILD = textwrap.dedent("""
     import layoutscope
     from layoutscope.backend import get_backend
     from layoutscope.backend.libggml import load
-    from layoutscope.comparison import run_comparison
+    from layoutscope.measure.comparison import run_comparison
     from layoutscope.gguf import GGUFError
-    from layoutscope.scan import ScanOptions, Scanner, scan_targets
+    from layoutscope.analyses.scan import ScanOptions, Scanner, scan_targets
 
     ggml = load()
     VARIANTS = [dict(backend="npu-sim", rows=2), dict(backend="npu-sim", rows=2, mm="fp16", reference="cpu-numpy"),

@@ -15,11 +15,11 @@ import pytest
 import layoutscope
 from layoutscope.backend import get_backend
 from layoutscope.backend.rknpu2 import requantize
-from layoutscope.compare import compare, error_summary
-from layoutscope.export import SCAN_COLUMNS
+from layoutscope.measure.metrics import compare, error_summary
+from layoutscope.report.csv_tables import SCAN_COLUMNS
 from layoutscope.samples import ALL_TYPES, TINY_LLAMA, path
 from layoutscope.samples.ggufwrite import GGUFBuilder
-from layoutscope.scan import ScanOptions, Scanner, scan_targets, summarize_layers
+from layoutscope.analyses.scan import ScanOptions, Scanner, scan_targets, summarize_layers
 
 TINY = str(path(TINY_LLAMA))
 
@@ -163,7 +163,7 @@ def test_cancelling_a_scanner_keeps_finished_rows(tiny):
 
 
 def test_text_helpers_the_cli_and_the_tui_share(tiny):
-    from layoutscope.commands.scan import advice_lines, layer_lines, nmse_text, skipped_lines
+    from layoutscope.cli.commands.scan import advice_lines, layer_lines, nmse_text, skipped_lines
 
     report = Scanner(tiny, ScanOptions(backend="npu-sim", filter=r"blk\.[03]\.ffn_down|norm")).run()
     layers = report.layers()
@@ -185,8 +185,8 @@ def test_text_helpers_the_cli_and_the_tui_share(tiny):
 
 
 def test_tui_settings_become_scan_options():
-    from layoutscope.compare import DEFAULT_BANDS
-    from layoutscope.matmul_session import MatmulSettings
+    from layoutscope.measure.metrics import DEFAULT_BANDS
+    from layoutscope.measure.session import MatmulSettings
 
     settings = MatmulSettings(backend="npu-sim", platform="rk3576", mm="int8-fp32", weight_quant="per-group:32",
                               act_quant="per-token", input="random:3", rows=4)

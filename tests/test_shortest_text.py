@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from layoutscope.formats._common import fmt
-from layoutscope.shortest_text import shortest_texts
+from layoutscope.formats.float_text import shortest_texts
 
 #: Values where the fast path must step aside: signed zeros, subnormals, powers of two, the ends of
 #: float32, the edges of the fast path's magnitude range, integers past 2**24, non-finite values.

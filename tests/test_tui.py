@@ -10,9 +10,9 @@ import pytest
 from tui_support import plain, run, screen_text, settle, write_observed
 
 import layoutscope
-from layoutscope.export import COMPARISON_COLUMNS
-from layoutscope.matmul_session import MatmulSettings
-from layoutscope.sidebyside import SIDE_BY_SIDE_COLUMNS
+from layoutscope.report.csv_tables import COMPARISON_COLUMNS
+from layoutscope.measure.session import MatmulSettings
+from layoutscope.layout.sidebyside import SIDE_BY_SIDE_COLUMNS
 from layoutscope.tui.app import LayoutscopeApp
 from layoutscope.tui.screens.error import ErrorScreen
 from layoutscope.tui.widgets.tensor_tree import TensorTree
@@ -267,7 +267,7 @@ def test_settings_dialog_validates_and_applies(tiny_llama_path):
 
 
 def test_a_running_matmul_can_be_cancelled(tiny_llama_path, monkeypatch):
-    import layoutscope.inputs as inputs
+    import layoutscope.measure.inputs as inputs
 
     release = threading.Event()
     real = inputs.load_input
@@ -539,7 +539,7 @@ def test_the_palette_opens_the_scan_screen(tiny_llama_path):
 def test_a_cancelled_scan_keeps_the_finished_rows(tiny_llama_path, monkeypatch):
     import asyncio
 
-    from layoutscope.scan import Scanner
+    from layoutscope.analyses.scan import Scanner
     from layoutscope.tui.screens.scan import ScanScreen
 
     # One thread measures the weights in file order; the fourth blocks until the test lets it go,
@@ -688,7 +688,7 @@ def test_diagnose_with_a_bad_file_shows_one_line_and_keeps_running(tiny_llama_pa
 def test_a_running_diagnosis_can_be_cancelled(tiny_llama_path, observed_files, monkeypatch):
     import asyncio
 
-    import layoutscope.commands.diagnose as cli_diagnose
+    import layoutscope.cli.commands.diagnose as cli_diagnose
     from layoutscope.tui import messages as msg
     from layoutscope.tui.screens.main import MainScreen
 

@@ -9,9 +9,9 @@ import pytest
 
 import layoutscope
 from layoutscope.backend.rknpu2 import requantize
-from layoutscope.histogram import bar, error_histogram
-from layoutscope.sidebyside import SIDE_BY_SIDE_COLUMNS, ExportCancelled, SideBySide, tensor_amax, write_side_by_side_csv
-from layoutscope.verdicts import VerdictStore
+from layoutscope.report.histogram import bar, error_histogram
+from layoutscope.layout.sidebyside import SIDE_BY_SIDE_COLUMNS, ExportCancelled, SideBySide, tensor_amax, write_side_by_side_csv
+from layoutscope.measure.verdicts import VerdictStore
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +122,8 @@ def test_histogram_lines():
 
 
 def test_hex_blocks_tag_scales_codes_and_the_element(tiny):
-    from layoutscope.hexview import blocks_around, hex_text
-    from layoutscope.layout import explain
+    from layoutscope.layout.hexview import blocks_around, hex_text
+    from layoutscope.layout.blocks import explain
 
     w = tiny.tensor("blk.0.ffn_down.weight")
     e = explain(w, 3, 100)
@@ -138,7 +138,7 @@ def test_hex_blocks_tag_scales_codes_and_the_element(tiny):
 
 
 def test_hex_runs_for_plain_types(all_types_path):
-    from layoutscope.hexview import blocks_around
+    from layoutscope.layout.hexview import blocks_around
 
     with layoutscope.open(all_types_path) as model:
         t = model.tensor("f32.weight")
@@ -153,8 +153,8 @@ def test_the_core_helpers_do_not_import_textual():
     import sys
 
     code = ("import sys\n"
-            "import layoutscope.npu_location, layoutscope.sidebyside, layoutscope.verdicts, layoutscope.histogram\n"
-            "import layoutscope.hexview, layoutscope.matmul_session, layoutscope.settings_form\n"
+            "import layoutscope.layout.npu_location, layoutscope.layout.sidebyside, layoutscope.measure.verdicts, layoutscope.report.histogram\n"
+            "import layoutscope.layout.hexview, layoutscope.measure.session, layoutscope.measure.settings_form\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -163,8 +163,8 @@ def test_the_core_helpers_do_not_import_textual():
 def test_a_matmul_and_a_scan_judge_with_the_same_threshold(tiny_llama_path):
     """With a non-default threshold, ``m`` and the Scan screen give one tensor the same verdict."""
     import layoutscope
-    from layoutscope.matmul_session import MatmulSettings, NpuSide, run_matmul
-    from layoutscope.scan import Scanner
+    from layoutscope.measure.session import MatmulSettings, NpuSide, run_matmul
+    from layoutscope.analyses.scan import Scanner
 
     settings = MatmulSettings(backend="npu-sim", threshold=1e-4)
     assert settings.bands == (1e-4, 1e-2) == settings.scan_options().bands
@@ -177,7 +177,7 @@ def test_a_matmul_and_a_scan_judge_with_the_same_threshold(tiny_llama_path):
 
 
 def test_verdicts_made_under_other_settings_are_stale_and_never_worse():
-    from layoutscope.matmul_session import MatmulSettings
+    from layoutscope.measure.session import MatmulSettings
 
     int8, int4 = MatmulSettings(), MatmulSettings(mm="int4")
     store = VerdictStore()
@@ -192,7 +192,7 @@ def test_verdicts_made_under_other_settings_are_stale_and_never_worse():
 
 
 def test_settings_say_what_changed_in_the_dialogs_words():
-    from layoutscope.matmul_session import MatmulSettings
+    from layoutscope.measure.session import MatmulSettings
 
     old = MatmulSettings()
     new = old.with_changes(mm="int4", weight_quant="per-tensor", threshold=1e-3, input="tokens:\x1b[1m")
@@ -203,7 +203,7 @@ def test_settings_say_what_changed_in_the_dialogs_words():
 
 
 def test_command_line_flags_become_field_names():
-    from layoutscope.matmul_session import in_field_words
+    from layoutscope.measure.session import in_field_words
 
     assert in_field_words("--input 'x.npy': shape is (4, 3); use --rows 2 or --weight-quant per-tensor") == \
         "input 'x.npy': shape is (4, 3); use rows 2 or weights per-tensor"
@@ -212,7 +212,7 @@ def test_command_line_flags_become_field_names():
 
 
 def test_the_npu_side_fits_one_line_at_80_columns():
-    from layoutscope.matmul_session import choose_npu_side
+    from layoutscope.measure.session import choose_npu_side
 
     long_reason = "librknnrt.so not found (not in /usr/lib nor the linker's search path): " + "x" * 200
     for requested, available in (("auto", False), ("npu", False), ("auto", True), ("npu-sim", False)):
@@ -223,8 +223,8 @@ def test_the_npu_side_fits_one_line_at_80_columns():
 
 
 def test_every_bad_settings_field_is_reported_at_once(tiny):
-    from layoutscope.matmul_session import MatmulSettings
-    from layoutscope.settings_form import check_fields
+    from layoutscope.measure.session import MatmulSettings
+    from layoutscope.measure.settings_form import check_fields
 
     base = MatmulSettings()
     settings, errors = check_fields({"weights": "per-group:0", "activations": "fixed:1e39", "input": "tokens:1,,2",
@@ -248,8 +248,8 @@ def test_every_bad_settings_field_is_reported_at_once(tiny):
     ({"input": "missing.npy"}, "input", "no such .npy file"),
 ])
 def test_settings_that_do_not_fit_the_model_or_each_other(tiny, values, field, words):
-    from layoutscope.matmul_session import MatmulSettings
-    from layoutscope.settings_form import check_fields
+    from layoutscope.measure.session import MatmulSettings
+    from layoutscope.measure.settings_form import check_fields
 
     settings, errors = check_fields(values, MatmulSettings(), tiny)
     assert settings is None and list(errors) == [field] and words in errors[field]
@@ -261,8 +261,8 @@ def test_settings_that_do_not_fit_the_model_or_each_other(tiny, values, field, w
     (np.zeros((0, 256), np.float32), "shape is (0, 256)"),
 ])
 def test_an_npy_input_is_checked_when_entered(tmp_path, array, words):
-    from layoutscope.options import OptionError
-    from layoutscope.settings_form import check_input
+    from layoutscope.measure.settings import OptionError
+    from layoutscope.measure.settings_form import check_input
 
     path = tmp_path / "x.npy"
     np.save(path, array)
@@ -274,7 +274,7 @@ def test_an_npy_input_is_checked_when_entered(tmp_path, array, words):
 
 
 def test_a_tensor_without_elements_says_why(tmp_path):
-    from layoutscope.matmul_session import no_data_reason
+    from layoutscope.measure.session import no_data_reason
     from layoutscope.samples.ggufwrite import GGUFBuilder
 
     path = tmp_path / "zero.gguf"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tui_support import plain, run, screen_text, settle
 
-from layoutscope.matmul_session import MatmulSettings
+from layoutscope.measure.session import MatmulSettings
 from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
 from layoutscope.tui.app import LayoutscopeApp
 
@@ -98,7 +98,7 @@ def test_a_nan_weight_is_broken_with_its_finding_in_the_matmul_panel(odd_model):
 @pytest.mark.parametrize("scheme", ["per-channel", "per-tensor", "per-group:32"])
 def test_the_values_side_by_side_of_a_nan_weight_warns_nothing(odd_model, tmp_path, mm, scheme):
     import layoutscope
-    from layoutscope.sidebyside import SideBySide, tensor_amax, write_side_by_side_csv
+    from layoutscope.layout.sidebyside import SideBySide, tensor_amax, write_side_by_side_csv
 
     with layoutscope.open(odd_model) as m:
         t = m.tensor("blk.0.ffn_down.weight")

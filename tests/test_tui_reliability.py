@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from tui_support import plain, run, screen_text, settle
 
-from layoutscope.matmul_session import MatmulSettings
+from layoutscope.measure.session import MatmulSettings
 from layoutscope.tui.app import LayoutscopeApp
 from layoutscope.tui.widgets.tensor_tree import TensorTree
 
@@ -120,7 +120,7 @@ def test_a_matmul_that_finishes_after_a_settings_change_is_stored_stale(tiny_lla
     import asyncio
     import threading
 
-    import layoutscope.inputs as inputs
+    import layoutscope.measure.inputs as inputs
 
     release, reached = threading.Event(), threading.Event()
     real = inputs.load_input

@@ -7,7 +7,7 @@ import os
 import pytest
 from tui_support import check_snapshot, run, settle, write_observed
 
-from layoutscope.matmul_session import MatmulSettings
+from layoutscope.measure.session import MatmulSettings
 from layoutscope.tui.app import LayoutscopeApp
 
 #: The emulator, chosen explicitly: the screens must not depend on whether this machine has an NPU.

@@ -83,7 +83,7 @@ def write_observed(model_path, directory, hypothesis: str, tensor: str = "blk.0.
     import numpy as np
 
     import layoutscope
-    from layoutscope.diagnose import simulate
+    from layoutscope.analyses.diagnose import simulate
 
     with layoutscope.open(model_path) as model:
         w = model.tensor(tensor)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from layoutscope.options import threads_from_env
+from layoutscope.measure.settings import threads_from_env
 from layoutscope.formats._common import fp16_column
 
 #: A dequantization kernel: ``(blocks, out)`` with ``blocks`` a C-contiguous

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from layoutscope.printable import quoted
+from layoutscope.errors import quoted
 from layoutscope.gguf.errors import GGUFError
 from layoutscope.gguf.values import FIXED_SIZE, STRUCT_CODE, MetadataArray, ValueType, decode_text
 

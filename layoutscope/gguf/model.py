@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Iterator, Mapping, Optional
 
 from layoutscope.formats import ggml_type
-from layoutscope.printable import clipped, clipped_path, quoted
+from layoutscope.errors import clipped, clipped_path, quoted
 from layoutscope.gguf.errors import GGUFError
 from layoutscope.gguf.shard import SPLIT_NAME, Shard, shard_paths
 from layoutscope.gguf.tensor import Tensor

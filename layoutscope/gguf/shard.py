@@ -14,7 +14,7 @@ import os
 import re
 from typing import Optional
 
-from layoutscope.filekind import not_regular
+from layoutscope.gguf.filekind import not_regular
 from layoutscope.gguf.errors import GGUFError
 from layoutscope.gguf.header import Header, parse_header
 

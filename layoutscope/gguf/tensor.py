@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Optional, Union
 
 from layoutscope.formats import GGMLType
-from layoutscope.printable import printable, quoted
+from layoutscope.errors import printable, quoted
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

@@ -8,7 +8,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
-from layoutscope.printable import printable
+from layoutscope.errors import printable
 
 #: Tensors offered before anything is typed.
 DISCOVERY_LIMIT = 20

@@ -15,7 +15,7 @@ import functools
 from typing import Callable
 
 from layoutscope.errors import classify
-from layoutscope.printable import clipped, printable
+from layoutscope.errors import clipped, printable
 
 
 def error_text(exc: BaseException) -> str:

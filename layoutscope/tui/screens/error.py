@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from layoutscope.printable import printable
+from layoutscope.errors import printable
 from layoutscope.tui.survival import Survives
 
 

@@ -27,10 +27,10 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs,
 from textual.worker import Worker, WorkerState
 
 from layoutscope.errors import UsageError
-from layoutscope.matmul_session import MatmulSettings, choose_npu_side, in_field_words, no_data_reason
-from layoutscope.patterns import compile_filter
-from layoutscope.printable import printable, quoted
-from layoutscope.verdicts import VerdictStore
+from layoutscope.measure.session import MatmulSettings, choose_npu_side, in_field_words, no_data_reason
+from layoutscope.gguf.name_filter import compile_filter
+from layoutscope.errors import printable, quoted
+from layoutscope.measure.verdicts import VerdictStore
 from layoutscope.tui import messages as msg
 from layoutscope.tui.survival import Survives, failure_line
 from layoutscope.tui.widgets.layout_panel import LayoutPanel
@@ -452,7 +452,7 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     def _sbs_for(self, tensor):
         """The cached SideBySide of ``tensor`` under the current settings (made if missing)."""
-        from layoutscope.sidebyside import SideBySide
+        from layoutscope.layout.sidebyside import SideBySide
 
         key = (tensor.name, self.settings.weight_quant, self.settings.mm)
         sbs = self._sbs.get(key)
@@ -583,7 +583,7 @@ class MainScreen(Survives, MainWorkers, Screen):
                 return
             default = f"{name}.values.csv"
             what = f"export {name} side by side (row, col, dequantized, npu_code, npu_value, abs_err) to:"
-            from layoutscope.sidebyside import SideBySide
+            from layoutscope.layout.sidebyside import SideBySide
 
             fresh = SideBySide(sbs.tensor, sbs.scheme, self.settings.mm, amax=sbs.amax)
 

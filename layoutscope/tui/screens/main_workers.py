@@ -12,7 +12,7 @@ from textual import work
 from textual.worker import get_current_worker
 
 from layoutscope.errors import classify
-from layoutscope.matmul_session import MatmulCancelled, MatmulSettings, choose_npu_side
+from layoutscope.measure.session import MatmulCancelled, MatmulSettings, choose_npu_side
 from layoutscope.tui import messages as msg
 from layoutscope.tui.survival import error_text
 from layoutscope.tui.widgets.metadata_panel import search_array
@@ -26,7 +26,7 @@ class MainWorkers:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _open(self, path: str) -> None:
-        from layoutscope.summary import layer_groups
+        from layoutscope.report.summary import layer_groups
         from layoutscope.gguf import Model
 
         try:
@@ -45,7 +45,7 @@ class MainWorkers:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="amax")
     def _compute_amax(self, tensor) -> None:
-        from layoutscope.sidebyside import ExportCancelled, tensor_amax
+        from layoutscope.layout.sidebyside import ExportCancelled, tensor_amax
 
         worker = get_current_worker()
         try:
@@ -57,7 +57,7 @@ class MainWorkers:
     @work(thread=True, exclusive=True, exit_on_error=False, group="matmul")
     def _matmul(self, model, name: str, settings: MatmulSettings, side) -> None:
         from layoutscope.backend import available_backends
-        from layoutscope.matmul_session import run_matmul
+        from layoutscope.measure.session import run_matmul
 
         worker = get_current_worker()
         try:
@@ -80,8 +80,8 @@ class MainWorkers:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diagnose")
     def _diagnose(self, model, name: str, observed_path: str, input_path: str, settings: MatmulSettings) -> None:
-        from layoutscope.commands.diagnose import load_input, load_observed
-        from layoutscope.diagnose import diagnose
+        from layoutscope.cli.commands.diagnose import load_input, load_observed
+        from layoutscope.analyses.diagnose import diagnose
 
         worker = get_current_worker()
 
@@ -108,9 +108,9 @@ class MainWorkers:
     def _export(self, path: str, models=(), comparison=None, sbs=None) -> None:
         import time
 
-        from layoutscope.destinations import prepare
-        from layoutscope.export import write_comparison_csv
-        from layoutscope.sidebyside import ExportCancelled, write_side_by_side_csv
+        from layoutscope.report.destinations import prepare
+        from layoutscope.report.csv_tables import write_comparison_csv
+        from layoutscope.layout.sidebyside import ExportCancelled, write_side_by_side_csv
 
         worker = get_current_worker()
         last = [0.0]
@@ -143,8 +143,8 @@ class MainWorkers:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prefetch")
     def _prefetch(self, tensors: list, row: int, col: int, weight_quant: str, mm: str) -> None:
-        from layoutscope.layout import explain
-        from layoutscope.sidebyside import SideBySide
+        from layoutscope.layout.blocks import explain
+        from layoutscope.layout.sidebyside import SideBySide
 
         worker = get_current_worker()
         for t in tensors:

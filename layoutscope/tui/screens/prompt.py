@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from layoutscope.printable import printable
+from layoutscope.errors import printable
 from layoutscope.tui.survival import Survives
 
 

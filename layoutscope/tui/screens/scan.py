@@ -1,6 +1,6 @@
 """The Scan screen: every matmul weight of the model through the NPU side and the CPU, worst first.
 
-It runs :class:`layoutscope.scan.Scanner` with the main screen's settings in a
+It runs :class:`layoutscope.analyses.scan.Scanner` with the main screen's settings in a
 thread worker that only posts messages (one per finished weight, one at the
 end). The handlers here fill the table, and record every row in the main
 screen's VerdictStore (source ``scan``, with the settings it ran with), so the
@@ -30,9 +30,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from layoutscope.commands.scan import advice_lines, layer_lines, nmse_text, skipped_lines
-from layoutscope.matmul_session import in_field_words
-from layoutscope.printable import printable
+from layoutscope.cli.commands.scan import advice_lines, layer_lines, nmse_text, skipped_lines
+from layoutscope.measure.session import in_field_words
+from layoutscope.errors import printable
 from layoutscope.tui import messages as msg
 from layoutscope.tui.survival import Survives, error_text, failure_line
 from layoutscope.tui.widgets.matmul_panel import STALE_STYLE, VERDICT_STYLE
@@ -107,7 +107,7 @@ class ScanScreen(Survives, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        from layoutscope.scan import scan_targets
+        from layoutscope.analyses.scan import scan_targets
 
         # Names and shapes only (no tensor data): cheap enough for the UI thread.
         # Tensors without data (a zero dimension) are skipped there with their reason: ggml never sees them.
@@ -247,7 +247,7 @@ class ScanScreen(Survives, Screen):
     # -- the worker (computes only; posts messages) -------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
     def _scan(self, model, options, jobs: int, cancel: threading.Event) -> None:
-        from layoutscope.scan import Scanner
+        from layoutscope.analyses.scan import Scanner
 
         try:
             scanner = Scanner(model, options, jobs=jobs)

@@ -1,6 +1,6 @@
 """The settings dialog: backend, reference, platform, schemes, input and threshold.
 
-Every field is checked by :mod:`layoutscope.settings_form`, in the dialog's
+Every field is checked by :mod:`layoutscope.measure.settings_form`, in the dialog's
 own words: saving lists every field that cannot be used at once, and the
 input field is checked against the open model as soon as it is left (a token
 id outside the vocabulary, a .npy that is not float32 rows).
@@ -16,9 +16,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from layoutscope.matmul_session import ACT_SCHEMES, MM_NAMES, PLATFORM_NAMES, WEIGHT_SCHEMES, MatmulSettings
-from layoutscope.options import OptionError
-from layoutscope.settings_form import check_fields, check_input
+from layoutscope.measure.session import ACT_SCHEMES, MM_NAMES, PLATFORM_NAMES, WEIGHT_SCHEMES, MatmulSettings
+from layoutscope.measure.settings import OptionError
+from layoutscope.measure.settings_form import check_fields, check_input
 from layoutscope.tui.survival import Survives
 
 #: Widget id of each field, in the dialog's order (the first is focused on open).

@@ -8,12 +8,12 @@ from rich.console import Group
 from rich.text import Text
 
 
-from layoutscope.hexview import blocks_around, field_kind, hex_text, raw_lines
+from layoutscope.layout.hexview import blocks_around, field_kind, hex_text, raw_lines
 from layoutscope.formats._common import fmt
-from layoutscope.layout import element_lines, explain
-from layoutscope.matmul_session import no_data_reason
-from layoutscope.printable import printable
-from layoutscope.summary import human_bytes
+from layoutscope.layout.blocks import element_lines, explain
+from layoutscope.measure.session import no_data_reason
+from layoutscope.errors import printable
+from layoutscope.report.summary import human_bytes
 from layoutscope.tui.widgets.text_view import TextView
 
 #: Styles of byte kinds in the hex view and the field diagram (bold/underline keep them apart without colour).
@@ -164,7 +164,7 @@ class LayoutPanel(TextView):
             return [Text(printable(f"  {tensor.name} is not a 2-D matmul weight (ne = {list(tensor.ne)}): "
                                    "it never reaches the NPU as B"))]
         from layoutscope.backend.rknpu2.requantize import parse_scheme
-        from layoutscope.npu_location import locate_in_calls
+        from layoutscope.layout.npu_location import locate_in_calls
 
         try:
             scheme = parse_scheme(settings.weight_quant)

@@ -11,10 +11,10 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
-from layoutscope.histogram import error_histogram
-from layoutscope.matmul_session import STAGES
-from layoutscope.printable import printable
-from layoutscope.summary import float_text
+from layoutscope.report.histogram import error_histogram
+from layoutscope.measure.session import STAGES
+from layoutscope.errors import printable
+from layoutscope.report.summary import float_text
 from layoutscope.tui.survival import Survives
 
 VERDICT_STYLE = {"ok": "bold green", "degraded": "bold yellow", "broken": "bold red"}

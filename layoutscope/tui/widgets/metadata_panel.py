@@ -19,8 +19,8 @@ from textual.strip import Strip
 from textual.widgets import DataTable, Input, Static
 
 from layoutscope.gguf import MetadataArray
-from layoutscope.printable import printable
-from layoutscope.summary import preview
+from layoutscope.errors import printable
+from layoutscope.report.summary import preview
 from layoutscope.tui.survival import Survives
 
 #: Elements of a string array readable before its offsets are indexed (the reader walks that far).

@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
 
-from layoutscope.printable import printable
+from layoutscope.errors import printable
 from layoutscope.tui.survival import Survives
 
 #: Marker and style of each verdict; the marker keeps verdicts readable without colour.
@@ -71,7 +71,7 @@ class TensorTree(Survives, Tree):
         self._rebuild(self._shown(self._filter), keep=None)
 
     def set_filter(self, name_filter, keep: Optional[str] = None) -> list[str]:
-        """Show only tensors that ``name_filter`` (a :class:`~layoutscope.patterns.NameFilter`, or None) matches.
+        """Show only tensors that ``name_filter`` (a :class:`~layoutscope.gguf.name_filter.NameFilter`, or None) matches.
 
         Returns the names shown. The cursor stays on ``keep`` when it is shown
         and is hidden otherwise: filtering never selects another tensor by

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from layoutscope.printable import printable
+from layoutscope.errors import printable
 from layoutscope.tui.survival import Survives
 
 #: Lines per row of W: dequantized, NPU code, NPU value, |error|.

@@ -1,0 +1,96 @@
+"""``layoutscope compare``: one weight's matmul on the NPU path against llama.cpp's CPU."""
+
+from __future__ import annotations
+
+from layoutscope.measure.metrics import fails
+from layoutscope.errors import EXIT_VERDICT
+from layoutscope.gguf import Model
+from layoutscope.errors import printable_lines
+
+from layoutscope.cli.outputs import Outputs
+
+
+def run(args) -> int:
+    """Compare, print (text or JSON), export CSV, and apply --fail-on."""
+    from layoutscope.measure.comparison import run_comparison
+    from layoutscope.report.csv_tables import write_comparison_csv
+    from layoutscope.measure.inputs import load_input
+
+    from layoutscope.backend import npu_backend, reference_backend
+
+    backend, notice = npu_backend(args.backend, core=args.npu_core, platform=args.platform, mm=args.mm,
+                                  weight_quant=args.weight_quant, act_quant=args.act_quant)
+    reference, ref_notice = reference_backend(args.reference, args.threads)
+    with Model(args.file) as model:
+        outputs = Outputs(args, models=model.paths, inputs=existing_files(args.input))
+        weight = model.tensor(args.tensor)
+        weight.require_data("compare")
+        if weight.n_dims != 2:
+            raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); compare needs a matmul weight")
+        x, described = load_input(args.input, model, weight.ne[0], args.rows, n=weight.ne[1])
+        result = run_comparison(weight, x, backend, reference, described)
+        notices = [n for n in (notice, ref_notice) if n]
+        outputs.export("--csv", lambda stream: write_comparison_csv(stream, result))
+        data = result.to_dict()
+        data["notices"] = notices + outputs.notices
+        outputs.export_json(data)
+        outputs.print_report(lambda: as_text(result, weight, notices + outputs.notices), lambda: data)
+    outputs.finish()
+    if fails(result.metrics.verdict, args.fail_on):
+        return EXIT_VERDICT
+    return 0
+
+
+def existing_files(*paths: str) -> list:
+    """The ``paths`` that name existing files (``--input`` may be ``random`` or ``tokens:...``)."""
+    import os
+
+    return [p for p in paths if os.path.isfile(p)]
+
+
+def as_text(result, weight, notices) -> str:
+    """The comparison as readable text."""
+    from layoutscope.report.summary import float_text
+
+    d = result.details["backend"]
+    m = result.metrics
+    lines = [
+        f"{result.tensor} ({weight.type.name}, ne = [{weight.ne[0]}, {weight.ne[1]}]): "
+        f"{result.backend} vs {result.reference}",
+    ]
+    lines += [f"  note: {n}" for n in notices]
+    lines += [
+        f"  NPU: {d['platform']}, {d['rknn_matmul_type']}, weights {d['weight_quant']}, activations {d['act_quant']}",
+    ]
+    if "runtime" in d:
+        lines.append(f"  runtime: {d['runtime']}, NPU core {d['npu_core']}")
+    lines += [f"  FINDING: {f}" for f in result.findings]
+    calls = "" if d.get("calls", 1) == 1 else f" in {d['calls']} NPU calls"
+    lines += [
+        f"  input: {result.input}",
+        f"  shapes: M={d['M']} K={d['K']} N={d['N']} (padded K={d['K_padded']} N={d['N_padded']}){calls}; native "
+        + "  ".join(f"{k} {tuple(v)}" for k, v in d["native_shapes"].items()),
+        "",
+        f"  matmul:       NMSE {m.nmse:.3e}  SNR {m.snr_db:.1f} dB  cosine {m.cosine:.6f}  "
+        f"max|err| {m.max_abs:.4g}  mean|err| {m.mean_abs:.4g}  verdict {m.verdict.upper()}",
+    ]
+    if m.excluded:
+        lines.append(f"  measured over the {m.measured} of {result.y.size} positions finite on both sides, "
+                     f"{m.excluded_text}")
+    if m.exact_fraction is not None:
+        lines.append(f"  exact int32 matches: {m.exact_fraction:.2%}")
+    if result.weight_error is not None:
+        w = result.weight_error
+        lines.append(
+            f"  weight alone: NMSE {w.nmse:.3e}  SNR {w.snr_db:.1f} dB  max|err| {w.max_abs:.4g}  "
+            f"(W requantized {d['weight_quant']} vs W dequantized: the scheme's own error)"
+        )
+        if w.excluded_text:
+            lines.append(f"  weight alone measured over its {w.measured} positions finite on both sides, {w.excluded_text}")
+    lines += ["", "  worst elements:", f"  {'m':>6} {'n':>6} {'reference':>14} {result.backend:>14} {'|err|':>12}"]
+    for w in m.worst[:8]:
+        lines.append(f"  {w.m:>6} {w.n:>6} {float_text(w.reference):>14} {float_text(w.value):>14} {w.abs_err:>12.4g}")
+    notes = [n for n in [*d.get("notes", []), *result.details.get("reference", {}).get("notes", [])] if n]
+    if notes:
+        lines += ["", "  notes:"] + [f"  - {n}" for n in notes]
+    return printable_lines(lines)

@@ -1,0 +1,103 @@
+"""Activation inputs X (M, K) for a comparison: random, token embeddings, or a .npy file.
+
+``random[:SEED]``: standard normal rows. ``tokens:ID,ID,...``: rows of the
+model's own token embedding, dequantized — realistic LLM activations.
+``PATH.npy``: float32 (M, K) from a file.
+
+The syntax is checked by :func:`layoutscope.measure.settings.input_spec` (the CLI does
+it at parse time); what depends on the model is checked here, before anything
+big is allocated: token ids inside the vocabulary, the .npy's dtype and shape
+(read from its header), and the memory the request needs. Every failure is one
+line naming ``--input`` (or ``--rows``) once, with the value clipped.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from layoutscope.measure import memory
+from layoutscope.measure.settings import input_spec, invalid, token_ids
+
+DEFAULT_ROWS = 8
+
+
+def load_input(spec: str, model, k: int, rows: int = DEFAULT_ROWS, n: Optional[int] = None,
+               label: str = "--input") -> tuple[np.ndarray, str]:
+    """``(X float32 (M, K), description)`` for an ``--input`` spec.
+
+    ``n``, when known, is the weight's N: the memory check then counts the outputs too.
+    ``label`` names the option or setting in messages.
+    """
+    spec = input_spec((spec or "random").strip(), label)
+    if spec == "random" or spec.startswith("random:"):
+        return _random(spec, k, rows, n)
+    if spec.startswith("tokens:"):
+        return _tokens(spec, model, k, n, label)
+    return _npy(spec, k, n, label)
+
+
+def _random(spec: str, k: int, rows: int, n: Optional[int]) -> tuple[np.ndarray, str]:
+    seed = int(spec.partition(":")[2] or "0")
+    if rows < 1:
+        raise invalid("--rows", rows, "need at least one row of random input")
+    outputs = f" and its outputs of {rows}×{n}" if n else ""
+    memory.require(memory.matmul_bytes(rows, k, n, x_bytes=12), f"--rows {rows}: random X of {rows}×{k}{outputs}",
+                   "use fewer --rows")
+    x = np.random.default_rng(seed).standard_normal((rows, k)).astype(np.float32)
+    return x, f"random normal, seed {seed}, {rows}×{k}"
+
+
+def _tokens(spec: str, model, k: int, n: Optional[int], label: str) -> tuple[np.ndarray, str]:
+    ids = token_ids(spec, label)
+    if "token_embd.weight" not in model:
+        raise invalid(label, spec, "the model has no token_embd.weight to take rows from; use random or a .npy")
+    emb = model.tensor("token_embd.weight")
+    if emb.ne[0] != k:
+        raise invalid(label, spec, f"token embeddings have {emb.ne[0]} values but this weight takes K = {k}; "
+                      "use random or a .npy for weights that do not read the embedding width")
+    bad = next((i for i in ids if i >= emb.n_rows), None)
+    if bad is not None:
+        raise invalid(label, spec, f"token id {bad} is outside the vocabulary (ids 0..{emb.n_rows - 1})")
+    memory.require(memory.matmul_bytes(len(ids), k, n), f"{label} of {len(ids)} tokens", "give fewer token ids")
+    x = np.concatenate([emb.dequantize(i) for i in ids]).astype(np.float32)
+    return x, f"token embeddings of ids {ids}"
+
+
+def _npy_header(path: str, label: str) -> tuple[tuple, np.dtype]:
+    """``(shape, dtype)`` from a .npy header, without reading the data."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = fmt.read_array_header_2_0(f)
+            else:  # 3.0 (utf-8 field names) has no public header reader; np.load checks it
+                return (), np.dtype(np.float32)
+    except (OSError, ValueError, EOFError) as exc:
+        raise invalid(label, path, f"cannot read it as .npy ({exc})", path=True) from None
+    return shape, dtype
+
+
+def _npy(path: str, k: int, n: Optional[int], label: str) -> tuple[np.ndarray, str]:
+    want = f"expected float32 (M, {k}) with M ≥ 1"
+    shape, dtype = _npy_header(path, label)
+    if dtype != np.float32:
+        raise invalid(label, path, f"dtype is {dtype}, {want} (save with x.astype(np.float32))", path=True)
+    if shape:
+        if len(shape) != 2 or shape[1] != k:
+            raise invalid(label, path, f"shape is {shape}, {want}", path=True)
+        if shape[0] < 1:
+            raise invalid(label, path, f"shape is {shape}: it has no rows; {want}", path=True)
+        memory.require(memory.matmul_bytes(shape[0], k, n), f"{label} of {shape[0]}×{k}", "use fewer rows")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise invalid(label, path, f"cannot read it as .npy ({exc})", path=True) from None
+    if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != k or x.shape[0] < 1:
+        raise invalid(label, path, f"shape is {x.shape} ({x.dtype}), {want}", path=True)
+    return np.ascontiguousarray(x), f"{path}, {x.shape[0]}×{k}"
+
