@@ -42,7 +42,7 @@ def all_types_path(tmp_path_factory):
 
 
 def _load_fake_rknnrt_builder():
-    """``tests/fake_rknnrt/build.py`` as a module (tests/ is not a package)."""
+    """``tests/backend/fake_rknnrt/build.py`` as a module (tests/ is not a package)."""
     import importlib.util
     import sys
     from pathlib import Path
@@ -50,7 +50,7 @@ def _load_fake_rknnrt_builder():
     name = "layoutscope_tests_fake_rknnrt_build"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fake_rknnrt" / "build.py")
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "backend" / "fake_rknnrt" / "build.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)

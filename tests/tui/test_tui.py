@@ -381,7 +381,7 @@ def test_unknown_type_shows_raw_bytes_and_why(tmp_path):
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parent.parent / "samples"))
+    sys.path.insert(0, str(Path(__file__).parents[2] / "samples"))
     from ggufwrite import STRING, GGUFBuilder
 
     path = tmp_path / "fork.gguf"

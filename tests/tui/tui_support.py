@@ -1,7 +1,7 @@
 """Helpers for the TUI tests: run the app headless, read the screen as text, compare SVG snapshots.
 
 ``LAYOUTSCOPE_UPDATE_SNAPSHOTS=1 pytest tests/test_tui_snapshots.py`` rewrites
-the SVGs in ``tests/snapshots/``; look at them before committing.
+the SVGs in ``tests/tui/snapshots/``; look at them before committing.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def normalise(svg: str) -> str:
 
 
 def check_snapshot(svg: str, name: str) -> None:
-    """Compare ``svg`` with ``tests/snapshots/NAME.svg`` (or write it when updating)."""
+    """Compare ``svg`` with ``tests/tui/snapshots/NAME.svg`` (or write it when updating)."""
     path = SNAPSHOTS / f"{name}.svg"
     svg = normalise(svg)
     if os.environ.get("LAYOUTSCOPE_UPDATE_SNAPSHOTS") == "1" or not path.exists():

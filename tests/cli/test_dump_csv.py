@@ -14,7 +14,7 @@ from layoutscope.cli.commands import dump as dump_command
 from layoutscope.formats._common import fmt
 from layoutscope.samples import TINY_LLAMA, path as sample_path
 from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
-from test_shortest_text import SPECIAL
+from float_cases import SPECIAL
 
 
 def old_dump_csv(values: np.ndarray, rows: range, cols: range) -> str:

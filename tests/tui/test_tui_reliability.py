@@ -19,7 +19,7 @@ from layoutscope.measure.session import MatmulSettings
 from layoutscope.tui.app import LayoutscopeApp
 from layoutscope.tui.widgets.tensor_tree import TensorTree
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "samples"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "samples"))
 from ggufwrite import STRING, GGUFBuilder  # noqa: E402
 
 SIM = MatmulSettings(backend="npu-sim")

@@ -60,7 +60,7 @@ def test_mismatch_uses_the_nmse_yardstick(tiny):
 def test_unknown_type_is_unavailable(tmp_path):
     import sys
 
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent.parent / "samples"))
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[2] / "samples"))
     from ggufwrite import STRING, GGUFBuilder
 
     p = tmp_path / "fork.gguf"
