@@ -2,20 +2,40 @@
 
 ``ggml_type("Q8_0")`` or ``ggml_type(8)`` returns a :class:`GGMLType`;
 ``all_types()`` lists ids 0..42. Dequantizers are vectorised numpy and are
-checked bit-for-bit against ggml's own ``to_float``.
+checked bit-for-bit against ggml's own ``to_float``. Also here: the one
+shortest-float formatter (:mod:`~layoutscope.formats.float_text`) and the
+dequantize pool's thread count (:mod:`~layoutscope.formats.threads`).
+
+The names below load on first use (numpy and the registry are not needed to
+read a thread count).
 """
 
-from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
-from layoutscope.formats.registry import TYPE_COUNT, all_types, ggml_type, unknown_type
+from __future__ import annotations
 
-__all__ = [
-    "BitSource",
-    "ElementAnatomy",
-    "Field",
-    "GGMLType",
-    "TYPE_COUNT",
-    "Term",
-    "all_types",
-    "ggml_type",
-    "unknown_type",
-]
+#: Public name -> the module that defines it.
+_WHERE = {
+    "BitSource": "record",
+    "ElementAnatomy": "record",
+    "Field": "record",
+    "GGMLType": "record",
+    "Term": "record",
+    "TYPE_COUNT": "registry",
+    "all_types": "registry",
+    "ggml_type": "registry",
+    "unknown_type": "registry",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

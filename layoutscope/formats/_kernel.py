@@ -15,8 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from layoutscope.measure.settings import threads_from_env
 from layoutscope.formats._common import fp16_column
+from layoutscope.formats.threads import pool_threads
 
 #: A dequantization kernel: ``(blocks, out)`` with ``blocks`` a C-contiguous
 #: uint8 ``(k, type_size)`` chunk and ``out`` the float32 ``(k, block_size)``
@@ -28,16 +28,8 @@ Kernel = Callable[[np.ndarray, np.ndarray], None]
 _CHUNK_ELEMENTS = 1 << 19
 
 
-def _thread_count() -> int:
-    # A bad LAYOUTSCOPE_THREADS is the user's one-line OptionError, not a silent default.
-    configured = threads_from_env("LAYOUTSCOPE_THREADS")
-    if configured is not None:
-        return min(configured, 16)
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
 #: Threads used for large dequantizations (``LAYOUTSCOPE_THREADS`` overrides).
-THREADS = _thread_count()
+THREADS = pool_threads()
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()

@@ -17,7 +17,6 @@ import numpy as np
 from layoutscope.formats import ElementAnatomy, Field, GGMLType
 from layoutscope.formats._common import fmt
 from layoutscope.gguf import Tensor
-from layoutscope.measure.jsonable import jsonable
 from layoutscope.errors import clipped, printable
 
 
@@ -109,7 +108,7 @@ class Explanation:
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""
-        return jsonable(asdict(self))
+        return asdict(self)
 
     def __str__(self) -> str:
         return render_text(self)

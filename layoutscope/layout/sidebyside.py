@@ -5,13 +5,12 @@
 LRU cache, so the TUI's Values grid costs the same at row 200,000 of an
 embedding as at row 0. Row-local schemes (per-channel, per-group, fixed) need
 nothing else; per-tensor needs the tensor's largest |w| first
-(:func:`tensor_amax`, run in a worker). :func:`write_side_by_side_csv`
+(:func:`tensor_amax`, run in a worker). :func:`~layoutscope.report.csv_tables.write_side_by_side_csv`
 exports the whole weight, chunk by chunk.
 """
 
 from __future__ import annotations
 
-import csv
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -25,9 +24,6 @@ from layoutscope.layout.npu_location import b_dtype
 CHUNK_ROWS = 16
 #: Chunks kept; 8 × 16 rows of an 11008-wide row is about 18 MB.
 CACHE_CHUNKS = 8
-#: Columns of the side-by-side CSV export.
-SIDE_BY_SIDE_COLUMNS = ("row", "col", "dequantized", "npu_code", "npu_value", "abs_err")
-
 
 
 class ExportCancelled(Exception):
@@ -165,30 +161,3 @@ class SideBySide:
             return self.scheme
         qmax = 127 if self.bits == 8 else 7
         return Scheme("fixed", clamp=float(self.amax) if self.amax else float(qmax))
-
-
-def write_side_by_side_csv(target, sbs: SideBySide, progress: Optional[Callable[[int, int], None]] = None,
-                           cancelled: Optional[Callable[[], bool]] = None, chunk_rows: int = 64) -> int:
-    """Write every element of W as ``row, col, dequantized, npu_code, npu_value, abs_err``; returns rows written.
-
-    ``target`` is a path or a :class:`~layoutscope.report.destinations.Destination`; a file is written
-    atomically, so a cancel or an error leaves it as it was.
-    """
-    from layoutscope.report.csv_tables import text_target
-
-    n_rows, k = sbs.n_rows, sbs.n_cols
-    cols = np.arange(k)
-    with text_target(target) as stream:
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(SIDE_BY_SIDE_COLUMNS)
-        for start in range(0, n_rows, chunk_rows):
-            if cancelled is not None and cancelled():
-                raise ExportCancelled(f"export to {getattr(target, 'shown', target)} cancelled; the file was not written")
-            win = sbs.compute(start, min(start + chunk_rows, n_rows))
-            codes = win.codes.astype(np.float32) if sbs.bits == 16 else win.codes.astype(np.int64)
-            for i in range(win.stop - win.start):
-                writer.writerows(zip([start + i] * k, cols.tolist(), win.dequantized[i].tolist(),
-                                     codes[i].tolist(), win.npu[i].tolist(), win.abs_err[i].tolist()))
-            if progress is not None:
-                progress(win.stop, n_rows)
-    return n_rows * k

@@ -35,7 +35,7 @@ def load_input(spec: str, model, k: int, rows: int = DEFAULT_ROWS, n: Optional[i
         return _random(spec, k, rows, n)
     if spec.startswith("tokens:"):
         return _tokens(spec, model, k, n, label)
-    return _npy(spec, k, n, label)
+    return load_npy(spec, k, n, label)
 
 
 def _random(spec: str, k: int, rows: int, n: Optional[int]) -> tuple[np.ndarray, str]:
@@ -77,12 +77,18 @@ def _npy_header(path: str, label: str) -> tuple[tuple, np.dtype]:
                 shape, _, dtype = fmt.read_array_header_2_0(f)
             else:  # 3.0 (utf-8 field names) has no public header reader; np.load checks it
                 return (), np.dtype(np.float32)
+    except FileNotFoundError:
+        raise invalid(label, path, "no such file (check the path)", path=True) from None
+    except IsADirectoryError:
+        raise invalid(label, path, "is a directory, not a .npy file", path=True) from None
     except (OSError, ValueError, EOFError) as exc:
-        raise invalid(label, path, f"cannot read it as .npy ({exc})", path=True) from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise invalid(label, path, f"cannot read it as .npy ({reason})", path=True) from None
     return shape, dtype
 
 
-def _npy(path: str, k: int, n: Optional[int], label: str) -> tuple[np.ndarray, str]:
+def load_npy(path: str, k: int, n: Optional[int] = None, label: str = "--input") -> tuple[np.ndarray, str]:
+    """``(X float32 (M, K), description)`` from a .npy file, its header checked before the data is read."""
     want = f"expected float32 (M, {k}) with M ≥ 1"
     shape, dtype = _npy_header(path, label)
     if dtype != np.float32:
@@ -101,3 +107,19 @@ def _npy(path: str, k: int, n: Optional[int], label: str) -> tuple[np.ndarray, s
         raise invalid(label, path, f"shape is {x.shape} ({x.dtype}), {want}", path=True)
     return np.ascontiguousarray(x), f"{path}, {x.shape[0]}×{k}"
 
+
+def load_observed(path: str, m: int, n: int, tensor: str, label: str = "--observed") -> np.ndarray:
+    """An NPU backend's output Y from a .npy: real numbers (M, N), one row per row of X."""
+    want = f"expected (M, N) = ({m}, {n}): one row per row of the input, one column per output channel of {tensor}"
+    shape, dtype = _npy_header(path, label)
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise invalid(label, path, f"dtype is {dtype}, not real numbers; {want}", path=True)
+    if shape and tuple(shape) != (m, n):
+        raise invalid(label, path, f"shape is {tuple(shape)}, {want}", path=True)
+    try:
+        y = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise invalid(label, path, f"cannot read it as .npy ({exc})", path=True) from None
+    if y.shape != (m, n):
+        raise invalid(label, path, f"shape is {y.shape}, {want}", path=True)
+    return y

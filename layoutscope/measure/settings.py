@@ -18,6 +18,7 @@ import re
 from typing import Optional
 
 from layoutscope.errors import UsageError
+from layoutscope.formats.threads import threads_from_env  # noqa: F401 - the CLI checks it with the others
 from layoutscope.gguf.filekind import not_regular
 from layoutscope.errors import quoted, quoted_path
 
@@ -192,14 +193,6 @@ def token_ids(text: str, label: str = "--input") -> list:
     if not body.strip() or not all(parts):
         raise invalid(label, text, "give token ids separated by single commas, e.g. tokens:1,450,29871")
     return [whole_number(p, label, 0, MAX_TOKEN_ID, "tokens:1,450,29871", whole=text) for p in parts]
-
-
-def threads_from_env(name: str = "LAYOUTSCOPE_THREADS") -> Optional[int]:
-    """The thread count an environment variable asks for (None when unset); a bad value is an OptionError."""
-    text = os.environ.get(name)
-    if text is None or not text.strip():
-        return None
-    return whole_number(text, name, 1, 1024, f"{name}=2")
 
 
 def memory_limit_from_env(name: str = "LAYOUTSCOPE_MEMORY_LIMIT") -> Optional[int]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 from contextlib import contextmanager
-from typing import Iterator, TextIO
+from typing import Callable, Iterator, Optional, TextIO
 
 import numpy as np
 
+from layoutscope.layout.sidebyside import ExportCancelled
 from layoutscope.report.destinations import as_destination
 
 
@@ -91,3 +92,32 @@ def write_diff_csv(target, report) -> int:
                 writer.writerow((name, status, "", "", "", "", "", "", "", ""))
                 rows += 1
     return rows
+
+
+#: Columns of the side-by-side CSV export.
+SIDE_BY_SIDE_COLUMNS = ("row", "col", "dequantized", "npu_code", "npu_value", "abs_err")
+
+
+def write_side_by_side_csv(target, sbs, progress: Optional[Callable[[int, int], None]] = None,
+                           cancelled: Optional[Callable[[], bool]] = None, chunk_rows: int = 64) -> int:
+    """Write every element of W as ``row, col, dequantized, npu_code, npu_value, abs_err``; returns rows written.
+
+    ``target`` is a path or a :class:`~layoutscope.report.destinations.Destination`; a file is written
+    atomically, so a cancel or an error leaves it as it was.
+    """
+    n_rows, k = sbs.n_rows, sbs.n_cols
+    cols = np.arange(k)
+    with text_target(target) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(SIDE_BY_SIDE_COLUMNS)
+        for start in range(0, n_rows, chunk_rows):
+            if cancelled is not None and cancelled():
+                raise ExportCancelled(f"export to {getattr(target, 'shown', target)} cancelled; the file was not written")
+            win = sbs.compute(start, min(start + chunk_rows, n_rows))
+            codes = win.codes.astype(np.float32) if sbs.bits == 16 else win.codes.astype(np.int64)
+            for i in range(win.stop - win.start):
+                writer.writerows(zip([start + i] * k, cols.tolist(), win.dequantized[i].tolist(),
+                                     codes[i].tolist(), win.npu[i].tolist(), win.abs_err[i].tolist()))
+            if progress is not None:
+                progress(win.stop, n_rows)
+    return n_rows * k

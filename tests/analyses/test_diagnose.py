@@ -369,7 +369,7 @@ def test_cli_bad_arrays_exit_2_naming_the_file_and_the_shape(captured, tmp_path,
     r = run(TINY, "blk.0.ffn_down.weight", "--observed", paths["observed"], "--input", paths["input"])
     assert r.returncode == 2 and r.stdout == ""
     line = r.stderr.strip()
-    assert len(line.splitlines()) == 1 and f"--{which} {paths[which]}" in line and message in line, line
+    assert len(line.splitlines()) == 1 and f"--{which} '{paths[which]}'" in line and message in line, line
 
 
 def test_cli_missing_or_unreadable_files_exit_2(captured, tmp_path):

@@ -7,6 +7,7 @@ from functools import partial
 
 import pytest
 
+from layoutscope.errors import UsageError
 from layoutscope.measure import settings as options
 from layoutscope.measure.settings import OptionError
 
@@ -136,7 +137,7 @@ def test_environment_variables_are_validated(monkeypatch):
     assert options.threads_from_env() == 4 and options.memory_limit_from_env() == 512 << 10
     for bad in ("abc", "0", "-2"):
         monkeypatch.setenv("LAYOUTSCOPE_THREADS", bad)
-        with pytest.raises(OptionError, match=f"^LAYOUTSCOPE_THREADS '{bad}'"):
+        with pytest.raises(UsageError, match=f"^LAYOUTSCOPE_THREADS '{bad}'"):
             options.threads_from_env()
 
 

@@ -12,7 +12,7 @@ from tui_support import plain, run, screen_text, settle, write_observed
 import layoutscope
 from layoutscope.report.csv_tables import COMPARISON_COLUMNS
 from layoutscope.measure.session import MatmulSettings
-from layoutscope.layout.sidebyside import SIDE_BY_SIDE_COLUMNS
+from layoutscope.report.csv_tables import SIDE_BY_SIDE_COLUMNS
 from layoutscope.tui.app import LayoutscopeApp
 from layoutscope.tui.screens.error import ErrorScreen
 from layoutscope.tui.widgets.tensor_tree import TensorTree
@@ -665,7 +665,7 @@ def test_diagnose_takes_x_from_an_npy_input_setting(tiny_llama_path, observed_fi
 
 @pytest.mark.parametrize("observed,x,message", [
     ("wrong.npy", "x.npy", "shape is (3, 5), expected (M, N) = (4, 704)"),
-    ("missing.npy", "x.npy", "missing.npy: no such file"),
+    ("missing.npy", "x.npy", "missing.npy': no such file"),
     ("y.npy", "y.npy", "shape is (4, 704), expected float32 (M, 256)"),
 ])
 def test_diagnose_with_a_bad_file_shows_one_line_and_keeps_running(tiny_llama_path, observed_files, observed, x,
@@ -688,12 +688,12 @@ def test_diagnose_with_a_bad_file_shows_one_line_and_keeps_running(tiny_llama_pa
 def test_a_running_diagnosis_can_be_cancelled(tiny_llama_path, observed_files, monkeypatch):
     import asyncio
 
-    import layoutscope.cli.commands.diagnose as cli_diagnose
+    import layoutscope.measure.inputs as inputs_module
     from layoutscope.tui import messages as msg
     from layoutscope.tui.screens.main import MainScreen
 
     release, failed = threading.Event(), threading.Event()
-    real_load, real_post = cli_diagnose.load_observed, MainScreen.post_message
+    real_load, real_post = inputs_module.load_observed, MainScreen.post_message
 
     def slow_load(*args, **kwargs):
         release.wait(30)
@@ -705,7 +705,7 @@ def test_a_running_diagnosis_can_be_cancelled(tiny_llama_path, observed_files, m
             failed.set()  # the worker's last message is queued: the test may now look
         return posted
 
-    monkeypatch.setattr(cli_diagnose, "load_observed", slow_load)
+    monkeypatch.setattr(inputs_module, "load_observed", slow_load)
     monkeypatch.setattr(MainScreen, "post_message", post)
     d = observed_files
 

@@ -10,7 +10,8 @@ import pytest
 import layoutscope
 from layoutscope.backend.rknpu2 import requantize
 from layoutscope.report.histogram import bar, error_histogram
-from layoutscope.layout.sidebyside import SIDE_BY_SIDE_COLUMNS, ExportCancelled, SideBySide, tensor_amax, write_side_by_side_csv
+from layoutscope.layout.sidebyside import ExportCancelled, SideBySide, tensor_amax
+from layoutscope.report.csv_tables import SIDE_BY_SIDE_COLUMNS, write_side_by_side_csv
 from layoutscope.measure.verdicts import VerdictStore
 
 

@@ -98,7 +98,8 @@ def test_a_nan_weight_is_broken_with_its_finding_in_the_matmul_panel(odd_model):
 @pytest.mark.parametrize("scheme", ["per-channel", "per-tensor", "per-group:32"])
 def test_the_values_side_by_side_of_a_nan_weight_warns_nothing(odd_model, tmp_path, mm, scheme):
     import layoutscope
-    from layoutscope.layout.sidebyside import SideBySide, tensor_amax, write_side_by_side_csv
+    from layoutscope.layout.sidebyside import SideBySide, tensor_amax
+    from layoutscope.report.csv_tables import write_side_by_side_csv
 
     with layoutscope.open(odd_model) as m:
         t = m.tensor("blk.0.ffn_down.weight")

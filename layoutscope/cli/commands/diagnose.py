@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-from layoutscope.errors import UsageError
 from layoutscope.gguf import Model
 from layoutscope.errors import printable_lines
 from layoutscope.cli.outputs import Outputs
@@ -12,6 +11,7 @@ from layoutscope.cli.outputs import Outputs
 def run(args) -> int:
     """Load the weight, X and the observed Y, rank the hypotheses, print text or JSON."""
     from layoutscope.analyses.diagnose import diagnose
+    from layoutscope.measure.inputs import load_npy, load_observed
     from layoutscope.measure.jsonable import jsonable
 
     with Model(args.file) as model:
@@ -21,7 +21,7 @@ def run(args) -> int:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); diagnose needs a matmul weight")
         k, n = weight.ne[0], weight.n_rows
         outputs = Outputs(args, models=model.paths, inputs=(args.observed, args.input))
-        x = load_input(args.input, k, weight.name)
+        x, _ = load_npy(args.input, k, label="--input")
         observed = load_observed(args.observed, x.shape[0], n, weight.name)
         result = diagnose(weight, x, observed, platform=args.platform, mm=args.mm,
                           weight_quant=args.weight_quant, act_quant=args.act_quant)
@@ -32,45 +32,6 @@ def run(args) -> int:
         outputs.print_report(lambda: as_text(result, weight, args.observed, args.input), lambda: data)
     outputs.finish()
     return 0
-
-
-def _load_npy(path: str, flag: str):
-    import numpy as np
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except IsADirectoryError:
-        raise UsageError(f"{flag} {path}: is a directory, not a .npy file") from None
-    except FileNotFoundError:
-        raise  # classified as "no such file" with its name
-    except (OSError, ValueError, EOFError) as exc:
-        raise UsageError(f"{flag} {path}: cannot read it as .npy ({exc})") from None
-
-
-def load_input(path: str, k: int, tensor: str):
-    """X from ``path``: float32 (M, K); UsageError names the file and the expected shape."""
-    import numpy as np
-
-    x = _load_npy(path, "--input")
-    want = f"expected float32 (M, {k}) for {tensor}: the activations the backend was given"
-    if x.dtype != np.float32:
-        raise UsageError(f"--input {path}: dtype is {x.dtype}, {want} (save with x.astype(np.float32))")
-    if x.ndim != 2 or x.shape[1] != k or x.shape[0] < 1:
-        raise UsageError(f"--input {path}: shape is {x.shape}, {want}")
-    return np.ascontiguousarray(x)
-
-
-def load_observed(path: str, m: int, n: int, tensor: str):
-    """Y from ``path``: real numbers (M, N); UsageError names the file and the expected shape."""
-    import numpy as np
-
-    y = _load_npy(path, "--observed")
-    want = f"expected (M, N) = ({m}, {n}): one row per row of --input, one column per output channel of {tensor}"
-    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-        raise UsageError(f"--observed {path}: dtype is {y.dtype}, not real numbers; {want}")
-    if y.shape != (m, n):
-        raise UsageError(f"--observed {path}: shape is {y.shape}, {want}")
-    return y
 
 
 def as_text(result, weight, observed_path: str, input_path: str) -> str:

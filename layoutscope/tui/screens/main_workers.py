@@ -80,8 +80,8 @@ class MainWorkers:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diagnose")
     def _diagnose(self, model, name: str, observed_path: str, input_path: str, settings: MatmulSettings) -> None:
-        from layoutscope.cli.commands.diagnose import load_input, load_observed
         from layoutscope.analyses.diagnose import diagnose
+        from layoutscope.measure.inputs import load_npy, load_observed
 
         worker = get_current_worker()
 
@@ -92,8 +92,8 @@ class MainWorkers:
 
         try:
             weight = model.tensor(name)
-            x = load_input(input_path, weight.ne[0], name)
-            observed = load_observed(observed_path, x.shape[0], weight.n_rows, name)
+            x, _ = load_npy(input_path, weight.ne[0], label="input")
+            observed = load_observed(observed_path, x.shape[0], weight.n_rows, name, label="observed Y")
             result = diagnose(weight, x, observed, platform=settings.platform, mm=settings.mm,
                               weight_quant=settings.weight_quant, act_quant=settings.act_quant, progress=progress)
         except MatmulCancelled as exc:
@@ -110,7 +110,8 @@ class MainWorkers:
 
         from layoutscope.report.destinations import prepare
         from layoutscope.report.csv_tables import write_comparison_csv
-        from layoutscope.layout.sidebyside import ExportCancelled, write_side_by_side_csv
+        from layoutscope.layout.sidebyside import ExportCancelled
+        from layoutscope.report.csv_tables import write_side_by_side_csv
 
         worker = get_current_worker()
         last = [0.0]
