@@ -13,13 +13,12 @@ finite and say what they left out (see :mod:`layoutscope.measure.metrics`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
-from typing import Optional
-
-from layoutscope.measure.metrics import DEFAULT_BANDS, ErrorSummary, Metrics, compare, error_summary
 from layoutscope.measure.jsonable import jsonable
+from layoutscope.measure.metrics import DEFAULT_BANDS, ErrorSummary, Metrics, compare, error_summary
 from layoutscope.measure.nonfinite import NonFinite, find_nonfinite
 
 
