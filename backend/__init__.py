@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Backend, BackendUnavailable, MatmulResult
+from .base import Backend, BackendUnavailable, MatmulResult, TensorLike, TensorTypeLike
 
 _BACKENDS = {
     "cpu": ("ggml_cpu", "GgmlCpuBackend"),
@@ -74,5 +74,5 @@ def reference_backend(name: str = "cpu", threads: int = 1) -> tuple[Backend, str
         return get_backend("cpu-numpy"), f"reference is cpu-numpy because ggml's CPU backend is unavailable: {exc}"
 
 
-__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "available_backends", "get_backend", "npu_backend",
-           "reference_backend"]
+__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "TensorLike", "TensorTypeLike", "available_backends",
+           "get_backend", "npu_backend", "reference_backend"]
