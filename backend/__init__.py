@@ -74,5 +74,18 @@ def reference_backend(name: str = "cpu", threads: int = 1) -> tuple[Backend, str
         return get_backend("cpu-numpy"), f"reference is cpu-numpy because ggml's CPU backend is unavailable: {exc}"
 
 
+#: Subpackages imported on first access (``layoutscope.backend.rknpu2.requantize`` after ``import layoutscope``).
+SUBPACKAGES = ("rknpu2",)
+
 __all__ = ["Backend", "BackendUnavailable", "MatmulResult", "TensorLike", "TensorTypeLike", "available_backends",
-           "get_backend", "npu_backend", "reference_backend"]
+           "get_backend", "npu_backend", "reference_backend", *SUBPACKAGES]
+
+
+def __getattr__(name: str):
+    if name in SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
