@@ -7,6 +7,10 @@ lists ``(name, available, reason)``. Backends:
 * ``cpu-numpy``: a numpy twin of the same semantics.
 * ``npu-sim``: the RKNPU2 path, emulated exactly on native buffers.
 * ``npu``: the same path on the real NPU through librknnrt (on the board).
+
+A backend takes any weight that is :class:`~.base.TensorLike` (a GGUF
+``Tensor`` or an in-memory stand-in). The NPU pipeline's extension points are
+documented on :class:`~.npu_pipeline.NpuPipelineBackend`.
 """
 
 from __future__ import annotations
