@@ -7,13 +7,17 @@ lists ``(name, available, reason)``. Backends:
 * ``cpu-numpy``: a numpy twin of the same semantics.
 * ``npu-sim``: the RKNPU2 path, emulated exactly on native buffers.
 * ``npu``: the same path on the real NPU through librknnrt (on the board).
+
+A backend takes any weight that is :class:`~.base.TensorLike` (a GGUF
+``Tensor`` or an in-memory stand-in). The NPU pipeline's extension points are
+documented on :class:`~.npu_pipeline.NpuPipelineBackend`.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from .base import Backend, BackendUnavailable, MatmulResult
+from .base import Backend, BackendUnavailable, MatmulResult, TensorLike, TensorTypeLike
 
 _BACKENDS = {
     "cpu": ("ggml_cpu", "GgmlCpuBackend"),
@@ -74,5 +78,18 @@ def reference_backend(name: str = "cpu", threads: int = 1) -> tuple[Backend, str
         return get_backend("cpu-numpy"), f"reference is cpu-numpy because ggml's CPU backend is unavailable: {exc}"
 
 
-__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "available_backends", "get_backend", "npu_backend",
-           "reference_backend"]
+#: Subpackages imported on first access (``layoutscope.backend.rknpu2.requantize`` after ``import layoutscope``).
+SUBPACKAGES = ("rknpu2",)
+
+__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "TensorLike", "TensorTypeLike", "available_backends",
+           "get_backend", "npu_backend", "reference_backend", *SUBPACKAGES]
+
+
+def __getattr__(name: str):
+    if name in SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,11 +1,60 @@
-"""The Backend protocol: ``matmul(weight, x) -> MatmulResult`` with Y = X @ Wᵀ."""
+"""The Backend protocol: ``matmul(weight, x) -> MatmulResult`` with Y = X @ Wᵀ.
+
+A backend reads a weight through :class:`TensorLike` only, so it never needs
+the GGUF reader: ``layoutscope.gguf.Tensor`` satisfies it, and so does any
+object with the same few members (a tensor built in memory, a test's fake).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Protocol, runtime_checkable
 
 import numpy as np
+
+#: Rows of a tensor: None for all of them, an int for one, a slice for a range.
+Rows = "int | slice | None"
+
+
+@runtime_checkable
+class TensorTypeLike(Protocol):
+    """What a backend reads of a tensor's ggml type (``layoutscope.formats.GGMLType`` satisfies it)."""
+
+    #: ggml's type id (``8`` for Q8_0), what libggml is called with.
+    id: int
+    #: The GGUF enum spelling: ``F32``, ``Q8_0``, ``Q4_K``.
+    name: str
+    #: Elements per block and bytes per block.
+    block_size: int
+    type_size: int
+    #: The type ggml quantizes X to for this weight's dot product (``Q8_0``, ``F32``...); None: no CPU matmul.
+    vec_dot_type: Optional[str]
+    #: False for types ggml has no matmul weight path for (e.g. I32).
+    is_weight_type: bool
+
+
+@runtime_checkable
+class TensorLike(Protocol):
+    """What a backend needs of a weight tensor W with ``ne = [K, N]`` (ne0 = K contiguous)."""
+
+    name: str
+    type: TensorTypeLike
+    #: ggml's element counts, ne0 first.
+    ne: tuple[int, ...]
+    #: Dimensions in use (a matmul weight has 2) and rows (ne1·ne2·ne3).
+    n_dims: int
+    n_rows: int
+    #: ``"<"`` or ``">"``: the byte order of the file's values.
+    byteorder: str
+
+    def raw(self, rows: Rows = None) -> np.ndarray:
+        """The bytes of ``rows`` as uint8 (rows, row bytes): a view, no copy."""
+
+    def dequantize(self, rows: Rows = None) -> np.ndarray:
+        """``rows`` as float32 (rows, ne0)."""
+
+    def require_data(self, action: str) -> None:
+        """Raise (a ValueError saying why, naming ``action``) when the tensor has no data to ``action``."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -31,12 +80,12 @@ class Backend:
 
     name = "backend"
 
-    def matmul(self, weight, x: np.ndarray) -> MatmulResult:
+    def matmul(self, weight: TensorLike, x: np.ndarray) -> MatmulResult:
         """Y = X @ Wᵀ for a 2-D weight tensor W (``ne = [K, N]``) and float32 X (M, K)."""
         return self._matmul(weight, self.check(weight, x))
 
     @staticmethod
-    def check(weight, x) -> np.ndarray:
+    def check(weight: TensorLike, x) -> np.ndarray:
         """``x`` as an array once it fits ``weight``; ValueError saying what is wrong otherwise."""
         weight.require_data("multiply")
         if weight.n_dims != 2:
@@ -51,5 +100,5 @@ class Backend:
             raise ValueError(f"activations must be float32, got {x.dtype}")
         return x
 
-    def _matmul(self, weight, x: np.ndarray) -> MatmulResult:  # pragma: no cover - abstract
+    def _matmul(self, weight: TensorLike, x: np.ndarray) -> MatmulResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -7,13 +7,13 @@ import time
 
 import numpy as np
 
-from .base import Backend, BackendUnavailable, MatmulResult
+from .base import Backend, BackendUnavailable, MatmulResult, TensorLike
 
 #: The byte order ggml reads values in: the host's.
 HOST_ORDER = "<" if sys.byteorder == "little" else ">"
 
 
-def ggml_weight_bytes(weight) -> tuple[np.ndarray, list[str]]:
+def ggml_weight_bytes(weight: TensorLike) -> tuple[np.ndarray, list[str]]:
     """The weight's bytes as ggml must see them to agree with layoutscope's decoding, and notes saying how.
 
     ggml reads values in the host's byte order. Plain values (F32, F16, BF16)
@@ -55,7 +55,7 @@ class GgmlCpuBackend(Backend):
             raise BackendUnavailable(str(exc)) from exc
         self.threads = int(threads)
 
-    def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
+    def _matmul(self, weight: TensorLike, x: np.ndarray) -> MatmulResult:
         t0 = time.perf_counter()
         raw, notes = ggml_weight_bytes(weight)
         y = self._ggml.mul_mat(weight.type.id, raw, weight.ne[0], x, self.threads)

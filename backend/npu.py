@@ -56,7 +56,8 @@ class NpuBackend(NpuPipelineBackend):
         return result
 
     @contextlib.contextmanager
-    def _session(self):
+    def session(self):
+        """Each call runs on the NPU through librknnrt, one single-core context per call."""
         p, t = self.platform, self.mm
 
         def execute(call, a_native, b_native, scales):

@@ -6,8 +6,14 @@ B per call → *execute* (the emulator, or librknnrt on the board) → unpack C 
 sum K segments and rescale on the CPU. Per-token activation scales and the
 weight scales of INT32/INT16 outputs are applied on the CPU, as a real
 backend must (A and C accept per-layer parameters only). The two backends
-differ only in :meth:`NpuPipelineBackend._session`, so the emulator predicts
+differ only in :meth:`NpuPipelineBackend.session`, so the emulator predicts
 exactly what the board computes.
+
+Extension points: a subclass changes one step of the pipeline by overriding
+one of three hooks, documented on :class:`NpuPipelineBackend`: ``session``
+(where each call executes), ``runtime_scales`` (the quant parameters handed to
+the runtime) and ``rescale`` (the scales applied on the CPU afterwards).
+``analyses.diagnose`` builds its buggy backends this way.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .base import Backend, MatmulResult
+from .base import Backend, MatmulResult, TensorLike
 from .rknpu2 import layout
 from .rknpu2.plan import Call, Plan, plan_matmul
 from .rknpu2.platforms import DEFAULT_PLATFORM, get_platform
@@ -35,7 +41,7 @@ Checkpoint = Callable[[], None]
 CHECKED_BLOCK_ELEMENTS = 1 << 22
 
 
-def dequantize_checked(weight, checkpoint: "Checkpoint | None" = None) -> np.ndarray:
+def dequantize_checked(weight: TensorLike, checkpoint: "Checkpoint | None" = None) -> np.ndarray:
     """``weight.dequantize()``; with a ``checkpoint``, in row blocks with the checkpoint before each."""
     if checkpoint is None:
         return weight.dequantize()
@@ -52,14 +58,24 @@ def dequantize_checked(weight, checkpoint: "Checkpoint | None" = None) -> np.nda
 class PreparedWeight:
     """A weight dequantized and requantized once: ``values`` (N, K) float32 and ``requantized``."""
 
-    weight: object
+    weight: TensorLike
     values: np.ndarray
     requantized: Requantized
     seconds: float
 
 
 class NpuPipelineBackend(Backend):
-    """Base of the NPU backends; subclasses provide :meth:`_session`."""
+    """Base of the NPU backends: the pipeline, with three hooks a subclass may override.
+
+    For each matmul (:meth:`matmul_prepared`) the hooks run in this order:
+
+    1. :meth:`session` once, around all calls: it yields the executor of one call.
+    2. Per call of the plan, after packing native A and B: :meth:`runtime_scales`,
+       then the executor with those scales.
+    3. Once, after every call's C is unpacked and summed: :meth:`rescale`.
+
+    Subclasses must provide :meth:`session`; the other two have the real backend's behaviour.
+    """
 
     name = "npu-pipeline"
 
@@ -79,7 +95,17 @@ class NpuPipelineBackend(Backend):
                 "takes per-group B (and runtime 2.3.2 returned zeros for it, #550)"
             )
 
-    def _session(self) -> "contextlib.AbstractContextManager[Execute]":  # pragma: no cover - abstract
+    def session(self) -> "contextlib.AbstractContextManager[Execute]":  # pragma: no cover - abstract
+        """Hook: a context manager yielding the executor of one call, for one matmul.
+
+        Entered once per matmul, around all of its calls, so a backend can hold a resource (a
+        runtime context) for exactly that long. The executor receives ``(call, a_native,
+        b_native, runtime_scales)``: the :class:`~.rknpu2.plan.Call`, the packed native A and B,
+        and :meth:`runtime_scales`' dict for the call. It returns an object with ``c_native``
+        (the native C) and ``notes`` (a list of str), and optionally ``findings`` and
+        ``overflow_count``. Wrapping the base class's executor changes what the runtime sees
+        or what is read back.
+        """
         raise NotImplementedError
 
     def plan(self, m: int, k: int, n: int) -> Plan:
@@ -87,7 +113,7 @@ class NpuPipelineBackend(Backend):
         group = self.weight_quant.group if self.weight_quant.kind == "per-group" else None
         return plan_matmul(self.platform, self.mm.name, m, k, n, group)
 
-    def prepare(self, weight, values: "np.ndarray | None" = None,
+    def prepare(self, weight: TensorLike, values: "np.ndarray | None" = None,
                 checkpoint: "Checkpoint | None" = None) -> PreparedWeight:
         """Dequantize (unless ``values`` are given) and requantize ``weight`` once for many inputs.
 
@@ -99,7 +125,7 @@ class NpuPipelineBackend(Backend):
         rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype], checkpoint=checkpoint)
         return PreparedWeight(weight, w, rw, time.perf_counter() - t0)
 
-    def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
+    def _matmul(self, weight: TensorLike, x: np.ndarray) -> MatmulResult:
         return self.matmul_prepared(self.prepare(weight), x)
 
     def matmul_prepared(self, prepared: PreparedWeight, x: np.ndarray,
@@ -119,7 +145,7 @@ class NpuPipelineBackend(Backend):
         notes, findings, overflows = [], [], 0
         runtime_scales: dict = {}
         # fp16 codes carry NaN and ±inf through the matmul as the NPU would; they are findings, not warnings.
-        with self._session() as execute, np.errstate(over="ignore", invalid="ignore"):
+        with self.session() as execute, np.errstate(over="ignore", invalid="ignore"):
             for call in plan.calls:  # a handful of calls (N/4096 × K/8192), not tiles
                 if checkpoint is not None:
                     checkpoint()
@@ -127,7 +153,7 @@ class NpuPipelineBackend(Backend):
                 a_native = layout.pack_a(np.ascontiguousarray(rx.codes[:, call.k0:call.k1]), p, t.a_dtype)
                 # A transposed view: the packer tiles Bᵀ = W rows directly, without a copy.
                 b_native = layout.pack_b(rw.codes[call.n0:call.n1, call.k0:call.k1].T, p, t.b_dtype)
-                runtime_scales = self._runtime_scales(rw, rx, call)
+                runtime_scales = self.runtime_scales(rw, rx, call)
                 t_packed = time.perf_counter()
                 out = execute(call, a_native, b_native, runtime_scales)
                 seconds["pack"] += t_packed - t_call
@@ -139,7 +165,7 @@ class NpuPipelineBackend(Backend):
                 notes += out.notes
                 findings += getattr(out, "findings", [])
                 overflows += getattr(out, "overflow_count", 0)
-            y = self._rescale(acc, rw.scale, rx.scale, runtime_scales).astype(np.float32)
+            y = self.rescale(acc, rw.scale, rx.scale, runtime_scales).astype(np.float32)
         seconds["total"] = prepared.seconds + time.perf_counter() - t0
         first = plan.calls[0]
         details = {
@@ -177,8 +203,16 @@ class NpuPipelineBackend(Backend):
         raw = acc.astype(np.int64) if t.c_dtype in ("int32", "int16") else None
         return MatmulResult(y, details, raw=raw)
 
-    def _runtime_scales(self, rw, rx, call: Call) -> dict:
-        """Quant params the runtime gets for ``call``; every other scale is applied on the CPU."""
+    def runtime_scales(self, rw: Requantized, rx: Requantized, call: Call) -> dict:
+        """Hook: the quant parameters the runtime gets for ``call``; every other scale is applied on the CPU.
+
+        Runs once per call, before it executes. ``rw`` and ``rx`` are the requantized W (N, K)
+        and X (M, K): codes and scales. Returns a dict with any of ``a_scale`` (float),
+        ``b_scale`` (float, or per-channel (n,) or per-group (K/G, n) array), ``b_group`` (G)
+        and ``c_scale`` (float, for int8 C: the pipeline multiplies C by it after unpacking);
+        an empty dict hands the runtime codes only. The same dict reaches :meth:`rescale`, which
+        applies on the CPU what the runtime did not.
+        """
         t = self.mm
         if t.a_dtype == "fp16" or t.c_dtype in ("int32", "int16"):
             return {}  # codes only
@@ -199,9 +233,15 @@ class NpuPipelineBackend(Backend):
             scales["c_scale"] = float(peak / 127) if peak > 0 else 1.0
         return scales
 
-    def _rescale(self, acc: np.ndarray, weight_scale: np.ndarray, act_scale: np.ndarray,
-                 runtime_scales: dict) -> np.ndarray:
-        """The float64 Y of the summed C ``acc``: the scales the runtime did not apply, applied on the CPU."""
+    def rescale(self, acc: np.ndarray, weight_scale: np.ndarray, act_scale: np.ndarray,
+                runtime_scales: dict) -> np.ndarray:
+        """Hook: the float64 Y of the summed C ``acc``: the scales the runtime did not apply, applied on the CPU.
+
+        Runs once per matmul, after every call. ``acc`` is C (M, N) float64 summed over K
+        segments (int8 C already multiplied by its ``c_scale``); ``weight_scale`` and
+        ``act_scale`` are W's and X's requantization scales; ``runtime_scales`` is the last
+        call's :meth:`runtime_scales` dict. Returns Y (M, N), cast to float32 by the caller.
+        """
         if self.mm.a_dtype == "fp16":
             return acc
         y = acc

@@ -16,7 +16,8 @@ class NpuSimBackend(NpuPipelineBackend):
 
     name = "npu-sim"
 
-    def _session(self):
+    def session(self):
+        """Each call runs on the exact emulator."""
         def execute(call, a_native, b_native, scales):
             return emulator.run(a_native, b_native, self.platform, self.mm.name, call.m, call.k, call.n, **scales)
 

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .base import TensorLike
 from .npu_sim import NpuSimBackend
 from .rknpu2.emulator import exact_int_matmul
 from .rknpu2.requantize import CODE_BITS, code_max, encode_rows, integer_scale, range_of, requantize
@@ -35,7 +36,7 @@ def can_sweep(backend) -> bool:
     return type(backend) is NpuSimBackend and backend.mm.name == "int8"
 
 
-def sweep(weight, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: int,
+def sweep(weight: TensorLike, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: int,
           on_block: Optional[OnBlock] = None, checkpoint: Optional[Callable[[], None]] = None) -> list[np.ndarray]:
     """Each backend's float32 Y = X @ Wᵀ for ``weight``, streaming W once in blocks of ``block_rows`` rows.
 
@@ -74,11 +75,11 @@ def sweep(weight, x: np.ndarray, backends: Sequence[NpuSimBackend], block_rows: 
     ys = []
     for i, backend in enumerate(backends):
         scale = tensor_scales[i] if tensor_scales[i] is not None else np.concatenate(weight_scales[i])
-        ys.append(backend._rescale(acc[i], scale, acts[i].scale, {}).astype(np.float32))
+        ys.append(backend.rescale(acc[i], scale, acts[i].scale, {}).astype(np.float32))
     return ys
 
 
-def _tensor_scales(weight, backends, step: int, qmax: int, checkpoint: Optional[Callable[[], None]] = None) -> list:
+def _tensor_scales(weight: TensorLike, backends, step: int, qmax: int, checkpoint: Optional[Callable[[], None]] = None) -> list:
     """The single scale of each per-tensor or fixed scheme (None for row-wise ones)."""
     scales: list = [None] * len(backends)
     per_tensor = [i for i, b in enumerate(backends) if b.weight_quant.kind == "per-tensor"]

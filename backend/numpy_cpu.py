@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .base import Backend, MatmulResult
+from .base import Backend, MatmulResult, TensorLike
 from .rknpu2.requantize import round_half_away
 
 
@@ -82,7 +82,7 @@ def activations_as_ggml_sees_them(x: np.ndarray, vec_dot_type: str) -> np.ndarra
     return blocks.reshape(x.shape)
 
 
-def _q8_1_sum_correction(weight, x: np.ndarray) -> np.ndarray:
+def _q8_1_sum_correction(weight: TensorLike, x: np.ndarray) -> np.ndarray:
     """ggml's Q4_1/Q5_1 dot uses s = fp16(d·Σq), not fp16(d)·Σq: the difference times each block's min."""
     d16, q, s = quantize_q8_0(x, with_sum=True)
     delta = (s.astype(np.float64) - d16.astype(np.float64) * q.sum(axis=2, dtype=np.int64))  # (M, K/32)
@@ -96,7 +96,7 @@ class NumpyCpuBackend(Backend):
 
     name = "cpu-numpy"
 
-    def _matmul(self, weight, x: np.ndarray) -> MatmulResult:
+    def _matmul(self, weight: TensorLike, x: np.ndarray) -> MatmulResult:
         t0 = time.perf_counter()
         vdt = weight.type.vec_dot_type
         # NaN and ±inf in W or X flow into Y as they do in ggml; the comparison reports them, numpy must not warn.

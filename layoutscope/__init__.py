@@ -1,13 +1,27 @@
 """layoutscope: explain every byte of a GGUF tensor, and where it lands on the RKNPU2.
 
-``layoutscope.open(path)`` returns a :class:`~layoutscope.gguf.Model`. Heavy
-modules (numpy, the format registry, the TUI) load only when used, so
-``import layoutscope`` and ``layoutscope --help`` stay fast.
+``layoutscope.open(path)`` returns a :class:`~layoutscope.gguf.Model`. The public
+subpackages of DESIGN.md's API contract are attributes of this package, each
+imported on first access, so after a bare ``import layoutscope``::
+
+    layoutscope.formats.ggml_type("Q8_0")
+    layoutscope.layout.explain(tensor, row=0, col=0)
+    layoutscope.backend.get_backend("npu-sim")
+    layoutscope.compare.compare(y, reference)
+
+Nothing heavy loads before it is used: ``import layoutscope`` imports neither
+numpy nor textual, and ``layoutscope --help`` stays fast.
 """
 
 from layoutscope._version import __version__
 
-__all__ = ["GGUFError", "Model", "Tensor", "__version__", "open"]
+#: DESIGN.md's public subpackages, imported on first access. ``compare`` is the contract's
+#: name for :mod:`layoutscope.measure.metrics` (see :mod:`layoutscope.compare`).
+SUBPACKAGES = ("analyses", "backend", "compare", "formats", "gguf", "inference", "layout", "measure", "report")
+#: The reader's names, also at the top.
+_FROM_GGUF = ("GGUFError", "Model", "Tensor")
+
+__all__ = sorted([*_FROM_GGUF, *SUBPACKAGES, "__version__", "open"])
 
 
 def open(path):  # noqa: A001 - the public name in DESIGN.md
@@ -18,8 +32,17 @@ def open(path):  # noqa: A001 - the public name in DESIGN.md
 
 
 def __getattr__(name: str):
-    if name in ("GGUFError", "Model", "Tensor"):
+    if name in SUBPACKAGES:
+        import importlib
+
+        # import_module also binds the package attribute, so this runs once per name.
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _FROM_GGUF:
         from layoutscope import gguf
 
         return getattr(gguf, name)
-    raise AttributeError(f"module 'layoutscope' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

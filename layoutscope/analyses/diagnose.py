@@ -126,9 +126,9 @@ class _BuggySim(NpuSimBackend):
         self._ctx, self._inj, self._codes = ctx, injection, prepared.requantized.codes
 
     @contextlib.contextmanager
-    def _session(self):
+    def session(self):
         inj, ctx, p, t = self._inj, self._ctx, self.platform, self.mm
-        with super()._session() as execute:
+        with super().session() as execute:
             def buggy(call: Call, a_native, b_native, scales):
                 if inj.b is not None:
                     block = np.ascontiguousarray(self._codes[call.n0:call.n1, call.k0:call.k1])
@@ -142,14 +142,14 @@ class _BuggySim(NpuSimBackend):
 
             yield buggy
 
-    def _runtime_scales(self, rw, rx, call: Call) -> dict:
+    def runtime_scales(self, rw, rx, call: Call) -> dict:
         if not self._inj.unscaled:
-            return super()._runtime_scales(rw, rx, call)
+            return super().runtime_scales(rw, rx, call)
         # No quant params: the runtime's defaults (scale 1), which the pipeline's int8-C step reads back.
         return {"c_scale": 1.0} if self.mm.c_dtype == "int8" else {}
 
-    def _rescale(self, acc, weight_scale, act_scale, runtime_scales):
-        return acc if self._inj.unscaled else super()._rescale(acc, weight_scale, act_scale, runtime_scales)
+    def rescale(self, acc, weight_scale, act_scale, runtime_scales):
+        return acc if self._inj.unscaled else super().rescale(acc, weight_scale, act_scale, runtime_scales)
 
 
 def _runtime_buffer(buf: np.ndarray, ctx: Context, call: Call) -> np.ndarray:

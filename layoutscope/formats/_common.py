@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 
+from layoutscope.formats.float_text import shortest_text
 from layoutscope.formats.record import BitSource, ElementAnatomy, Term
 
 
@@ -52,20 +53,6 @@ def hex_bytes(block: bytes, offset: int, size: int) -> str:
     return " ".join(f"{b:02x}" for b in block[offset : offset + size])
 
 
-def fmt(x: float) -> str:
-    """A float with enough digits to identify its float32 value."""
-    f32 = np.float32(x)
-    if not np.isfinite(f32):
-        return str(float(f32))
-    # The shortest decimal that reads back as the same float32.
-    for digits in range(1, 10):
-        text = f"{float(f32):.{digits}g}"
-        with np.errstate(over="ignore"):  # near float32's max a short text reads back as inf: no round trip
-            if np.float32(float(text)) == f32:
-                return text
-    return repr(float(f32))
-
-
 def f32_bits(x: float) -> str:
     """The IEEE bit pattern of a float32, for bit-exact comparisons in text."""
     return f"0x{struct.unpack('<I', struct.pack('<f', float(x)))[0]:08x}"
@@ -91,7 +78,7 @@ def half_term(block: bytes, offset: int, name: str, meaning: str) -> tuple[np.fl
 
 def plus(x: float) -> str:
     """``+ 0.5`` or ``- 0.5``: a float32 as the right operand of an addition."""
-    text = fmt(x)
+    text = shortest_text(x)
     return f"- {text[1:]}" if text.startswith("-") else f"+ {text}"
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from layoutscope.formats import _iq_tables as tables
-from layoutscope.formats._common import fmt, read_fp16, read_uint
+from layoutscope.formats._common import read_fp16, read_uint
+from layoutscope.formats.float_text import shortest_text
 from layoutscope.formats._iq_decode import iq1m_super_scale
 from layoutscope.formats.record import BitSource, ElementAnatomy, Term
 
@@ -81,8 +82,8 @@ def _half_scale_anatomy(d, s, s_at, tail, gi, gi_at, gname, gv, col, mask, sign_
     ]
     formula = f"x = d·(0.5 + s)·{tail} · {gname}[idx][k] · sign"
     worked = (
-        f"x = {fmt(d)}·(0.5 + {s})·{tail} · {gname}[{gi}][{col}] · sign = "
-        f"{fmt(db)} · {int(gv)} · {_sign_text(negative)} = {fmt(value)}"
+        f"x = {shortest_text(d)}·(0.5 + {s})·{tail} · {gname}[{gi}][{col}] · sign = "
+        f"{shortest_text(db)} · {int(gv)} · {_sign_text(negative)} = {shortest_text(value)}"
     )
     return terms, formula, worked, value
 
@@ -215,8 +216,8 @@ def anatomy_iq3_s(block: bytes, e: int, byteorder: str = "<") -> ElementAnatomy:
     ]
     formula = "x = d·(1 + 2·s) · iq3s_grid[idx][j] · sign"
     worked = (
-        f"x = {fmt(d)}·(1 + 2·{s}) · iq3s_grid[{gi}][{j}] · sign = "
-        f"{fmt(db)} · {int(gv)} · {_sign_text(negative)} = {fmt(value)}"
+        f"x = {shortest_text(d)}·(1 + 2·{s}) · iq3s_grid[{gi}][{j}] · sign = "
+        f"{shortest_text(db)} · {int(gv)} · {_sign_text(negative)} = {shortest_text(value)}"
     )
     return _make(e, quant, terms, formula, worked, value)
 
@@ -242,8 +243,8 @@ def _iq1_text(d, s, s_at, gi, k, gv, dl, delta, shifted, value, d_source, d_at):
     ]
     formula = "x = d·(2·s + 1) · (iq1s_grid[idx][k] + delta)"
     worked = (
-        f"x = {fmt(d)}·(2·{s} + 1) · ({int(gv)} + {fmt(delta)}) = "
-        f"{fmt(dl)} · {fmt(shifted)} = {fmt(value)}"
+        f"x = {shortest_text(d)}·(2·{s} + 1) · ({int(gv)} + {shortest_text(delta)}) = "
+        f"{shortest_text(dl)} · {shortest_text(shifted)} = {shortest_text(value)}"
     )
     return terms, formula, worked
 
@@ -319,7 +320,8 @@ def anatomy_iq4_nl(block: bytes, e: int, byteorder: str = "<") -> ElementAnatomy
         Term("code", code, "4-bit index into kvalues_iq4nl", byte, 1),
         Term("kvalue", float(kv), f"kvalues_iq4nl[{code}]"),
     ]
-    worked = f"x = {fmt(d)} · kvalues_iq4nl[{code}] = {fmt(d)} · {int(kv)} = {fmt(value)}"
+    worked = (f"x = {shortest_text(d)} · kvalues_iq4nl[{code}] = "
+              f"{shortest_text(d)} · {int(kv)} = {shortest_text(value)}")
     return _make(e, quant, terms, "x = d · kvalues_iq4nl[code]", worked, value)
 
 
@@ -351,7 +353,7 @@ def anatomy_iq4_xs(block: bytes, e: int, byteorder: str = "<") -> ElementAnatomy
         Term("kvalue", float(kv), f"kvalues_iq4nl[{code}]"),
     ]
     worked = (
-        f"x = {fmt(d)}·({ls} − 32) · kvalues_iq4nl[{code}] = "
-        f"{fmt(dl)} · {int(kv)} = {fmt(value)}"
+        f"x = {shortest_text(d)}·({ls} − 32) · kvalues_iq4nl[{code}] = "
+        f"{shortest_text(dl)} · {int(kv)} = {shortest_text(value)}"
     )
     return _make(e, quant, terms, "x = d·(ls − 32) · kvalues_iq4nl[code]", worked, value)

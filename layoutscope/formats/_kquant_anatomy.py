@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from layoutscope.formats._common import fmt, hex_bytes, read_f32, read_fp16
+from layoutscope.formats._common import hex_bytes, read_f32, read_fp16
+from layoutscope.formats.float_text import shortest_text
 from layoutscope.formats.record import BitSource, ElementAnatomy, Term
 
 _F32 = np.float32
@@ -34,7 +35,7 @@ def _half_term(name: str, block: bytes, offset: int, meaning: str) -> Term:
 
 def _factor(x) -> str:
     """A number as a factor in worked text: negatives in parentheses."""
-    text = str(x) if isinstance(x, int) else fmt(x)
+    text = str(x) if isinstance(x, int) else shortest_text(x)
     return f"({text})" if text.startswith("-") else text
 
 
@@ -80,7 +81,7 @@ def _minus_min(d, sc, q, dmin, m) -> tuple[np.float32, np.float32, np.float32]:
 
 def _worked_minus_min(d, sc, q, dmin, m, d1, m1, value) -> str:
     f = _factor
-    return f"x = {f(d)}·{sc}·{q} − {f(dmin)}·{m} = {f(d1)}·{q} − {f(m1)} = {fmt(value)}"
+    return f"x = {f(d)}·{sc}·{q} − {f(dmin)}·{m} = {f(d1)}·{q} − {f(m1)} = {shortest_text(value)}"
 
 
 def _q2_q3_position(element: int) -> tuple[int, int, int, int]:
@@ -163,7 +164,7 @@ def explain_q3_k(block: bytes, element: int, byteorder: str = "<") -> ElementAna
             Term("q", q, f"3-bit code {low} − {0 if high else 4}: {low_role}; {high_role}", byte, 1),
         ),
         formula="x = d·(sc − 32)·q,  q = low 2 bits − (high bit ? 0 : 4)",
-        worked=f"x = {_factor(d)}·({sc} − 32)·{_factor(q)} = {_factor(dl)}·{_factor(q)} = {fmt(value)}",
+        worked=f"x = {_factor(d)}·({sc} − 32)·{_factor(q)} = {_factor(dl)}·{_factor(q)} = {shortest_text(value)}",
         value=float(value),
     )
 
@@ -264,7 +265,7 @@ def explain_q6_k(block: bytes, element: int, byteorder: str = "<") -> ElementAna
         formula="x = d·sc·(q − 32)",
         worked=(
             f"x = {_factor(d)}·{_factor(sc)}·({code} − 32) = {_factor(dsc)}·{_factor(code - 32)}"
-            f" = {fmt(value)}"
+            f" = {shortest_text(value)}"
         ),
         value=float(value),
     )
@@ -285,6 +286,6 @@ def explain_q8_k(block: bytes, element: int, byteorder: str = "<") -> ElementAna
             Term("q", q, f"int8 qs[{element}] (byte {byte})", byte, 1),
         ),
         formula="x = d·q",
-        worked=f"x = {_factor(d)}·{_factor(q)} = {fmt(value)}",
+        worked=f"x = {_factor(d)}·{_factor(q)} = {shortest_text(value)}",
         value=float(value),
     )

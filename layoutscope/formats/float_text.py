@@ -1,8 +1,11 @@
-"""Shortest round-trip text of many float32 values at once, byte-identical to ``formats._common.fmt``.
+"""The shortest text that reads back as the same float32: for one value, and for many at once.
 
-``fmt(x)`` tries ``'%.{d}g'`` for d = 1..9 and keeps the first text that reads
-back (through float64) as the same float32. Formatting and parsing stay
-exactly those Python operations here, so the bytes cannot differ; what is
+:func:`shortest_text` tries ``'%.{d}g'`` for d = 1..9 and keeps the first text
+that reads back (through float64) as the same float32. Every worked example of
+a format's anatomy, ``dump`` and the layout views print values this way.
+
+:func:`shortest_texts` gives the same bytes for a whole array, a few times
+faster. Formatting and parsing stay exactly those Python operations; what is
 vectorised is the choice of d. A numpy estimate proposes d for every value,
 then two exact checks confirm it: d round-trips and d - 1 does not.
 
@@ -13,7 +16,10 @@ close to x. Symmetry fails where x is a power of two (the gap below is half
 the gap above), and the float64 step can shift the interval's ends only for
 decimals within 2**-53 of a float32 midpoint, which needs |x| < 1e-4 or
 |x| >= 1e15 (an integer argument on D·10**p against M·2**q). Those values,
-and any whose estimate was too long, are searched from d = 1 like ``fmt``.
+and any whose estimate was too long, are searched from d = 1 like
+:func:`shortest_text`.
+
+The CLI and the TUI reach these through :mod:`layoutscope.report.numbers`.
 """
 
 from __future__ import annotations
@@ -22,12 +28,28 @@ import numpy as np
 
 #: Below and above these magnitudes a value is searched from one digit (see the module docstring).
 SAFE_MIN, SAFE_MAX = 1e-4, 1e15
-#: '%.9g' always reads back as the same float32; ``fmt`` stops there too.
+#: '%.9g' always reads back as the same float32: the search stops there.
 MAX_DIGITS = 9
 
 
+def shortest_text(x: float) -> str:
+    """``x`` as a float32, in the fewest significant digits that read back as the same float32.
+
+    ``0.1``, ``-0``, ``3e-07``, ``1.17549435e-38``; ``inf``, ``-inf`` and ``nan`` spelled out.
+    """
+    f32 = np.float32(x)
+    if not np.isfinite(f32):
+        return str(float(f32))
+    for digits in range(1, MAX_DIGITS + 1):
+        text = f"{float(f32):.{digits}g}"
+        with np.errstate(over="ignore"):  # near float32's max a short text reads back as inf: no round trip
+            if np.float32(float(text)) == f32:
+                return text
+    return repr(float(f32))
+
+
 def shortest_texts(values: np.ndarray) -> list[str]:
-    """``[fmt(v) for v in values.ravel()]``, computed a few times faster."""
+    """``[shortest_text(v) for v in values.ravel()]``, computed a few times faster."""
     x = np.ascontiguousarray(values, dtype=np.float32).ravel()
     texts = np.empty(x.size, object)
     finite = np.isfinite(x)
@@ -50,7 +72,7 @@ def shortest_texts(values: np.ndarray) -> list[str]:
     if too_long.size:
         todo = np.setdiff1d(todo, too_long, assume_unique=True)
     _settle(x64, xs, todo, guess[todo], index, texts)
-    # Everything else: the same search as fmt, from one digit up.
+    # Everything else: the same search as shortest_text, from one digit up.
     rest = np.union1d(np.flatnonzero(searched), too_long)
     _settle(x64, xs, rest, np.ones(rest.size, np.int64), index, texts)
     return texts.tolist()
@@ -63,7 +85,7 @@ def _settle(x64, x32, todo: np.ndarray, digits: np.ndarray, index: np.ndarray, t
         texts[index[todo[ok]]] = np.array(found, object)[ok]
         todo, digits = todo[~ok], digits[~ok] + 1
         beyond = digits > MAX_DIGITS
-        # fmt's last resort, never reached for float32: repr.
+        # shortest_text's last resort, never reached for float32: repr.
         texts[index[todo[beyond]]] = [repr(v) for v in x64[todo[beyond]].tolist()]
         todo, digits = todo[~beyond], digits[~beyond]
 

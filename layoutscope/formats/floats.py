@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from layoutscope.formats._common import fmt, hex_bytes, quiet
+from layoutscope.formats._common import hex_bytes, quiet
+from layoutscope.formats.float_text import shortest_text
 from layoutscope.formats._kernel import run_kernel, scratch
 from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
@@ -133,11 +134,12 @@ def _ieee_anatomist(size: int, exp_bits: int, ctype: str, to_float32):
             kind = "NaN" if mantissa else f"{signed}inf"
             worked = f"e = {exponent} (all ones), m = 0x{mantissa:0{digits}x} → {kind}"
         elif exponent == 0:
-            worked = f"s = {sign}, e = 0 (subnormal), m = 0x{mantissa:0{digits}x} → x = {signed}(m/2^{mant_bits})·2^{1 - bias} = {fmt(value)}"
+            worked = (f"s = {sign}, e = 0 (subnormal), m = 0x{mantissa:0{digits}x} → "
+                      f"x = {signed}(m/2^{mant_bits})·2^{1 - bias} = {shortest_text(value)}")
         else:
             worked = (
                 f"s = {sign}, e = {exponent}, m = 0x{mantissa:0{digits}x} → "
-                f"x = {signed}(1 + m/2^{mant_bits})·2^{exponent - bias} = {fmt(value)}"
+                f"x = {signed}(1 + m/2^{mant_bits})·2^{exponent - bias} = {shortest_text(value)}"
             )
         if size == 8 and np.isfinite(value) and float(value) != float(np.frombuffer(block, byteorder + "f8")[0]):
             worked += " (rounded to float32)"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from layoutscope.formats._common import fmt, nibble_source, quiet
+from layoutscope.formats._common import nibble_source, quiet
+from layoutscope.formats.float_text import shortest_text
 from layoutscope.formats._kernel import block_dequantizer, move_runs, nibble_planes, scratch
 from layoutscope.formats.record import ElementAnatomy, Field, GGMLType, Term
 
@@ -113,7 +114,7 @@ def _mxfp4_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy
             Term("v", v, "kvalues_fp4[q] = 2·E2M1(q)"),
         ),
         formula="x = v·2^(e − 128),  v = kvalues_fp4[q] = 2·E2M1(q)",
-        worked=f"x = {v}·2^({e} − 128) = {v}·{fmt(scale)} = {fmt(value)}",
+        worked=f"x = {v}·2^({e} − 128) = {v}·{shortest_text(scale)} = {shortest_text(value)}",
         value=float(value),
     )
 
@@ -136,7 +137,7 @@ def _nvfp4_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy
             Term("v", v, "kvalues_fp4[q] = 2·E2M1(q)"),
         ),
         formula=f"x = v·UE4M3(d[{group}])/2,  v = kvalues_fp4[q] = 2·E2M1(q)",
-        worked=f"x = {v}·{fmt(scale)} = {fmt(value)}",
+        worked=f"x = {v}·{shortest_text(scale)} = {shortest_text(value)}",
         value=float(value),
     )
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from layoutscope.formats._common import fmt, half_term, nibble_source, plus, quiet
+from layoutscope.formats._common import half_term, nibble_source, plus, quiet
+from layoutscope.formats.float_text import shortest_text
 from layoutscope.formats._kernel import Kernel, block_dequantizer, half_column, move_runs, nibble_planes, scratch
 from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
@@ -59,7 +60,7 @@ def _q4_0_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy:
         quant=(source,),
         terms=(d_term, Term("q", q, source.role, byte=source.byte, size=1)),
         formula="x = d·(q − 8)",
-        worked=f"x = {fmt(d)}·({q} − 8) = {fmt(value)}",
+        worked=f"x = {shortest_text(d)}·({q} − 8) = {shortest_text(value)}",
         value=float(value),
     )
 
@@ -75,7 +76,7 @@ def _q4_1_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy:
         quant=(source,),
         terms=(d_term, m_term, Term("q", q, source.role, byte=source.byte, size=1)),
         formula="x = d·q + m",
-        worked=f"x = {fmt(d)}·{q} {plus(m)} = {fmt(value)}",
+        worked=f"x = {shortest_text(d)}·{q} {plus(m)} = {shortest_text(value)}",
         value=float(value),
     )
 
@@ -148,7 +149,7 @@ def _q5_0_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy:
         quant=sources,
         terms=(d_term,) + _q5_terms(nibble, bit, q, sources),
         formula="q = n + 16·h;  x = d·(q − 16)",
-        worked=f"q = {nibble} + 16·{bit} = {q};  x = {fmt(d)}·({q} − 16) = {fmt(value)}",
+        worked=f"q = {nibble} + 16·{bit} = {q};  x = {shortest_text(d)}·({q} − 16) = {shortest_text(value)}",
         value=float(value),
     )
 
@@ -163,7 +164,7 @@ def _q5_1_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy:
         quant=sources,
         terms=(d_term, m_term) + _q5_terms(nibble, bit, q, sources),
         formula="q = n + 16·h;  x = d·q + m",
-        worked=f"q = {nibble} + 16·{bit} = {q};  x = {fmt(d)}·{q} {plus(m)} = {fmt(value)}",
+        worked=f"q = {nibble} + 16·{bit} = {q};  x = {shortest_text(d)}·{q} {plus(m)} = {shortest_text(value)}",
         value=float(value),
     )
 
@@ -197,7 +198,7 @@ def _q8_anatomist(qs_offset: int, note: str):
             quant=(source,),
             terms=tuple(terms),
             formula="x = d·q" + note,
-            worked=f"x = {fmt(d)}·({q}) = {fmt(value)}",
+            worked=f"x = {shortest_text(d)}·({q}) = {shortest_text(value)}",
             value=float(value),
         )
 
@@ -230,7 +231,7 @@ def _q1_0_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy:
         quant=(source,),
         terms=(d_term, Term("b", bit, source.role, byte=source.byte, size=1)),
         formula="x = +d if b = 1, x = −d if b = 0",
-        worked=f"b = {bit}  →  x = {sign}d = {fmt(value)}",
+        worked=f"b = {bit}  →  x = {sign}d = {shortest_text(value)}",
         value=float(value),
     )
 
@@ -259,7 +260,7 @@ def _q2_0_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy:
         quant=(source,),
         terms=(d_term, Term("q", q, source.role, byte=source.byte, size=1)),
         formula="x = d·(q − 1)",
-        worked=f"x = {fmt(d)}·({q} − 1) = {fmt(value)}",
+        worked=f"x = {shortest_text(d)}·({q} − 1) = {shortest_text(value)}",
         value=float(value),
     )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from layoutscope.formats._common import fmt, half_term, quiet
+from layoutscope.formats._common import half_term, quiet
+from layoutscope.formats.float_text import shortest_text
 from layoutscope.formats._kernel import block_dequantizer, half_column, move_runs, scratch
 from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
@@ -73,7 +74,7 @@ def _tq1_0_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy
         formula="t = (((b·3^n) mod 256)·3) >> 8;  x = d·(t − 1)",
         worked=(
             f"t = ((({byte}·{_POW3[n]}) mod 256)·3) >> 8 = ({shifted}·3) >> 8 = {trit};  "
-            f"x = {fmt(d)}·({trit} − 1) = {fmt(value)}"
+            f"x = {shortest_text(d)}·({trit} − 1) = {shortest_text(value)}"
         ),
         value=float(value),
     )
@@ -111,7 +112,7 @@ def _tq2_0_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy
         quant=(source,),
         terms=(d_term, Term("q", q, source.role, byte=index, size=1)),
         formula="x = d·(q − 1)",
-        worked=f"x = {fmt(d)}·({q} − 1) = {fmt(value)}",
+        worked=f"x = {shortest_text(d)}·({q} − 1) = {shortest_text(value)}",
         value=float(value),
     )
 

@@ -25,6 +25,9 @@ class GGUFError(ValueError):
         self.hint = hint
         super().__init__(self.line())
 
+    def __str__(self) -> str:
+        return self.line()
+
     def line(self) -> str:
         """The whole error as one line: where, what, and what to do."""
         where = []

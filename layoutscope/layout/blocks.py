@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from layoutscope.formats import ElementAnatomy, Field, GGMLType
-from layoutscope.formats._common import fmt
+from layoutscope.formats.float_text import shortest_text
 from layoutscope.gguf import Tensor
 from layoutscope.errors import clipped, printable
 
@@ -323,10 +323,10 @@ def element_lines(e: Explanation, loc: ElementLocation) -> list[str]:
         span = f"bytes {loc.block_offset + s.byte}..{loc.block_offset + s.byte + s.size - 1}" if s.size > 1 else f"byte {loc.block_offset + s.byte}"
         lines.append(f"  code: {s.role}, block byte {s.byte}{bits} → file {span}")
     for term in a.terms:
-        lines.append(f"  {term.name} = {fmt(term.value) if isinstance(term.value, float) else term.value}  ({term.source})")
+        lines.append(f"  {term.name} = {shortest_text(term.value) if isinstance(term.value, float) else term.value}  ({term.source})")
     lines.append(f"  {a.formula}")
     check = "matches" if loc.matches else "DOES NOT MATCH"
-    lines.append(f"  {a.worked}   (dequantized: {fmt(loc.dequantized)}, {check})")
+    lines.append(f"  {a.worked}   (dequantized: {shortest_text(loc.dequantized)}, {check})")
     return lines
 
 
@@ -334,6 +334,6 @@ def _trap_text(trap: PlainInt8Trap) -> list[str]:
     lines = ["read as plain int8 (the trap):", f"  {trap.summary}"]
     lines.append(f"  {'col':>6} {'as int8':>8} {'true value':>14}  byte really is")
     for c, n, v, o in zip(trap.cols, trap.naive, trap.true_values, trap.owners):
-        lines.append(f"  {c:>6} {'—' if n is None else n:>8} {fmt(v):>14}  {o.describe()}")
+        lines.append(f"  {c:>6} {'—' if n is None else n:>8} {shortest_text(v):>14}  {o.describe()}")
     return lines
 

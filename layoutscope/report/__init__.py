@@ -5,4 +5,6 @@
 * :mod:`~layoutscope.report.csv_tables`: the CSV columns of compare, scan, diff and the Values export.
 * :mod:`~layoutscope.report.summary`, :mod:`~layoutscope.report.listing`,
   :mod:`~layoutscope.report.histogram`: model summaries, long name lists, error histograms.
+* :mod:`~layoutscope.report.numbers`: the one formatter numbers are printed with (shortest float32
+  text, fixed formats with nan/inf/None rules, grid cells).
 """

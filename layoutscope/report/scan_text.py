@@ -7,11 +7,7 @@ tensors, each as lines of plain text (file-borne names escaped).
 from __future__ import annotations
 
 from layoutscope.errors import printable_lines
-
-
-def nmse_text(x: float) -> str:
-    """An NMSE as ``1.26e-03`` (nan and inf spelled out)."""
-    return f"{x:.2e}" if x == x and abs(x) != float("inf") else str(x)
+from layoutscope.report.numbers import nmse_text
 
 
 def as_text(report, top: int = 20, written=()) -> str:

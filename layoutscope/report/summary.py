@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from layoutscope.gguf import MetadataArray, Model, Tensor
+from layoutscope.report.numbers import float_text
 
 #: general.file_type values (llama.cpp's LlamaFileType), for display only.
 FILE_TYPES = {
@@ -83,17 +83,6 @@ def _short(value: Any, width: int) -> str:
     else:
         text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def float_text(x: float) -> str:
-    """Shortest text of a float; float32 values print as float32 (``0.1``, not ``0.10000000149``)."""
-    packed = struct.pack("<f", x) if abs(x) < 3.5e38 else None
-    if packed is not None and struct.unpack("<f", packed)[0] == x:
-        for digits in range(1, 10):
-            text = f"{x:.{digits}g}"
-            if struct.unpack("<f", struct.pack("<f", float(text)))[0] == x:
-                return repr(float(text))
-    return repr(x)
 
 
 def json_value(value: Any, items: int = 16) -> Any:

@@ -163,7 +163,8 @@ def test_cancelling_a_scanner_keeps_finished_rows(tiny):
 
 
 def test_text_helpers_the_cli_and_the_tui_share(tiny):
-    from layoutscope.report.scan_text import advice_lines, layer_lines, nmse_text, skipped_lines
+    from layoutscope.report.numbers import nmse_text
+    from layoutscope.report.scan_text import advice_lines, layer_lines, skipped_lines
 
     report = Scanner(tiny, ScanOptions(backend="npu-sim", filter=r"blk\.[03]\.ffn_down|norm")).run()
     layers = report.layers()

@@ -11,19 +11,19 @@ import numpy as np
 
 import layoutscope
 from layoutscope.cli.commands import dump as dump_command
-from layoutscope.formats._common import fmt
+from layoutscope.report.numbers import shortest_text
 from layoutscope.samples import TINY_LLAMA, path as sample_path
 from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
 from float_cases import SPECIAL
 
 
 def old_dump_csv(values: np.ndarray, rows: range, cols: range) -> str:
-    """The CSV as ``dump --csv`` wrote it before streaming: csv.writer and ``fmt`` per value."""
+    """The CSV as ``dump --csv`` wrote it before streaming: csv.writer and ``shortest_text`` per value."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("row", "col", "value"))
     for i, r in enumerate(rows):
-        writer.writerows((r, c, fmt(values[i, j])) for j, c in enumerate(cols))
+        writer.writerows((r, c, shortest_text(values[i, j])) for j, c in enumerate(cols))
     return out.getvalue()
 
 

@@ -1,4 +1,4 @@
-"""The vectorised shortest text is byte-identical to ``fmt``, value for value."""
+"""The vectorised shortest text is byte-identical to the one-value search, value for value."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from float_cases import SPECIAL
 
-from layoutscope.formats._common import fmt
-from layoutscope.formats.float_text import shortest_texts
+from layoutscope.formats.float_text import shortest_text, shortest_texts
 
 
 def old_texts(values: np.ndarray) -> list[str]:
-    return [fmt(v) for v in np.asarray(values, np.float32).ravel()]
+    return [shortest_text(v) for v in np.asarray(values, np.float32).ravel()]
 
 
 def test_special_values():

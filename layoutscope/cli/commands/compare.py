@@ -50,7 +50,7 @@ def existing_files(*paths: str) -> list:
 
 def as_text(result, weight, notices) -> str:
     """The comparison as readable text."""
-    from layoutscope.report.summary import float_text
+    from layoutscope.report.numbers import float_text
 
     d = result.details["backend"]
     m = result.metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from layoutscope.gguf import Model
 from layoutscope.report.listing import name_list
+from layoutscope.report.numbers import fixed_text
 from layoutscope.errors import printable_lines
 from layoutscope.cli.outputs import Outputs
 
@@ -23,10 +24,6 @@ def run(args) -> int:
     outputs.print_report(lambda: as_text(report, args.top, outputs.notices), lambda: data)
     outputs.finish()
     return 0
-
-
-def _num(x, fmt: str) -> str:
-    return "" if x is None else (format(x, fmt) if x == x and abs(x) != float("inf") else str(x))
 
 
 def as_text(report, top: int = 20, notices=()) -> str:
@@ -52,8 +49,8 @@ def as_text(report, top: int = 20, notices=()) -> str:
                   f"  {'tensor':<32} {'status':<11} {'types':<13} {'NMSE':>9} {'SNR dB':>7} {'max|err|':>9}"]
         for r in changed[:top]:
             types = r.type_a if r.type_a == r.type_b else f"{r.type_a}→{r.type_b}"
-            lines.append(f"  {r.tensor:<32} {r.status:<11} {types:<13} {_num(r.nmse, '.2e'):>9} "
-                         f"{_num(r.snr_db, '.1f'):>7} {_num(r.max_abs, '.3g'):>9} {r.note}".rstrip())
+            lines.append(f"  {r.tensor:<32} {r.status:<11} {types:<13} {fixed_text(r.nmse, '.2e'):>9} "
+                         f"{fixed_text(r.snr_db, '.1f'):>7} {fixed_text(r.max_abs, '.3g'):>9} {r.note}".rstrip())
         if len(changed) > top:
             lines.append(f"  ... {len(changed) - top} more (--top N, or --csv for all)")
     elif ranked:

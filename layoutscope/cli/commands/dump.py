@@ -23,8 +23,6 @@ BLOCK_VALUES = 1 << 16
 
 def run(args) -> int:
     """Print the dequantized window as a grid, or stream it as CSV to ``--csv``."""
-    from layoutscope.formats._common import fmt
-
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths)
         tensor = model.tensor(args.tensor)
@@ -44,7 +42,7 @@ def run(args) -> int:
                     f"a grid of {len(rows)}×{len(cols)} values of {printable(tensor.name)}",
                     "show fewer --rows/--cols, or stream them with --csv PATH")
             values = tensor.dequantize(slice(rows.start, rows.stop))[:, cols.start : cols.stop]
-            sys.stdout.write(_grid(tensor.name, rows, cols, values, fmt))
+            sys.stdout.write(_grid(tensor.name, rows, cols, values))
             return 0
         with _progress(len(rows)) as advance:
             outputs.export("--csv", lambda stream: write_csv(stream, tensor, rows, cols, advance), "{} values")
@@ -57,9 +55,9 @@ def run(args) -> int:
 def write_csv(stream, tensor, rows: range, cols: range, progress=None) -> int:
     """Stream ``row,col,value`` CSV of the window, a block of rows at a time; returns the values written.
 
-    Values are ``fmt``'s shortest round-trip text (bit-exact float32), computed for a whole block at once.
+    Values are the shortest round-trip text (bit-exact float32), computed for a whole block at once.
     """
-    from layoutscope.formats.float_text import shortest_texts
+    from layoutscope.report.numbers import shortest_texts
 
     stream.write("row,col,value\n")
     col_prefixes = [f"{c}," for c in cols]
@@ -97,8 +95,10 @@ def _progress(total_rows: int) -> Iterator[Callable[[int], None]]:
         yield lambda rows: bar.advance(task, rows)
 
 
-def _grid(name: str, rows: range, cols: range, values, fmt) -> str:
-    cells = [[fmt(v) for v in line] for line in values]
+def _grid(name: str, rows: range, cols: range, values) -> str:
+    from layoutscope.report.numbers import shortest_text
+
+    cells = [[shortest_text(v) for v in line] for line in values]
     width = max([len(str(c)) for c in cols] + [len(x) for line in cells for x in line] + [1])
     label = max(len(str(rows.stop)), 3)
     lines = [f"{printable(name)} rows {rows.start}:{rows.stop} cols {cols.start}:{cols.stop} (dequantized float32)"]

@@ -30,7 +30,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from layoutscope.report.scan_text import advice_lines, layer_lines, nmse_text, skipped_lines
+from layoutscope.report.numbers import nmse_text
+from layoutscope.report.scan_text import advice_lines, layer_lines, skipped_lines
 from layoutscope.measure.session import in_field_words
 from layoutscope.errors import printable
 from layoutscope.tui import messages as msg

@@ -9,7 +9,7 @@ from rich.text import Text
 
 
 from layoutscope.layout.hexview import blocks_around, field_kind, hex_text, raw_lines
-from layoutscope.formats._common import fmt
+from layoutscope.report.numbers import shortest_text
 from layoutscope.layout.blocks import element_lines, explain
 from layoutscope.measure.session import no_data_reason
 from layoutscope.errors import printable
@@ -49,7 +49,7 @@ def trap_lines(trap) -> list[Text]:
             where = f"+{o.past_end} B past the tensor" if o.file_byte is not None else "past the end of the file"
         else:
             where = f"{o.field}[{o.byte_in_field}] blk {o.block}" + (f" +{o.rows_ahead} row" if o.rows_ahead else "")
-        out.append(Text(f"  {c:>6} {'—' if naive is None else naive:>5} {fmt(value):>13}  {where}"))
+        out.append(Text(f"  {c:>6} {'—' if naive is None else naive:>5} {shortest_text(value):>13}  {where}"))
     return out
 
 

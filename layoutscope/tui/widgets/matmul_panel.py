@@ -14,7 +14,7 @@ from textual.widgets import DataTable, ProgressBar, Static
 from layoutscope.report.histogram import error_histogram
 from layoutscope.measure.session import STAGES
 from layoutscope.errors import printable
-from layoutscope.report.summary import float_text
+from layoutscope.report.numbers import float_text
 from layoutscope.tui.survival import Survives
 
 VERDICT_STYLE = {"ok": "bold green", "degraded": "bold yellow", "broken": "bold red"}

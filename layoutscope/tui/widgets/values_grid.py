@@ -21,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from layoutscope.errors import printable
+from layoutscope.report.numbers import cell_text
 from layoutscope.tui.survival import Survives
 
 #: Lines per row of W: dequantized, NPU code, NPU value, |error|.
@@ -30,11 +31,6 @@ LINES_PER_ROW = len(QUANTITIES)
 CELL_W = 10
 #: Gutter: row number or scale (11) and the quantity label (6).
 GUTTER_W = 17
-
-
-def number(value: float) -> str:
-    """A value in at most nine characters."""
-    return f"{value:>9.4g}"[-9:] if abs(value) < 1e9 or value != value else f"{value:>9.2e}"
 
 
 class ValuesGrid(Survives, ScrollView, can_focus=True):
@@ -204,7 +200,7 @@ class ValuesGrid(Survives, ScrollView, can_focus=True):
         flags = win.mismatch(self.threshold)[i, cols]
         integer_codes = q == 1 and values.dtype.kind == "i"
         for j, (v, flag) in enumerate(zip(values.tolist(), flags.tolist())):
-            text = f"{v:>9d}" if integer_codes else number(v)
+            text = f"{v:>9d}" if integer_codes else cell_text(v)
             style = band
             if flag:
                 style = band + bad
