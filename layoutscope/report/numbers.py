@@ -49,7 +49,8 @@ def nmse_text(x: float) -> str:
 
 def cell_text(value: float) -> str:
     """A value right-aligned in at most nine characters (``   0.1235``, `` 1.23e+10``)."""
-    if abs(value) < CELL_LIMIT or value != value:
-        return f"{value:>9.4g}"[-9:]
-    return f"{value:>9.2e}"
+    text = f"{value:.4g}" if abs(value) < CELL_LIMIT or value != value else f"{value:.2e}"
+    if len(text) > 9:  # e.g. -1.234e-05: fewer digits, never a cut sign
+        text = f"{value:.2e}"
+    return f"{text:>9}"
 

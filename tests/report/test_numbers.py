@@ -60,3 +60,18 @@ def test_cell_text_fits_nine_characters(value):
     assert len(text) == 9
     if np.isfinite(value):
         assert float(text) == pytest.approx(value, rel=1e-2, abs=1e-4)
+
+
+def test_cell_text_fits_nine_characters_and_keeps_the_sign():
+    # A grid cell is nine characters wide; a value must never lose its sign or its exponent to fit.
+    values = np.concatenate([
+        np.array([-1.234e-05, 1.234e-05, -0.0001234, -123456.7, -3.4028235e38, -1e-45, 0.0, -0.0], np.float32),
+        np.random.default_rng(7).standard_normal(2000).astype(np.float32)
+        * np.float32(10.0) ** np.random.default_rng(8).integers(-12, 12, 2000).astype(np.float32),
+    ])
+    for v in values.tolist():
+        text = numbers.cell_text(v)
+        assert len(text) == 9, (v, text)
+        shown = float(text)
+        assert (shown < 0) == (v < 0) or shown == 0.0, (v, text)
+        assert abs(shown - v) <= 0.01 * abs(v) + 1e-300, (v, text)
