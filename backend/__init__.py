@@ -7,13 +7,18 @@ lists ``(name, available, reason)``. Backends:
 * ``cpu-numpy``: a numpy twin of the same semantics.
 * ``npu-sim``: the RKNPU2 path, emulated exactly on native buffers.
 * ``npu``: the same path on the real NPU through librknnrt (on the board).
+
+Importing the package, its names (:mod:`.sides`) and the platform table
+(:mod:`.rknpu2.platforms`) loads no numpy, so the command line's ``--help``
+can list the real choices; :class:`Backend`, :class:`BackendUnavailable` and
+:class:`MatmulResult` load with :mod:`.base` on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from .base import Backend, BackendUnavailable, MatmulResult
+from .sides import AUTO, NPU_BACKENDS, NPU_REQUESTS, REFERENCE_BACKENDS, NpuSide, npu_side
 
 _BACKENDS = {
     "cpu": ("ggml_cpu", "GgmlCpuBackend"),
@@ -21,6 +26,16 @@ _BACKENDS = {
     "npu-sim": ("npu_sim", "NpuSimBackend"),
     "npu": ("npu", "NpuBackend"),
 }
+#: Names that live in :mod:`.base` (numpy), loaded when first asked for.
+_BASE_NAMES = ("Backend", "BackendUnavailable", "MatmulResult")
+
+
+def __getattr__(name: str):
+    if name in _BASE_NAMES:
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_backend(name: str, **options) -> Backend:
@@ -33,6 +48,8 @@ def get_backend(name: str, **options) -> Backend:
 
 def available_backends() -> list[tuple[str, bool, str]]:
     """``(name, available, reason)`` for every backend."""
+    from .base import BackendUnavailable
+
     out = []
     for name in _BACKENDS:
         try:
@@ -44,28 +61,34 @@ def available_backends() -> list[tuple[str, bool, str]]:
 
 
 def npu_backend(requested: "str | None" = None, core: int = 0, **options) -> tuple[Backend, str]:
-    """The NPU side and a notice saying which ran and why.
+    """The NPU side and a notice saying which ran and why (:func:`.sides.npu_side` decides).
 
     ``requested`` is "npu-sim", "npu" (unavailable: BackendUnavailable saying
     so) or None/"auto": ``npu`` when it is available, else ``npu-sim``.
     ``options`` are the pipeline's (platform, mm, weight_quant, act_quant);
     ``core`` is the NPU core ``npu`` uses.
     """
-    if requested == "npu-sim":
-        return get_backend("npu-sim", **options), ""
-    if requested == "npu":
+    from .base import BackendUnavailable
+
+    built, availability = None, []
+    if (requested or AUTO) != "npu-sim":
         try:
-            return get_backend("npu", core=core, **options), ""
+            built = get_backend("npu", core=core, **options)
+            availability = [("npu", True, "ready")]
         except BackendUnavailable as exc:
-            raise BackendUnavailable(f"--backend npu: {exc}; off the board use --backend npu-sim") from None
-    try:
-        return get_backend("npu", core=core, **options), ""
-    except BackendUnavailable as exc:
-        return get_backend("npu-sim", **options), f"ran npu-sim, the exact emulator, because the NPU is unavailable: {exc}"
+            availability = [("npu", False, str(exc))]
+    side = npu_side(requested, availability)
+    if side.refusal:
+        raise BackendUnavailable(side.refusal)
+    if side.name == "npu":
+        return built, ""
+    return get_backend("npu-sim", **options), side.notice
 
 
 def reference_backend(name: str = "cpu", threads: int = 1) -> tuple[Backend, str]:
     """The CPU reference and a notice: ``cpu`` falls back to ``cpu-numpy`` when libggml cannot load."""
+    from .base import BackendUnavailable
+
     if name == "cpu-numpy":
         return get_backend("cpu-numpy"), ""
     try:
@@ -74,5 +97,9 @@ def reference_backend(name: str = "cpu", threads: int = 1) -> tuple[Backend, str
         return get_backend("cpu-numpy"), f"reference is cpu-numpy because ggml's CPU backend is unavailable: {exc}"
 
 
-__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "available_backends", "get_backend", "npu_backend",
-           "reference_backend"]
+__all__ = ["AUTO", "Backend", "BackendUnavailable", "MatmulResult", "NPU_BACKENDS", "NPU_REQUESTS", "NpuSide",
+           "REFERENCE_BACKENDS", "available_backends", "get_backend", "npu_backend", "npu_side", "reference_backend"]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
