@@ -39,7 +39,7 @@ def __getattr__(name: str):
 
 
 def get_backend(name: str, **options) -> Backend:
-    """The backend called ``name``, built with ``options`` (e.g. ``threads=2``, ``platform="rk3588"``)."""
+    """The backend called ``name``, built with ``options`` (e.g. ``threads=2`` for cpu, ``mm="int4"`` for npu-sim)."""
     if name not in _BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from {', '.join(_BACKENDS)}")
     module, cls = _BACKENDS[name]
