@@ -40,7 +40,6 @@ from functools import cache, partial
 from typing import Any, Callable, Mapping, Optional
 
 from layoutscope.backend.rknpu2.platforms import DEFAULT_PLATFORM, MATMUL_TYPES, PLATFORMS
-from layoutscope.backend.rknpu2.rknn_api import SINGLE_CORE_MASKS
 from layoutscope.backend.sides import AUTO, NPU_REQUESTS, REFERENCE_BACKENDS
 from layoutscope.errors import UsageError
 from layoutscope.formats.threads import MAX_THREADS
@@ -64,8 +63,8 @@ DEFAULT_BANDS = (5e-4, 1e-2)
 #: The platforms and matmul types of the backend's own tables, in their order.
 PLATFORM_NAMES = tuple(PLATFORMS)
 MM_NAMES = tuple(MATMUL_TYPES)
-#: The NPU cores one matmul can be pinned to (the runtime binding's single-core masks).
-NPU_CORES = tuple(SINGLE_CORE_MASKS)
+#: The NPU cores one matmul can be pinned to: those of the SoC with the most.
+NPU_CORES = tuple(range(max(p.npu_cores for p in PLATFORMS.values())))
 #: The shapes a requantization scheme takes, for weights and for activations.
 WEIGHT_SCHEMES = ("per-channel", "per-tensor", "per-group:G", "fixed")
 ACT_SCHEMES = ("per-tensor", "per-token", "fixed:R")
@@ -469,8 +468,11 @@ class RunSettings:
 
     @classmethod
     def declaration(cls, name: str) -> Setting:
-        """The declaration of the field ``name``."""
-        return next(s for s in cls.declared() if s.name == name)
+        """The declaration of the field ``name`` (KeyError naming the settings there are)."""
+        found = {s.name: s for s in cls.declared()}
+        if name not in found:
+            raise KeyError(f"no run setting {name!r}; there are {', '.join(found)}")
+        return found[name]
 
     @classmethod
     def from_args(cls, args) -> "RunSettings":
