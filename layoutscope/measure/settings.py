@@ -432,20 +432,20 @@ class RunSettings:
         REFERENCE_BACKENDS[0], "CPU side (cpu is ggml's own kernel, cpu-numpy its numpy twin)",
         _choice_of(REFERENCE_BACKENDS), choices=REFERENCE_BACKENDS, label="reference")
     platform: str = setting(
-        DEFAULT_PLATFORM, "SoC whose NPU layouts are used", lambda text, label: platform(text, label),
+        DEFAULT_PLATFORM, "SoC whose NPU layouts are used", _choice_of(PLATFORM_NAMES),
         group="pipeline", choices=PLATFORM_NAMES, label="platform")
     mm: str = setting(
-        "int8", "NPU matmul type", lambda text, label: matmul_type(text, label), group="pipeline",
+        "int8", "NPU matmul type", _choice_of(MM_NAMES), group="pipeline",
         choices=MM_NAMES, label="mm")
     weight_quant: str = setting(
-        "per-channel", "weight requantization", lambda text, label: weight_scheme(text, label),
+        "per-channel", "weight requantization", weight_scheme,
         group="pipeline", forms=WEIGHT_SCHEMES, notes={"per-group:G": "needs {mm} int8-fp32"}, metavar="S",
         label="weights", placeholder=" | ".join(WEIGHT_SCHEMES), sweep=_joined_schemes)
     act_quant: str = setting(
-        "per-tensor", "activation requantization", lambda text, label: act_scheme(text, label),
+        "per-tensor", "activation requantization", act_scheme,
         group="pipeline", forms=ACT_SCHEMES, metavar="S", label="activations", placeholder=" | ".join(ACT_SCHEMES))
     input: str = setting(
-        "random", f"activations X: {INPUT_FORMS} of float32 M×K", lambda text, label: input_spec(text, label),
+        "random", f"activations X: {INPUT_FORMS} of float32 M×K", input_spec,
         metavar="SRC", label="input", placeholder="random[:SEED] | tokens:ID,... | PATH.npy")
     rows: int = setting(
         8, "rows of random input", partial(whole_number, minimum=1, example="8"), metavar="M", label="rows",
