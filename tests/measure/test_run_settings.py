@@ -119,10 +119,11 @@ def test_the_command_lines_npu_side_follows_the_same_rule(monkeypatch):
         npu_backend("npu")
 
 
-def test_the_record_and_the_backend_names_load_without_numpy():
+def test_the_record_the_dialogs_checks_and_the_backend_names_load_without_numpy():
+    # --help lists the settings, and the TUI's first frame needs them: neither may wait for numpy.
     code = ("import sys\n"
             "from layoutscope.measure.settings import RunSettings\n"
-            "import layoutscope.backend\n"
+            "import layoutscope.backend, layoutscope.measure.session, layoutscope.measure.settings_form\n"
             "RunSettings.declared()\n"
             "print('numpy' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
