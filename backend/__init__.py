@@ -11,13 +11,18 @@ lists ``(name, available, reason)``. Backends:
 A backend takes any weight that is :class:`~.base.TensorLike` (a GGUF
 ``Tensor`` or an in-memory stand-in). The NPU pipeline's extension points are
 documented on :class:`~.npu_pipeline.NpuPipelineBackend`.
+
+Importing the package, its names (:mod:`.sides`) and the platform table
+(:mod:`.rknpu2.platforms`) loads no numpy, so the command line's ``--help``
+can list the real choices; the names of :mod:`.base` and the :mod:`.rknpu2`
+subpackage load on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from .base import Backend, BackendUnavailable, MatmulResult, TensorLike, TensorTypeLike
+from .sides import AUTO, NPU_BACKENDS, NPU_REQUESTS, REFERENCE_BACKENDS, NpuSide, npu_side
 
 _BACKENDS = {
     "cpu": ("ggml_cpu", "GgmlCpuBackend"),
@@ -25,10 +30,28 @@ _BACKENDS = {
     "npu-sim": ("npu_sim", "NpuSimBackend"),
     "npu": ("npu", "NpuBackend"),
 }
+#: Names that live in :mod:`.base` (numpy), loaded when first asked for.
+_BASE_NAMES = ("Backend", "BackendUnavailable", "MatmulResult", "TensorLike", "TensorTypeLike")
+#: Subpackages imported on first access (``layoutscope.backend.rknpu2.requantize`` after ``import layoutscope``).
+SUBPACKAGES = ("rknpu2",)
+
+
+def __getattr__(name: str):
+    if name in _BASE_NAMES:
+        from . import base
+
+        return getattr(base, name)
+    if name in SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_BASE_NAMES) + list(SUBPACKAGES))
 
 
 def get_backend(name: str, **options) -> Backend:
-    """The backend called ``name``, built with ``options`` (e.g. ``threads=2``, ``platform="rk3588"``)."""
+    """The backend called ``name``, built with ``options`` (e.g. ``threads=2`` for cpu, ``mm="int4"`` for npu-sim)."""
     if name not in _BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from {', '.join(_BACKENDS)}")
     module, cls = _BACKENDS[name]
@@ -37,6 +60,8 @@ def get_backend(name: str, **options) -> Backend:
 
 def available_backends() -> list[tuple[str, bool, str]]:
     """``(name, available, reason)`` for every backend."""
+    from .base import BackendUnavailable
+
     out = []
     for name in _BACKENDS:
         try:
@@ -48,28 +73,34 @@ def available_backends() -> list[tuple[str, bool, str]]:
 
 
 def npu_backend(requested: "str | None" = None, core: int = 0, **options) -> tuple[Backend, str]:
-    """The NPU side and a notice saying which ran and why.
+    """The NPU side and a notice saying which ran and why (:func:`.sides.npu_side` decides).
 
     ``requested`` is "npu-sim", "npu" (unavailable: BackendUnavailable saying
     so) or None/"auto": ``npu`` when it is available, else ``npu-sim``.
     ``options`` are the pipeline's (platform, mm, weight_quant, act_quant);
     ``core`` is the NPU core ``npu`` uses.
     """
-    if requested == "npu-sim":
-        return get_backend("npu-sim", **options), ""
-    if requested == "npu":
+    from .base import BackendUnavailable
+
+    built, availability = None, []
+    if (requested or AUTO) != "npu-sim":
         try:
-            return get_backend("npu", core=core, **options), ""
+            built = get_backend("npu", core=core, **options)
+            availability = [("npu", True, "ready")]
         except BackendUnavailable as exc:
-            raise BackendUnavailable(f"--backend npu: {exc}; off the board use --backend npu-sim") from None
-    try:
-        return get_backend("npu", core=core, **options), ""
-    except BackendUnavailable as exc:
-        return get_backend("npu-sim", **options), f"ran npu-sim, the exact emulator, because the NPU is unavailable: {exc}"
+            availability = [("npu", False, str(exc))]
+    side = npu_side(requested, availability)
+    if side.refusal:
+        raise BackendUnavailable(side.refusal)
+    if side.name == "npu":
+        return built, ""
+    return get_backend("npu-sim", **options), side.notice
 
 
 def reference_backend(name: str = "cpu", threads: int = 1) -> tuple[Backend, str]:
     """The CPU reference and a notice: ``cpu`` falls back to ``cpu-numpy`` when libggml cannot load."""
+    from .base import BackendUnavailable
+
     if name == "cpu-numpy":
         return get_backend("cpu-numpy"), ""
     try:
@@ -78,17 +109,9 @@ def reference_backend(name: str = "cpu", threads: int = 1) -> tuple[Backend, str
         return get_backend("cpu-numpy"), f"reference is cpu-numpy because ggml's CPU backend is unavailable: {exc}"
 
 
-#: Subpackages imported on first access (``layoutscope.backend.rknpu2.requantize`` after ``import layoutscope``).
-SUBPACKAGES = ("rknpu2",)
-
-__all__ = ["Backend", "BackendUnavailable", "MatmulResult", "TensorLike", "TensorTypeLike", "available_backends",
-           "get_backend", "npu_backend", "reference_backend", *SUBPACKAGES]
-
-
-def __getattr__(name: str):
-    if name in SUBPACKAGES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["AUTO", "Backend", "BackendUnavailable", "MatmulResult", "NPU_BACKENDS", "NPU_REQUESTS", "NpuSide",
+           "REFERENCE_BACKENDS", "TensorLike", "TensorTypeLike", "available_backends", "get_backend", "npu_backend",
+           "npu_side", "reference_backend", *SUBPACKAGES]
 
 
 def __dir__() -> list[str]:

@@ -71,6 +71,8 @@ class Platform:
     n_max: dict
     matmul_types: tuple
     notes: tuple = field(default=())
+    #: NPU cores; with more than one, a matmul context is pinned to one (rknn_matmul_set_core_mask).
+    npu_cores: int = 1
 
     def supports(self, mm: str) -> bool:
         """True when this SoC's runtime creates matmuls of type ``mm``."""
@@ -129,6 +131,7 @@ PLATFORMS: dict[str, Platform] = {
         k_max=None,
         n_max={"int8": 4096, "fp16": 4096, "int4": 8192},
         matmul_types=("int8", "int8-fp32", "fp16", "fp16-fp16", "int8-int8", "int4"),
+        npu_cores=3,
         notes=(
             "mixed-type matmuls (FP16×INT8, FP16×INT4, INT8×INT4) are rejected on RK3588 (third-party probe, runtime 2.3.2)",
             "N <= 4096 (int8/fp16) and N <= 8192 (int4) per the user guide; not confirmed on the board (UNCERTAIN)",
@@ -141,6 +144,7 @@ PLATFORMS: dict[str, Platform] = {
         k_max=None,
         n_max={"int8": 4096, "fp16": 4096, "int4": 8192},
         matmul_types=("int8", "fp16", "fp16-fp16"),
+        npu_cores=2,
         notes=("RK3576 also has mixed-type matmuls (FP16×INT8, FP16×INT4, INT8×INT4), not modelled here",),
     ),
     "rk3566": Platform(

@@ -210,7 +210,7 @@ class MatmulCall:
                     f"M={self.M} K={self.K} N={self.N} {self.mm.rknn_name}")
         self._created = True
         self._check_io_attrs()
-        if rknn_api.has_symbol(self.lib, "rknn_matmul_set_core_mask") and self.platform.name in ("rk3588", "rk3576"):
+        if rknn_api.has_symbol(self.lib, "rknn_matmul_set_core_mask") and self.platform.npu_cores > 1:
             mask = rknn_api.SINGLE_CORE_MASKS[self.core]
             self._check("rknn_matmul_set_core_mask", self.lib.rknn_matmul_set_core_mask(self.ctx, mask),
                         f"mask {mask} (NPU core {self.core})")

@@ -42,7 +42,7 @@ import numpy as np
 from layoutscope.backend.npu_sim import NpuSimBackend
 from layoutscope.backend.rknpu2 import layout
 from layoutscope.backend.rknpu2.plan import Call
-from layoutscope.backend.rknpu2.platforms import PLATFORMS
+from layoutscope.backend.rknpu2.platforms import DEFAULT_PLATFORM, PLATFORMS
 from layoutscope.backend.rknpu2.requantize import CODE_BITS, parse_scheme, requantize
 from layoutscope.measure.metrics import Metrics, compare
 from layoutscope.measure.jsonable import jsonable
@@ -66,7 +66,7 @@ class Context:
     result is computed once, on first use.
     """
 
-    def __init__(self, weight, x: np.ndarray, platform: str = "rk3588", mm: str = "int8",
+    def __init__(self, weight, x: np.ndarray, platform: str = DEFAULT_PLATFORM, mm: str = "int8",
                  weight_quant: str = "per-channel", act_quant: str = "per-tensor",
                  values: Optional[np.ndarray] = None):
         self.options = dict(platform=platform, mm=mm, weight_quant=str(weight_quant), act_quant=str(act_quant))
@@ -207,7 +207,7 @@ def _always(ctx: Context) -> Optional[str]:
 
 
 def _rk3588_tiles(ctx: Context) -> Optional[str]:
-    if ctx.platform.name not in ("rk3588", "rk3576"):
+    if ctx.platform.b_tile["int8"] == PLATFORMS["rk3566"].b_tile["int8"]:
         return f"{ctx.platform.name} uses the RK356x tiles itself"
     if ctx.mm.b_dtype not in PLATFORMS["rk3566"].b_tile:
         return f"RK356x has no {ctx.mm.b_dtype} B tile"
@@ -494,7 +494,7 @@ class Diagnosis:
         })
 
 
-def diagnose(weight, x: np.ndarray, observed: np.ndarray, *, platform: str = "rk3588", mm: str = "int8",
+def diagnose(weight, x: np.ndarray, observed: np.ndarray, *, platform: str = DEFAULT_PLATFORM, mm: str = "int8",
              weight_quant: str = "per-channel", act_quant: str = "per-tensor",
              values: Optional[np.ndarray] = None,
              progress: Optional[Callable[[int, int, str], None]] = None) -> Diagnosis:
@@ -558,7 +558,7 @@ def _notes(nonfinite: Optional[NonFinite]) -> tuple:
             "values, and no hypothesis reproduces the others",)
 
 
-def simulate(weight, x: np.ndarray, hypothesis: str, *, platform: str = "rk3588", mm: str = "int8",
+def simulate(weight, x: np.ndarray, hypothesis: str, *, platform: str = DEFAULT_PLATFORM, mm: str = "int8",
              weight_quant: str = "per-channel", act_quant: str = "per-tensor") -> np.ndarray:
     """The float32 (M, N) output a backend with bug ``hypothesis`` would produce.
 

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
+from layoutscope.backend.rknpu2.platforms import DEFAULT_PLATFORM
+
 SYSROOT_VAR = "LAYOUTSCOPE_SYSROOT"
 _DRIVER_FILES = ("sys/kernel/debug/rknpu/version", "proc/debug/rknpu/version", "sys/module/rknpu/version")
 _SOC = re.compile(r"rockchip,(rk\d{4}[a-z]?)")
@@ -98,7 +100,7 @@ def driver_version(root: Optional[Path] = None) -> tuple[Optional[str], str]:
 
 def _soc_check(root: Path, requested: Optional[str]) -> tuple[Check, str]:
     soc, compatible = detect_soc(root)
-    platform = requested or (soc_platform(soc) if soc else None) or "rk3588"
+    platform = requested or (soc_platform(soc) if soc else None) or DEFAULT_PLATFORM
     if soc is None:
         found = f"not a Rockchip board (compatible: {compatible})" if compatible else \
             "no /proc/device-tree/compatible (not an ARM board with a device tree)"

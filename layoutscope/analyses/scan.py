@@ -21,13 +21,14 @@ import contextlib
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from layoutscope.measure.metrics import DEFAULT_BANDS, VERDICTS, ErrorAccumulator, compare
 from layoutscope.measure.jsonable import jsonable
+from layoutscope.measure.settings import RunSettings
 from layoutscope.errors import UsageError
 from layoutscope.measure.nonfinite import find_nonfinite
 from layoutscope.gguf.name_filter import compile_filter
@@ -84,21 +85,28 @@ class ScanRow:
 
 
 @dataclass(frozen=True)
-class ScanOptions:
-    """What to scan and how; ``weight_quants`` > 1 entry is a scheme sweep (first = primary)."""
+class ScanOptions(RunSettings):
+    """What to scan and how: the run settings, and which tensors (``filter``, a regex on names).
 
-    backend: str = "npu-sim"
-    reference: str = "cpu"
-    platform: str = "rk3588"
-    mm: str = "int8"
-    weight_quants: tuple = ("per-channel",)
-    act_quant: str = "per-tensor"
-    input: str = "random"
-    rows: int = 8
-    threads: int = 1
-    npu_core: int = 0
+    A ``weight_quant`` comma list is a scheme sweep (:attr:`weight_quants`; the
+    first is primary); the threshold is the ok bound of the verdicts
+    (:attr:`bands`), so "over the threshold" means the same in the table, the
+    layer summary and the TUI's ``n``.
+    """
+
     filter: Optional[str] = None
-    bands: tuple = DEFAULT_BANDS
+
+    @classmethod
+    def of(cls, settings: RunSettings, filter: Optional[str] = None) -> "ScanOptions":
+        """A scan of every matmul weight (or those ``filter`` matches) with ``settings``."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(RunSettings)}, filter=filter)
+
+    def reported(self) -> dict:
+        """The options as a scan's JSON report has always listed them (schemes as a list, the bands spelled out)."""
+        data = {name: getattr(self, name) for name in ("backend", "reference", "platform", "mm")}
+        data.update(weight_quants=self.weight_quants, act_quant=self.act_quant, input=self.input, rows=self.rows,
+                    threads=self.threads, npu_core=self.npu_core, filter=self.filter, bands=self.bands)
+        return data
 
 
 @dataclass
@@ -153,7 +161,7 @@ class ScanReport:
             "file": self.file,
             "backend": self.backend,
             "reference": self.reference,
-            "options": jsonable(self.options.__dict__),
+            "options": jsonable(self.options.reported()),
             "inputs": self.inputs,
             "interrupted": self.interrupted,
             "scanned": len({r.tensor for r in self.rows}),
@@ -378,14 +386,6 @@ class Scanner:
         finally:
             # Rows still running finish in the background and are dropped: the report holds finished rows only.
             pool.shutdown(wait=False, cancel_futures=True)
-
-
-def parse_schemes(text: str) -> tuple:
-    """``"per-tensor,per-group:32"`` → a tuple of scheme strings (validated by the backend)."""
-    schemes = tuple(s.strip() for s in text.split(",") if s.strip())
-    if not schemes:
-        raise ValueError("--weight-quant: give at least one scheme, e.g. per-channel or per-tensor,per-channel")
-    return schemes
 
 
 def summarize_layers(rows: Sequence[ScanRow], bands: tuple = DEFAULT_BANDS) -> list[LayerSummary]:

@@ -1,6 +1,8 @@
 """One matmul measured: the settings it runs with, its input X, the run on both sides, and the score.
 
-* :mod:`~layoutscope.measure.settings`: one validator per user-settable value (CLI and TUI).
+* :mod:`~layoutscope.measure.settings`: the run settings (``RunSettings``), each declared once with its
+  validator; the CLI's options and the TUI's settings dialog (:mod:`~layoutscope.measure.settings_form`)
+  are made from it.
 * :mod:`~layoutscope.measure.inputs`: activations X (random, token embeddings, a .npy) and memory checks
   (:mod:`~layoutscope.measure.memory`).
 * :mod:`~layoutscope.measure.metrics`: NMSE, SNR, cosine, worst elements, verdict bands

@@ -25,9 +25,8 @@ import numpy as np
 
 from layoutscope.measure.jsonable import jsonable
 from layoutscope.measure.nonfinite import NonFinite, NonFiniteTally, find_nonfinite
+from layoutscope.measure.settings import DEFAULT_BANDS  # declared once, as the threshold setting's default
 
-#: Default verdict bands on NMSE: (ok_max, degraded_max).
-DEFAULT_BANDS = (5e-4, 1e-2)
 VERDICTS = ("ok", "degraded", "broken")
 
 

@@ -1,138 +1,35 @@
-"""One matmul as the TUI runs it: settings, which NPU side runs and why, staged progress.
+"""One matmul as the TUI runs it: which NPU side runs and why, staged progress, messages in the dialog's words.
 
-The TUI keeps a :class:`MatmulSettings`, asks :func:`choose_npu_side` which
-backend runs the NPU side (``npu`` when the real NPU is available, else the
-exact emulator ``npu-sim``) and calls :func:`run_matmul` from a worker. The
-comparison itself is :func:`layoutscope.measure.comparison.run_comparison`, the same
-code as ``layoutscope compare``; this module only reports its stages and
-checks for a cancel between them.
+The TUI keeps a :class:`~layoutscope.measure.settings.RunSettings`, asks
+:func:`layoutscope.backend.npu_side` which backend runs the NPU side (``npu``
+when the real NPU is available, else the exact emulator ``npu-sim``) and calls
+:func:`run_matmul` from a worker. The comparison itself is
+:func:`layoutscope.measure.comparison.run_comparison`, the same code as
+``layoutscope compare``; this module only reports its stages and checks for a
+cancel between them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, Optional
 
-from layoutscope.backend.rknpu2.platforms import MATMUL_TYPES, PLATFORMS
-from layoutscope.measure.metrics import DEFAULT_BANDS
+from layoutscope.backend.sides import NpuSide
 from layoutscope.errors import printable
+from layoutscope.measure.settings import RunSettings
 
+#: The record under the name the TUI's code used first (the same class).
+MatmulSettings = RunSettings
 #: The stages :func:`run_matmul` reports, in order.
 STAGES = ("input", "npu side", "reference", "weight error")
-#: The choices offered in settings come from the platform table itself.
-PLATFORM_NAMES = tuple(PLATFORMS)
-MM_NAMES = tuple(MATMUL_TYPES)
-WEIGHT_SCHEMES = ("per-channel", "per-tensor", "per-group:32", "fixed")
-ACT_SCHEMES = ("per-tensor", "per-token", "fixed:4")
-#: Each setting's name as the settings dialog labels it (the dataclass field name where they agree).
-FIELD_LABELS = {"weight_quant": "weights", "act_quant": "activations"}
-#: The command line's option names and the settings they stand for, so messages name the TUI's fields.
-_FLAG_FIELDS = {"--weight-quant": "weights", "--act-quant": "activations", "--input": "input", "--rows": "rows",
-                "--mm": "mm", "--platform": "platform", "--backend": "backend", "--reference": "reference"}
+#: The command line's option names and the dialog's labels of the same settings, so messages name the fields.
+_FLAG_FIELDS = {s.flag: s.label for s in RunSettings.declared() if s.label}
 _FLAG = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, sorted(_FLAG_FIELDS, key=len, reverse=True)))
                    + r")(?![\w-])")
 
 
 class MatmulCancelled(Exception):
     """The user cancelled the run between two stages."""
-
-
-@dataclass(frozen=True)
-class MatmulSettings:
-    """What ``m`` runs: the backends, NPU options, input and the verdict threshold (an NMSE)."""
-
-    backend: str = "auto"
-    reference: str = "cpu"
-    platform: str = "rk3588"
-    mm: str = "int8"
-    weight_quant: str = "per-channel"
-    act_quant: str = "per-tensor"
-    input: str = "random"
-    rows: int = 8
-    threshold: float = DEFAULT_BANDS[0]
-
-    def npu_options(self) -> dict:
-        """Keyword options of the NPU-side backend."""
-        return dict(platform=self.platform, mm=self.mm, weight_quant=self.weight_quant, act_quant=self.act_quant)
-
-    @property
-    def bands(self) -> tuple:
-        """Verdict bands with the threshold as the ok bound, for ``m`` and scans alike."""
-        return (self.threshold, max(self.threshold, DEFAULT_BANDS[1]))
-
-    def scan_options(self):
-        """The :class:`~layoutscope.analyses.scan.ScanOptions` of a scan with these settings.
-
-        The threshold is the ok bound of the scan's verdicts, so "over the
-        threshold" means the same in the table, the layer summary and ``n``.
-        """
-        from layoutscope.analyses.scan import ScanOptions
-
-        return ScanOptions(
-            backend=self.backend, reference=self.reference, platform=self.platform, mm=self.mm,
-            weight_quants=(self.weight_quant,), act_quant=self.act_quant, input=self.input, rows=self.rows,
-            bands=self.bands,
-        )
-
-    def with_changes(self, **changes) -> "MatmulSettings":
-        """A copy with some fields replaced."""
-        return replace(self, **changes)
-
-    @property
-    def fingerprint(self) -> tuple:
-        """Every setting a result depends on; results made under another fingerprint are stale."""
-        return tuple(getattr(self, f.name) for f in fields(self))
-
-    def differences(self, other: "MatmulSettings") -> list[str]:
-        """What changed from ``self`` to ``other``, one ``"mm int8 → int4"`` per setting."""
-        out = []
-        for f in fields(self):
-            old, new = getattr(self, f.name), getattr(other, f.name)
-            if old != new:
-                show = (lambda v: f"{v:g}") if f.name == "threshold" else str
-                out.append(f"{FIELD_LABELS.get(f.name, f.name)} {printable(show(old))} → {printable(show(new))}")
-        return out
-
-    def to_dict(self) -> dict:
-        """Plain data (for display and tests)."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class NpuSide:
-    """The backend that runs the NPU side, and why it was chosen."""
-
-    name: str
-    reason: str
-    npu_available: bool
-
-    @property
-    def summary(self) -> str:
-        """The choice in one short line; :attr:`reason` holds the details (a missing library's whole story)."""
-        # At 80 columns the Matmul panel is 48 wide: "NPU side: " and this must fit on one line.
-        if self.name == "npu-sim" and not self.npu_available and not self.reason.startswith("npu-sim chosen"):
-            return "npu-sim · npu unavailable (see notes)"
-        if self.name == "npu" and not self.npu_available:
-            return "npu · unavailable (see notes)"
-        return f"{self.name} ({'the real NPU' if self.name == 'npu' else 'the exact emulator'})"
-
-
-def choose_npu_side(requested: str, availability: list[tuple[str, bool, str]]) -> NpuSide:
-    """``npu`` if the real NPU is available (or asked for), otherwise ``npu-sim``, with the reason.
-
-    ``availability`` is :func:`layoutscope.backend.available_backends`.
-    """
-    npu = next(((ok, why) for name, ok, why in availability if name == "npu"), None)
-    ok = bool(npu and npu[0])
-    why_not = npu[1] if npu else "the real-NPU backend (librknnrt binding) is not part of this version"
-    if requested == "npu-sim":
-        return NpuSide("npu-sim", "npu-sim chosen in settings (the exact emulator)", ok)
-    if ok:
-        return NpuSide("npu", "the real NPU is available (librknnrt)", True)
-    if requested == "npu":
-        return NpuSide("npu", f"npu was chosen but is unavailable: {why_not}", False)
-    return NpuSide("npu-sim", f"npu unavailable: {why_not}; running the exact emulator", False)
 
 
 def no_data_reason(tensor) -> Optional[str]:
@@ -177,7 +74,7 @@ class _Staged:
         return getattr(self._backend, name)
 
 
-def run_matmul(model, tensor_name: str, settings: MatmulSettings, npu_side: NpuSide,
+def run_matmul(model, tensor_name: str, settings: RunSettings, npu_side: NpuSide,
                stage: Callable[[int, str], None] = lambda i, s: None,
                cancelled: Callable[[], bool] = lambda: False):
     """Run and compare one matmul; returns ``(Comparison, notices)``.
@@ -209,8 +106,9 @@ def run_matmul(model, tensor_name: str, settings: MatmulSettings, npu_side: NpuS
         raise ValueError(empty)
     enter(0)
     x, described = load_input(settings.input, model, weight.ne[0], settings.rows)
-    backend = get_backend(npu_side.name, **settings.npu_options())
-    reference, notice = reference_backend(settings.reference)
+    core = {"core": settings.npu_core} if npu_side.name == "npu" else {}
+    backend = get_backend(npu_side.name, **core, **settings.npu_options())
+    reference, notice = reference_backend(settings.reference, settings.threads)
     result = run_comparison(
         weight, x, _Staged(backend, lambda: enter(1), checkpoint=checkpoint),
         _Staged(reference, lambda: enter(2), lambda: enter(3)), described, bands=settings.bands,

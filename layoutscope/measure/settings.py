@@ -1,4 +1,24 @@
-"""Validators for every user-settable value, shared by the CLI options and the TUI settings.
+"""The run settings: one record declares every setting once, and the validators it is made of.
+
+:class:`RunSettings` is what a matmul (or a scan of many) runs with: the NPU
+side and the reference, the NPU pipeline (platform, matmul type, weight and
+activation schemes), the input X, the verdict threshold, the NPU core and
+the CPU threads. Each field carries its whole declaration (:class:`Setting`):
+its default, help text, choices (taken from the backend's own tables), the
+validator, the command-line flag and metavar, and the TUI dialog's label.
+The command line's options and ``--help`` (:mod:`layoutscope.cli.parser`),
+``RunSettings.from_args``, the TUI's settings dialog
+(:mod:`layoutscope.measure.settings_form`, ``tui/screens/settings.py``) and
+the messages that name a setting are all made from it.
+
+**Adding a setting** (issue 12's ``--ctx``, ``--npu SELECT``, ...): add one
+field to :class:`RunSettings` with ``setting(default, help=..., parse=...)``,
+in the ``group`` of the commands that take it (``pipeline``: every command
+that runs the NPU pipeline; ``matmul``: those that also run a reference and
+make an input; a new group for a new family of commands, which lists it in
+``add_settings``). Its option, ``--help`` line, ``from_args``, fingerprint
+and "what changed" text follow; give it a ``label`` to put it in the TUI's
+dialog too. Nothing else declares it.
 
 Each validator takes the text a user typed and a ``label`` naming where it was
 typed (``--weight-quant`` on the command line, ``weights`` in the TUI), and
@@ -7,7 +27,7 @@ label, the value (escaped and cut to 80 characters) and what is accepted.
 Validation is syntactic and bounded here; what depends on a model (a token id
 inside the vocabulary, a .npy's width) is checked where the model is known.
 
-Only the standard library is imported, so ``--help`` stays light.
+Only the standard library and numpy-free tables are imported, so ``--help`` stays light.
 """
 
 from __future__ import annotations
@@ -15,12 +35,17 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Optional
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache, partial
+from typing import Any, Callable, Mapping, Optional
 
+from layoutscope.backend.rknpu2.platforms import DEFAULT_PLATFORM, MATMUL_TYPES, PLATFORMS
+from layoutscope.backend.sides import AUTO, NPU_REQUESTS, REFERENCE_BACKENDS
 from layoutscope.errors import UsageError
+from layoutscope.formats.threads import MAX_THREADS
 from layoutscope.formats.threads import threads_from_env  # noqa: F401 - the CLI checks it with the others
 from layoutscope.gguf.filekind import not_regular
-from layoutscope.errors import quoted, quoted_path
+from layoutscope.errors import printable, quoted, quoted_path
 
 #: ASCII digits only: ``str.isdigit`` also accepts '³' and other digits ``int`` refuses.
 _DIGITS = re.compile(r"[0-9]+")
@@ -32,15 +57,27 @@ MAX_TOKEN_ID = 2**31 - 1
 MAX_GROUP = 1 << 20
 #: fixed:R bounds: 127/R and R itself must be normal float32 numbers.
 CLAMP_RANGE = (1e-30, 1e30)
+#: Verdict bands on NMSE, (ok_max, degraded_max): ggml's own mul_mat tolerance, and a hundredth.
+DEFAULT_BANDS = (5e-4, 1e-2)
 
-PLATFORM_NAMES = ("rk3588", "rk3576", "rk3566", "rk3568", "rk3562")
-MM_NAMES = ("int8", "int8-fp32", "fp16", "fp16-fp16", "int8-int8", "int4")
-WEIGHT_SCHEME_FORMS = "per-channel, per-tensor, per-group:G or fixed"
-ACT_SCHEME_FORMS = "per-tensor, per-token or fixed:R"
+#: The platforms and matmul types of the backend's own tables, in their order.
+PLATFORM_NAMES = tuple(PLATFORMS)
+MM_NAMES = tuple(MATMUL_TYPES)
+#: The NPU cores one matmul can be pinned to: those of the SoC with the most.
+NPU_CORES = tuple(range(max(p.npu_cores for p in PLATFORMS.values())))
+#: The shapes a requantization scheme takes, for weights and for activations.
+WEIGHT_SCHEMES = ("per-channel", "per-tensor", "per-group:G", "fixed")
+ACT_SCHEMES = ("per-tensor", "per-token", "fixed:R")
+
+
+def _either(forms: tuple) -> str:
+    return ", ".join(forms[:-1]) + f" or {forms[-1]}"
+
+
+WEIGHT_SCHEME_FORMS = _either(WEIGHT_SCHEMES)
+ACT_SCHEME_FORMS = _either(ACT_SCHEMES)
 INPUT_FORMS = "random[:SEED], tokens:ID,ID,... or a PATH.npy"
 RANGE_FORMS = "A:B, A:, :B, : or A (whole numbers; negative ones count from the end, so -1: is the last)"
-#: Largest thread or job count accepted (far beyond any core count; bounds a typo like 10000000).
-MAX_THREADS = 1024
 #: Byte-size suffixes (binary multiples) for LAYOUTSCOPE_MEMORY_LIMIT.
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE = re.compile(r"([0-9]{1,20})\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
@@ -282,3 +319,206 @@ def position(text: str, label: str = "--at") -> tuple:
         raise invalid(label, text, "expected ROW,COL, e.g. --at 3,100 (negative values count from the end)")
     return int(parts[0]), int(parts[1])
 
+
+
+# -- the record ------------------------------------------------------------------------------------------
+
+#: Where a declaration lives in a dataclass field's metadata.
+_DECLARATION = "layoutscope.setting"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One run setting's whole declaration: the CLI option, its ``--help`` line and the TUI row are made from it.
+
+    ``parse(text, label)`` is the validator; ``label`` is ``flag`` on the
+    command line and :attr:`label` in the TUI, so the same value is refused
+    with the same words in both. ``choices`` are the only values (a select in
+    the TUI, ``{a,b}`` in ``--help``); ``forms`` are the shapes a free-form
+    value takes (listed in ``--help`` and in the dialog's hint). ``notes`` add
+    a word to a choice or form; ``{mm}`` in a note names that setting as the
+    front-end labels it (``--mm`` or ``mm``).
+    """
+
+    default: Any
+    help: str
+    parse: Callable[[str, str], Any]
+    group: str = "matmul"
+    choices: tuple = ()
+    forms: tuple = ()
+    notes: Mapping[str, str] = field(default_factory=dict)
+    metavar: Optional[str] = None
+    #: The dialog's label; None keeps the setting out of the TUI.
+    label: Optional[str] = None
+    #: The dialog's text-field placeholder (a select needs none).
+    placeholder: str = ""
+    #: A comma list of values, each checked by ``parse`` (``scan --weight-quant a,b`` sweeps them).
+    sweep: Optional[Callable[[str, str], Any]] = None
+    #: Its values may start with '-' (``--threshold -1`` is a refused value, not an unknown option).
+    numeric: bool = False
+    #: A value as text (the threshold 5e-4 is ``0.0005``).
+    show: Callable[[Any], str] = str
+    #: The attribute of :class:`RunSettings`, filled in by :meth:`RunSettings.declared`.
+    name: str = ""
+
+    @property
+    def flag(self) -> str:
+        """The command-line option: ``--weight-quant`` for ``weight_quant``."""
+        return "--" + self.name.replace("_", "-")
+
+    def labels(self, cli: bool) -> dict[str, str]:
+        """Every setting's name as one front-end says it, for ``{mm}`` in notes."""
+        return {s.name: (s.flag if cli else s.label or s.name) for s in RunSettings.declared()}
+
+    def listing(self, cli: bool = True) -> str:
+        """The choices or forms, each with its note, the default marked on the command line."""
+        names = self.labels(cli)
+        shown = []
+        for item in self.choices or self.forms:
+            words = ["default"] if cli and item == self.default else []
+            if str(item) in self.notes:
+                words.append(self.notes[str(item)].format(**names))
+            shown.append(f"{item} ({'; '.join(words)})" if words else str(item))
+        return ", ".join(shown)
+
+    def help_text(self, sweep: bool = False) -> str:
+        """The ``--help`` line: what it is, then the choices or forms with the default, or the default."""
+        listing = self.listing()
+        text = f"{self.help}: {listing}" if listing else self.help
+        if self.default not in (self.choices or self.forms):
+            text += f" (default {self.show(self.default)})"
+        if sweep and self.sweep is not None:
+            text += "; a comma list sweeps several, the first ranks"
+        return text
+
+    def cli_metavar(self) -> Optional[str]:
+        """``{a,b,c}`` for choices, else the declared metavar."""
+        return "{" + ",".join(map(str, self.choices)) + "}" if self.choices else self.metavar
+
+    def choice_text(self, choice) -> str:
+        """A choice as the dialog's select shows it: ``npu-sim (exact emulator)``."""
+        note = self.notes.get(str(choice))
+        return f"{choice} ({note.format(**self.labels(cli=False))})" if note else str(choice)
+
+
+def setting(default, help: str, parse: Callable[[str, str], Any], **declaration):
+    """A :class:`RunSettings` field: ``default`` and the rest of its :class:`Setting` declaration."""
+    return field(default=default,
+                 metadata={_DECLARATION: Setting(default=default, help=help, parse=parse, **declaration)})
+
+
+def _choice_of(choices: tuple) -> Callable[[str, str], str]:
+    return lambda text, label: choice(text, label, choices)
+
+
+def _joined_schemes(text: str, label: str) -> str:
+    return ",".join(weight_schemes(text, label))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a matmul, a scan and the TUI run with; every field declared once (see the module's docstring).
+
+    The values are not checked here: the command line and the TUI check the
+    text a user typed with each field's validator, and the backend refuses a
+    combination that cannot run (a matmul type the platform lacks).
+    ``weight_quant`` may be a comma list, which only a scan sweeps.
+    """
+
+    backend: str = setting(
+        AUTO, "NPU side", _choice_of(NPU_REQUESTS), choices=NPU_REQUESTS, label="backend",
+        notes={AUTO: "npu if available, else npu-sim", "npu-sim": "exact emulator", "npu": "the real NPU"})
+    reference: str = setting(
+        REFERENCE_BACKENDS[0], "CPU side (cpu is ggml's own kernel, cpu-numpy its numpy twin)",
+        _choice_of(REFERENCE_BACKENDS), choices=REFERENCE_BACKENDS, label="reference")
+    platform: str = setting(
+        DEFAULT_PLATFORM, "SoC whose NPU layouts are used", _choice_of(PLATFORM_NAMES),
+        group="pipeline", choices=PLATFORM_NAMES, label="platform")
+    mm: str = setting(
+        "int8", "NPU matmul type", _choice_of(MM_NAMES), group="pipeline",
+        choices=MM_NAMES, label="mm")
+    weight_quant: str = setting(
+        "per-channel", "weight requantization", weight_scheme,
+        group="pipeline", forms=WEIGHT_SCHEMES, notes={"per-group:G": "needs {mm} int8-fp32"}, metavar="S",
+        label="weights", placeholder=" | ".join(WEIGHT_SCHEMES), sweep=_joined_schemes)
+    act_quant: str = setting(
+        "per-tensor", "activation requantization", act_scheme,
+        group="pipeline", forms=ACT_SCHEMES, metavar="S", label="activations", placeholder=" | ".join(ACT_SCHEMES))
+    input: str = setting(
+        "random", f"activations X: {INPUT_FORMS} of float32 M×K", input_spec,
+        metavar="SRC", label="input", placeholder="random[:SEED] | tokens:ID,... | PATH.npy")
+    rows: int = setting(
+        8, "rows of random input", partial(whole_number, minimum=1, example="8"), metavar="M", label="rows",
+        numeric=True)
+    threshold: float = setting(
+        DEFAULT_BANDS[0], f"verdict threshold, an NMSE: ok up to it, degraded up to max(it, {DEFAULT_BANDS[1]:g}), "
+        "broken above", partial(positive_float, example="5e-4"), metavar="NMSE",
+        label="threshold", placeholder="NMSE, e.g. 5e-4", numeric=True, show=lambda value: f"{value:g}")
+    npu_core: int = setting(
+        NPU_CORES[0], "NPU core that --backend npu runs on (the matmul API takes one)",
+        partial(whole_number, minimum=min(NPU_CORES), maximum=max(NPU_CORES)), choices=NPU_CORES, numeric=True)
+    threads: int = setting(
+        1, "threads for ggml's CPU matmul", partial(whole_number, minimum=1, maximum=MAX_THREADS),
+        metavar="THREADS", numeric=True)
+
+    @classmethod
+    def declared(cls, *groups: str) -> tuple[Setting, ...]:
+        """Every setting's declaration in field order (those of ``groups`` when given)."""
+        return tuple(s for s in _declarations() if not groups or s.group in groups)
+
+    @classmethod
+    def declaration(cls, name: str) -> Setting:
+        """The declaration of the field ``name`` (KeyError naming the settings there are)."""
+        found = {s.name: s for s in cls.declared()}
+        if name not in found:
+            raise KeyError(f"no run setting {name!r}; there are {', '.join(found)}")
+        return found[name]
+
+    @classmethod
+    def from_args(cls, args) -> "RunSettings":
+        """The settings a parsed command line gives (fields it has no option for keep their defaults)."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+    def npu_options(self) -> dict:
+        """Keyword options of the NPU-side pipeline (platform, mm, weight_quant, act_quant)."""
+        return {s.name: getattr(self, s.name) for s in self.declared("pipeline")}
+
+    @property
+    def weight_quants(self) -> tuple:
+        """The weight schemes: one, or a scan's sweep (the first ranks)."""
+        return tuple(s.strip() for s in self.weight_quant.split(","))
+
+    @property
+    def bands(self) -> tuple:
+        """Verdict bands with the threshold as the ok bound, for a matmul and a scan alike."""
+        return (self.threshold, max(self.threshold, DEFAULT_BANDS[1]))
+
+    def with_changes(self, **changes) -> "RunSettings":
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+    @property
+    def fingerprint(self) -> tuple:
+        """Every setting a result depends on; results made under another fingerprint are stale."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    def differences(self, other: "RunSettings") -> list[str]:
+        """What changed from ``self`` to ``other``, one ``"mm int8 → int4"`` per setting, in the dialog's words."""
+        declared = {s.name: s for s in self.declared()}
+        out = []
+        for f in fields(self):
+            old, new = getattr(self, f.name), getattr(other, f.name)
+            if old != new:
+                s = declared.get(f.name)
+                label, show = (s.label or s.name, s.show) if s else (f.name, str)
+                out.append(f"{label} {printable(show(old))} → {printable(show(new))}")
+        return out
+
+    def to_dict(self) -> dict:
+        """Plain data (for display and tests)."""
+        return asdict(self)
+
+
+@cache
+def _declarations() -> tuple[Setting, ...]:
+    return tuple(replace(f.metadata[_DECLARATION], name=f.name) for f in fields(RunSettings))

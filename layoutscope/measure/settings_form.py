@@ -1,13 +1,16 @@
 """The settings dialog's fields checked in the TUI's own words: every field's problem at once.
 
-:func:`check_fields` turns the texts of the dialog (``weights``,
-``activations``, ``input``, ``rows``, ``threshold`` and the choices) into a
-:class:`~layoutscope.measure.session.MatmulSettings`, or into one message per
-field that cannot be used, each naming the field as the dialog labels it and
-never a command-line flag. :func:`check_input` also checks what depends on the
+The dialog shows one row per setting of :class:`~layoutscope.measure.settings.RunSettings`
+that has a ``label`` (:data:`FIELDS`), and each is checked by that setting's
+own validator under its label, so a bad value is refused with the command
+line's words, naming ``mm`` where the command line names ``--mm``.
+:func:`check_fields` turns the dialog's texts into a ``RunSettings``, or into
+one message per field that cannot be used. Two checks are stricter here
+(:data:`DIALOG_CHECKS`): :func:`check_input` also checks what depends on the
 open model (token ids inside its vocabulary, a ``.npy`` that holds float32
 rows), so ``tokens:99999999`` is refused when it is typed, not at the next
-matmul. Pure: no Textual, so it is tested on its own.
+matmul; and an interactive matmul takes at most :data:`MAX_ROWS` rows. Pure:
+no Textual, so it is tested on its own.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ from __future__ import annotations
 from typing import Mapping, Optional
 
 from layoutscope.measure import settings as options
-from layoutscope.measure.session import MatmulSettings, in_field_words
-from layoutscope.measure.settings import OptionError, invalid
+from layoutscope.measure.session import in_field_words
+from layoutscope.measure.settings import OptionError, RunSettings, Setting, invalid
 
-#: The dialog's fields, top to bottom, as it labels them.
-FIELDS = ("backend", "reference", "platform", "mm", "weights", "activations", "input", "rows", "threshold")
+#: The settings the dialog shows, top to bottom.
+DIALOG_SETTINGS: tuple[Setting, ...] = tuple(s for s in RunSettings.declared() if s.label)
+#: The dialog's fields, as it labels them.
+FIELDS = tuple(s.label for s in DIALOG_SETTINGS)
 #: Most activation rows one interactive matmul takes (X is rows × K float32, and the NPU side copies it).
 MAX_ROWS = 4096
-BACKENDS = ("auto", "npu-sim", "npu")
-REFERENCES = ("cpu", "cpu-numpy")
 
 
 def check_input(text: str, model=None, label: str = "input") -> str:
@@ -66,37 +69,24 @@ def _check_npy(path: str, text: str, label: str) -> None:
         raise invalid(label, text, f"shape is {tuple(x.shape)}, expected float32 rows (M, K) with M, K ≥ 1")
 
 
-def check_fields(values: Mapping[str, str], base: MatmulSettings,
-                 model=None) -> tuple[Optional[MatmulSettings], dict[str, str]]:
+def check_fields(values: Mapping[str, str], base: RunSettings,
+                 model=None) -> tuple[Optional[RunSettings], dict[str, str]]:
     """``(settings, {})`` when every field can be used, else ``(None, {field: message})`` for each one that cannot.
 
-    ``values`` maps the names of :data:`FIELDS` to the texts typed or chosen;
+    ``values`` maps the labels of :data:`FIELDS` to the texts typed or chosen;
     a missing field keeps ``base``'s value. The combination (a scheme the
     matmul type cannot take, a type the platform lacks) is checked once every
     field is valid on its own.
     """
-    def text(field: str, current) -> str:
-        return str(values.get(field, current)).strip()
-
     errors: dict[str, str] = {}
     parsed: dict = {}
-    checks = (
-        ("backend", "backend", lambda t: options.choice(t, "backend", BACKENDS), base.backend),
-        ("reference", "reference", lambda t: options.choice(t, "reference", REFERENCES), base.reference),
-        ("platform", "platform", lambda t: options.platform(t, "platform"), base.platform),
-        ("mm", "mm", lambda t: options.matmul_type(t, "mm"), base.mm),
-        ("weights", "weight_quant", lambda t: options.weight_scheme(t, "weights"), base.weight_quant),
-        ("activations", "act_quant", lambda t: options.act_scheme(t, "activations"), base.act_quant),
-        ("input", "input", lambda t: check_input(t or "random", model, "input"), base.input),
-        ("rows", "rows", lambda t: options.whole_number(t, "rows", 1, MAX_ROWS, "8"), base.rows),
-        ("threshold", "threshold", lambda t: options.positive_float(t, "threshold", example="5e-4"),
-         f"{base.threshold:g}"),
-    )
-    for field, attribute, check, current in checks:
+    for s in DIALOG_SETTINGS:
+        text = str(values.get(s.label, s.show(getattr(base, s.name)))).strip()
+        stricter = DIALOG_CHECKS.get(s.name)
         try:
-            parsed[attribute] = check(text(field, current))
+            parsed[s.name] = stricter(text, s.label, model) if stricter else s.parse(text, s.label)
         except OptionError as exc:
-            errors[field] = str(exc)
+            errors[s.label] = str(exc)
     if errors:
         return None, errors
     settings = base.with_changes(**parsed)
@@ -107,7 +97,23 @@ def check_fields(values: Mapping[str, str], base: MatmulSettings,
     return settings, {}
 
 
-def combination_problem(settings: MatmulSettings) -> Optional[tuple[str, str]]:
+def _dialog_rows(text: str, label: str, model=None) -> int:
+    # The setting's own check first, so whatever the command line refuses is refused in its words.
+    rows = RunSettings.declaration("rows").parse(text, label)
+    if rows > MAX_ROWS:
+        options.whole_number(text, label, 1, MAX_ROWS, "8")
+    return rows
+
+
+#: The dialog's stricter checks, ``check(text, label, model)``, each after or instead of the setting's own:
+#: the input against the open model, and a cap on the rows of an interactive matmul.
+DIALOG_CHECKS = {
+    "input": lambda text, label, model: check_input(text or "random", model, label),
+    "rows": _dialog_rows,
+}
+
+
+def combination_problem(settings: RunSettings) -> Optional[tuple[str, str]]:
     """``(field, message)`` when valid fields do not make a matmul together, else None."""
     from layoutscope.backend import get_backend
     from layoutscope.backend.rknpu2.platforms import get_platform

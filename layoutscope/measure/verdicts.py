@@ -5,7 +5,7 @@ tensor that is worse than the threshold. It holds plain data only (no arrays,
 no UI), so a scan can fill it from a worker's results.
 
 Every entry remembers the settings that made it (a fingerprint, see
-``MatmulSettings.fingerprint``). Asked with the current fingerprint, the
+``RunSettings.fingerprint``). Asked with the current fingerprint, the
 store treats entries made under other settings as *stale*: they are kept (and
 count again if the settings come back) but never walked to by ``n`` / ``N``.
 """

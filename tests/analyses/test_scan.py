@@ -61,7 +61,7 @@ def test_each_row_is_the_compare_of_that_tensor(tiny):
 
 @pytest.mark.parametrize("schemes", [("per-channel",), ("per-tensor", "fixed:0.3")])
 def test_the_streamed_scan_reports_what_the_whole_pipeline_reports(tiny, monkeypatch, schemes):
-    options = ScanOptions(backend="npu-sim", filter=r"blk\.0\.|^output\.weight$", weight_quants=schemes)
+    options = ScanOptions(backend="npu-sim", filter=r"blk\.0\.|^output\.weight$", weight_quant=",".join(schemes))
     streamed = Scanner(tiny, options).run()
     monkeypatch.setattr("layoutscope.backend.npu_sweep.can_sweep", lambda backend: False)
     whole = Scanner(tiny, options).run()
@@ -74,7 +74,7 @@ def test_the_streamed_scan_reports_what_the_whole_pipeline_reports(tiny, monkeyp
 
 def test_sweep_says_which_scheme_each_tensor_needs(tiny):
     options = ScanOptions(backend="npu-sim", mm="int8-fp32", filter="ffn_down",
-                          weight_quants=("per-tensor", "per-channel", "per-group:32"))
+                          weight_quant="per-tensor,per-channel,per-group:32")
     report = Scanner(tiny, options).run()
     needs = {r.tensor: r.needs for r in report.rows}
     assert len(report.rows) == 4 * 3
@@ -187,16 +187,16 @@ def test_text_helpers_the_cli_and_the_tui_share(tiny):
 
 def test_tui_settings_become_scan_options():
     from layoutscope.measure.metrics import DEFAULT_BANDS
-    from layoutscope.measure.session import MatmulSettings
+    from layoutscope.measure.settings import RunSettings
 
-    settings = MatmulSettings(backend="npu-sim", platform="rk3576", mm="int8-fp32", weight_quant="per-group:32",
-                              act_quant="per-token", input="random:3", rows=4)
-    o = settings.scan_options()
+    settings = RunSettings(backend="npu-sim", platform="rk3576", mm="int8-fp32", weight_quant="per-group:32",
+                           act_quant="per-token", input="random:3", rows=4)
+    o = ScanOptions.of(settings)
     assert (o.backend, o.platform, o.mm, o.weight_quants, o.act_quant, o.input, o.rows) == (
         "npu-sim", "rk3576", "int8-fp32", ("per-group:32",), "per-token", "random:3", 4)
     assert o.bands == DEFAULT_BANDS
-    assert settings.with_changes(threshold=1e-3).scan_options().bands == (1e-3, DEFAULT_BANDS[1])
-    assert settings.with_changes(threshold=0.5).scan_options().bands == (0.5, 0.5)
+    assert ScanOptions.of(settings.with_changes(threshold=1e-3)).bands == (1e-3, DEFAULT_BANDS[1])
+    assert ScanOptions.of(settings.with_changes(threshold=0.5)).bands == (0.5, 0.5)
 
 
 # -- non-finite weights -----------------------------------------------------------------------------

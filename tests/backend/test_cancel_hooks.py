@@ -130,7 +130,9 @@ def test_a_cancelled_scan_stops_inside_a_weight(tiny, monkeypatch):
 
 
 def test_a_matmul_cancelled_during_prepare_stops_there(tiny, monkeypatch):
-    from layoutscope.measure.session import MatmulCancelled, MatmulSettings, NpuSide, run_matmul
+    from layoutscope.backend import NpuSide
+    from layoutscope.measure.session import MatmulCancelled, run_matmul
+    from layoutscope.measure.settings import RunSettings
 
     monkeypatch.setattr(npu_pipeline, "CHECKED_BLOCK_ELEMENTS", 256 * 16)
     stages: list[str] = []
@@ -144,7 +146,7 @@ def test_a_matmul_cancelled_during_prepare_stops_there(tiny, monkeypatch):
         return polls.is_set()
 
     with pytest.raises(MatmulCancelled):
-        run_matmul(tiny, "blk.0.attn_q.weight", MatmulSettings(backend="npu-sim"), NpuSide("npu-sim", "test", False),
+        run_matmul(tiny, "blk.0.attn_q.weight", RunSettings(backend="npu-sim"), NpuSide("npu-sim", "test", False),
                    stage=lambda i, s: stages.append(s), cancelled=cancelled)
     assert stages == ["input", "npu side"]  # stopped inside the NPU side's prepare, not at the next stage
     assert calls.count("npu side") == 3

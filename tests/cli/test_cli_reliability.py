@@ -895,7 +895,7 @@ CLASS_5: list[Case] = [
     Case("scan-top-negative", (*_SCAN, "--top", "-5"), 2, ("--top '-5': out of range: use a whole number from 0",)),
     Case("diff-top-negative", ("diff", "{tiny}", "{tiny}", "--top", "-1"), 2, ("--top '-1'",)),
     Case("reference", (*_CMP, "--reference", "gpu"), 2, ("--reference 'gpu': choose from cpu, cpu-numpy",)),
-    Case("backend", (*_CMP, "--backend", "gpu"), 2, ("--backend 'gpu': choose from npu, npu-sim",)),
+    Case("backend", (*_CMP, "--backend", "gpu"), 2, ("--backend 'gpu': choose from auto, npu-sim, npu",)),
     Case("fail-on", (*_CMP, "--fail-on", "often"), 2, ("--fail-on 'often': choose from degraded, broken",)),
     Case("doctor-platform", ("doctor", "--platform", "rk9"), 2,
          ("--platform 'rk9'", "(see layoutscope doctor --help)")),

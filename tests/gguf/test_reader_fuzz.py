@@ -319,8 +319,8 @@ GGML_CHILD = textwrap.dedent("""
 
     ggml = load()
     VARIANTS = [dict(backend="npu-sim", rows=2), dict(backend="npu-sim", rows=2, mm="fp16", reference="cpu-numpy"),
-                dict(backend="npu-sim", rows=3, mm="int8-fp32", weight_quants=("per-group:32",)),
-                dict(backend="npu-sim", rows=1, weight_quants=("per-tensor",), act_quant="per-token")]
+                dict(backend="npu-sim", rows=3, mm="int8-fp32", weight_quant="per-group:32"),
+                dict(backend="npu-sim", rows=1, weight_quant="per-tensor", act_quant="per-token")]
 
     def exercise(path, variant):
         with layoutscope.open(path) as m:

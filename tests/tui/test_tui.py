@@ -11,7 +11,7 @@ from tui_support import plain, run, screen_text, settle, write_observed
 
 import layoutscope
 from layoutscope.report.csv_tables import COMPARISON_COLUMNS
-from layoutscope.measure.session import MatmulSettings
+from layoutscope.measure.settings import RunSettings
 from layoutscope.report.csv_tables import SIDE_BY_SIDE_COLUMNS
 from layoutscope.tui.app import LayoutscopeApp
 from layoutscope.tui.screens.error import ErrorScreen
@@ -215,7 +215,7 @@ def test_values_export_writes_the_weight_side_by_side(tiny_llama_path, tmp_path)
 
 def test_n_walks_to_tensors_worse_than_the_threshold(tiny_llama_path):
     async def body():
-        app = LayoutscopeApp(tiny_llama_path, settings=MatmulSettings(threshold=1e-12))
+        app = LayoutscopeApp(tiny_llama_path, settings=RunSettings(threshold=1e-12))
         async with app.run_test(size=(80, 24)) as pilot:
             main = await opened(app, pilot)
             await pilot.press("n")
@@ -460,7 +460,7 @@ def test_layoutscope_file_opens_the_tui_in_a_terminal(tiny_llama_path):
 
 
 # -- the Scan screen ----------------------------------------------------------------------------
-SIM = MatmulSettings(backend="npu-sim")
+SIM = RunSettings(backend="npu-sim")
 
 
 def scan_table_names(scan) -> list[str]:

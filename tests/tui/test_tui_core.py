@@ -164,43 +164,45 @@ def test_the_core_helpers_do_not_import_textual():
 def test_a_matmul_and_a_scan_judge_with_the_same_threshold(tiny_llama_path):
     """With a non-default threshold, ``m`` and the Scan screen give one tensor the same verdict."""
     import layoutscope
-    from layoutscope.measure.session import MatmulSettings, NpuSide, run_matmul
-    from layoutscope.analyses.scan import Scanner
+    from layoutscope.analyses.scan import ScanOptions, Scanner
+    from layoutscope.backend import NpuSide
+    from layoutscope.measure.session import run_matmul
+    from layoutscope.measure.settings import RunSettings
 
-    settings = MatmulSettings(backend="npu-sim", threshold=1e-4)
-    assert settings.bands == (1e-4, 1e-2) == settings.scan_options().bands
+    settings = RunSettings(backend="npu-sim", threshold=1e-4)
+    assert settings.bands == (1e-4, 1e-2) == ScanOptions.of(settings).bands
     with layoutscope.open(tiny_llama_path) as model:
         comparison, _ = run_matmul(model, "blk.0.attn_q.weight", settings, NpuSide("npu-sim", "test", False))
-        options = settings.scan_options()
+        options = ScanOptions.of(settings)
         row = next(r for r in Scanner(model, options).run().rows if r.tensor == "blk.0.attn_q.weight")
     assert comparison.bands == options.bands
     assert comparison.metrics.verdict == row.verdict == "degraded"  # NMSE ~1.4e-4: over 1e-4, under 1e-2
 
 
 def test_verdicts_made_under_other_settings_are_stale_and_never_worse():
-    from layoutscope.measure.session import MatmulSettings
+    from layoutscope.measure.settings import RunSettings
 
-    int8, int4 = MatmulSettings(), MatmulSettings(mm="int4")
+    int8, int4 = RunSettings(), RunSettings(mm="int4")
     store = VerdictStore()
     store.record("a", 2e-2, settings=int8.fingerprint)
     store.record("b", 3e-2, settings=int4.fingerprint)
     order = ["a", "b", "c"]
     assert store.next_worse(order, "c", 5e-4, fingerprint=int4.fingerprint) == "b"
     assert store.next_worse(order, "b", 5e-4, fingerprint=int4.fingerprint) == "b"  # the only current one
-    assert store.next_worse(order, "c", 5e-4, fingerprint=MatmulSettings(rows=9).fingerprint) is None
+    assert store.next_worse(order, "c", 5e-4, fingerprint=RunSettings(rows=9).fingerprint) is None
     assert store.stale(int4.fingerprint) == ["a"] and store.stale(int8.fingerprint) == ["b"]
     assert not store.is_worse("a", 5e-4, int4.fingerprint) and store.is_worse("a", 5e-4)  # no fingerprint: any
 
 
 def test_settings_say_what_changed_in_the_dialogs_words():
-    from layoutscope.measure.session import MatmulSettings
+    from layoutscope.measure.settings import RunSettings
 
-    old = MatmulSettings()
+    old = RunSettings()
     new = old.with_changes(mm="int4", weight_quant="per-tensor", threshold=1e-3, input="tokens:\x1b[1m")
     assert old.differences(new) == ["mm int8 → int4", "weights per-channel → per-tensor",
                                     "input random → tokens:\\e[1m", "threshold 0.0005 → 0.001"]
     assert old.differences(old) == [] and old.fingerprint != new.fingerprint
-    assert old.fingerprint == MatmulSettings().fingerprint
+    assert old.fingerprint == RunSettings().fingerprint
 
 
 def test_command_line_flags_become_field_names():
@@ -213,21 +215,21 @@ def test_command_line_flags_become_field_names():
 
 
 def test_the_npu_side_fits_one_line_at_80_columns():
-    from layoutscope.measure.session import choose_npu_side
+    from layoutscope.backend import npu_side
 
     long_reason = "librknnrt.so not found (not in /usr/lib nor the linker's search path): " + "x" * 200
     for requested, available in (("auto", False), ("npu", False), ("auto", True), ("npu-sim", False)):
-        side = choose_npu_side(requested, [("npu", available, "ready" if available else long_reason)])
+        side = npu_side(requested, [("npu", available, "ready" if available else long_reason)])
         assert len("NPU side: " + side.summary) <= 48, side.summary
         assert long_reason not in side.summary
-    assert choose_npu_side("auto", [("npu", False, long_reason)]).summary == "npu-sim · npu unavailable (see notes)"
+    assert npu_side("auto", [("npu", False, long_reason)]).summary == "npu-sim · npu unavailable (see notes)"
 
 
 def test_every_bad_settings_field_is_reported_at_once(tiny):
-    from layoutscope.measure.session import MatmulSettings
+    from layoutscope.measure.settings import RunSettings
     from layoutscope.measure.settings_form import check_fields
 
-    base = MatmulSettings()
+    base = RunSettings()
     settings, errors = check_fields({"weights": "per-group:0", "activations": "fixed:1e39", "input": "tokens:1,,2",
                                      "rows": "99999", "threshold": "inf"}, base, tiny)
     assert settings is None
@@ -249,10 +251,10 @@ def test_every_bad_settings_field_is_reported_at_once(tiny):
     ({"input": "missing.npy"}, "input", "no such .npy file"),
 ])
 def test_settings_that_do_not_fit_the_model_or_each_other(tiny, values, field, words):
-    from layoutscope.measure.session import MatmulSettings
+    from layoutscope.measure.settings import RunSettings
     from layoutscope.measure.settings_form import check_fields
 
-    settings, errors = check_fields(values, MatmulSettings(), tiny)
+    settings, errors = check_fields(values, RunSettings(), tiny)
     assert settings is None and list(errors) == [field] and words in errors[field]
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from tui_support import plain, run, screen_text, settle
 
-from layoutscope.measure.session import MatmulSettings
+from layoutscope.measure.settings import RunSettings
 from layoutscope.samples.ggufwrite import STRING, GGUFBuilder
 from layoutscope.tui.app import LayoutscopeApp
 
-SIM = MatmulSettings(backend="npu-sim")
+SIM = RunSettings(backend="npu-sim")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_a_matmul_with_infinities_on_both_sides_shows_its_histogram_without_warn
     x = np.random.default_rng(4).standard_normal((8, 64)).astype(np.float32)
     x[2, 9] = np.inf
     np.save(tmp_path / "x_inf.npy", x)
-    settings = MatmulSettings(backend="npu-sim", mm="fp16", input=str(tmp_path / "x_inf.npy"))
+    settings = RunSettings(backend="npu-sim", mm="fp16", input=str(tmp_path / "x_inf.npy"))
 
     async def body():
         import warnings

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from tui_support import plain, run, screen_text, settle
 
-from layoutscope.measure.session import MatmulSettings
+from layoutscope.measure.settings import RunSettings
 from layoutscope.tui.app import LayoutscopeApp
 from layoutscope.tui.widgets.tensor_tree import TensorTree
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "samples"))
 from ggufwrite import STRING, GGUFBuilder  # noqa: E402
 
-SIM = MatmulSettings(backend="npu-sim")
+SIM = RunSettings(backend="npu-sim")
 Q8_0, F32 = 8, 0
 
 

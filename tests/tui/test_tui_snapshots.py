@@ -7,11 +7,11 @@ import os
 import pytest
 from tui_support import check_snapshot, run, settle, write_observed
 
-from layoutscope.measure.session import MatmulSettings
+from layoutscope.measure.settings import RunSettings
 from layoutscope.tui.app import LayoutscopeApp
 
 #: The emulator, chosen explicitly: the screens must not depend on whether this machine has an NPU.
-SETTINGS = MatmulSettings(backend="npu-sim")
+SETTINGS = RunSettings(backend="npu-sim")
 
 
 async def _at_element(app, pilot, tensor: str, row: int, col: int):
@@ -25,7 +25,7 @@ async def _at_element(app, pilot, tensor: str, row: int, col: int):
     return main
 
 
-def snapshot(path, name: str, steps, settings: MatmulSettings = SETTINGS) -> None:
+def snapshot(path, name: str, steps, settings: RunSettings = SETTINGS) -> None:
     async def body():
         app = LayoutscopeApp(path, settings=settings)
         async with app.run_test(size=(80, 24)) as pilot:

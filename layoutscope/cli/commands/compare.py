@@ -17,18 +17,19 @@ def run(args) -> int:
     from layoutscope.measure.inputs import load_input
 
     from layoutscope.backend import npu_backend, reference_backend
+    from layoutscope.measure.settings import RunSettings
 
-    backend, notice = npu_backend(args.backend, core=args.npu_core, platform=args.platform, mm=args.mm,
-                                  weight_quant=args.weight_quant, act_quant=args.act_quant)
-    reference, ref_notice = reference_backend(args.reference, args.threads)
+    settings = RunSettings.from_args(args)
+    backend, notice = npu_backend(settings.backend, core=settings.npu_core, **settings.npu_options())
+    reference, ref_notice = reference_backend(settings.reference, settings.threads)
     with Model(args.file) as model:
-        outputs = Outputs(args, models=model.paths, inputs=existing_files(args.input))
+        outputs = Outputs(args, models=model.paths, inputs=existing_files(settings.input))
         weight = model.tensor(args.tensor)
         weight.require_data("compare")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); compare needs a matmul weight")
-        x, described = load_input(args.input, model, weight.ne[0], args.rows, n=weight.ne[1])
-        result = run_comparison(weight, x, backend, reference, described)
+        x, described = load_input(settings.input, model, weight.ne[0], settings.rows, n=weight.ne[1])
+        result = run_comparison(weight, x, backend, reference, described, bands=settings.bands)
         notices = [n for n in (notice, ref_notice) if n]
         outputs.export("--csv", lambda stream: write_comparison_csv(stream, result))
         data = result.to_dict()

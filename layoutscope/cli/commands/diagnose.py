@@ -13,6 +13,7 @@ def run(args) -> int:
     from layoutscope.analyses.diagnose import diagnose
     from layoutscope.measure.inputs import load_npy, load_observed
     from layoutscope.measure.jsonable import jsonable
+    from layoutscope.measure.settings import RunSettings
 
     with Model(args.file) as model:
         weight = model.tensor(args.tensor)
@@ -23,8 +24,7 @@ def run(args) -> int:
         outputs = Outputs(args, models=model.paths, inputs=(args.observed, args.input))
         x, _ = load_npy(args.input, k, label="--input")
         observed = load_observed(args.observed, x.shape[0], n, weight.name)
-        result = diagnose(weight, x, observed, platform=args.platform, mm=args.mm,
-                          weight_quant=args.weight_quant, act_quant=args.act_quant)
+        result = diagnose(weight, x, observed, **RunSettings.from_args(args).npu_options())
         data = result.to_dict()
         data = jsonable({"tensor": data.pop("tensor"), "type": weight.type.name, "ne": list(weight.ne),
                          "observed": args.observed, "input": args.input, **data})

@@ -19,27 +19,16 @@ from layoutscope.report.scan_text import as_text
 from layoutscope.cli.outputs import Outputs
 
 
-def options_from(args):
-    """:class:`ScanOptions` from parsed arguments."""
-    from layoutscope.analyses.scan import ScanOptions, parse_schemes
-
-    return ScanOptions(
-        backend=args.backend or "auto", reference=args.reference, platform=args.platform, mm=args.mm,
-        weight_quants=parse_schemes(args.weight_quant), act_quant=args.act_quant, input=args.input,
-        rows=args.rows, threads=args.threads, npu_core=args.npu_core, filter=args.filter,
-    )
-
-
 def run(args) -> int:
     """Scan, print, write reports, and choose the exit code."""
     import os
 
     from layoutscope.cli import interrupts
     from layoutscope.report.csv_tables import write_scan_csv
-    from layoutscope.analyses.scan import Scanner, worst_verdict
+    from layoutscope.analyses.scan import ScanOptions, Scanner, worst_verdict
     from layoutscope.cli.commands.compare import existing_files
 
-    options = options_from(args)
+    options = ScanOptions.from_args(args)
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     if jobs < 1:
         raise ValueError(f"--jobs {jobs}: need at least 1")

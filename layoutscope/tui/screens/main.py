@@ -27,7 +27,9 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs,
 from textual.worker import Worker, WorkerState
 
 from layoutscope.errors import UsageError
-from layoutscope.measure.session import MatmulSettings, choose_npu_side, in_field_words, no_data_reason
+from layoutscope.backend import npu_side
+from layoutscope.measure.session import in_field_words, no_data_reason
+from layoutscope.measure.settings import RunSettings
 from layoutscope.gguf.name_filter import compile_filter
 from layoutscope.errors import printable, quoted
 from layoutscope.measure.verdicts import VerdictStore
@@ -75,7 +77,7 @@ class MainScreen(Survives, MainWorkers, Screen):
     #: The tree filter applies this long after the last key (enter applies it at once).
     FILTER_DELAY = 0.3
 
-    def __init__(self, path: str, settings: Optional[MatmulSettings] = None) -> None:
+    def __init__(self, path: str, settings: Optional[RunSettings] = None) -> None:
         super().__init__()
         self.path = path
         self.model = None
@@ -83,14 +85,14 @@ class MainScreen(Survives, MainWorkers, Screen):
         self.order: list[str] = []
         self.current: Optional[str] = None
         self.cursor = (0, 0)
-        self.settings = settings or MatmulSettings()
+        self.settings = settings or RunSettings()
         self.availability: Optional[list] = None
         self.npu_side = None
         self.verdicts = VerdictStore()
         self.comparisons: dict[str, tuple] = {}
         self.diagnoses: dict[str, tuple] = {}
         #: The settings each stored comparison and diagnosis was made with.
-        self.made_with: dict[tuple, MatmulSettings] = {}
+        self.made_with: dict[tuple, RunSettings] = {}
         self._scan_screen = None
         self._observed_path = ""
         self._input_path = ""
@@ -202,7 +204,7 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     def on_backends_probed(self, message: msg.BackendsProbed) -> None:
         self.availability = message.availability
-        self.npu_side = choose_npu_side(self.settings.backend, self.availability)
+        self.npu_side = npu_side(self.settings.backend, self.availability)
         self.query_one(MatmulPanel).show_settings(self.settings, self.npu_side)
 
     def on_prefetched(self, message: msg.Prefetched) -> None:
@@ -379,7 +381,7 @@ class MainScreen(Survives, MainWorkers, Screen):
             self.query_one(ValuesGrid).focus()
 
     # -- results and the settings that made them -----------------------------------------
-    def staleness(self, made_with: Optional[MatmulSettings]) -> Optional[str]:
+    def staleness(self, made_with: Optional[RunSettings]) -> Optional[str]:
         """None when a result made with ``made_with`` matches the current settings, else what differs."""
         if made_with is None or made_with.fingerprint == self.settings.fingerprint:
             return None
@@ -611,12 +613,12 @@ class MainScreen(Survives, MainWorkers, Screen):
 
         self.app.push_screen(SettingsScreen(self.settings, self.availability, self.model), self.guard(chosen))
 
-    def apply_settings(self, settings: MatmulSettings) -> None:
+    def apply_settings(self, settings: RunSettings) -> None:
         """Use new settings from now on (matmuls, scans, diagnoses), mark older results stale and redraw."""
         changes = self.settings.differences(settings)
         self.settings = settings
         if self.availability is not None:
-            self.npu_side = choose_npu_side(settings.backend, self.availability)
+            self.npu_side = npu_side(settings.backend, self.availability)
         self.query_one(TensorTree).set_fingerprint(settings.fingerprint)
         self._stale = set(PANELS) - {"metadata"}
         self._update_title()
@@ -641,7 +643,7 @@ class MainScreen(Survives, MainWorkers, Screen):
             self.app.install_screen(self._scan_screen, "scan")
         self.app.push_screen("scan")
 
-    def record_scan_row(self, row, bands: tuple, settings: MatmulSettings) -> None:
+    def record_scan_row(self, row, bands: tuple, settings: RunSettings) -> None:
         """Record a scan's row in the VerdictStore (source ``scan``, made with ``settings``) and recolour its tree label."""
         self.verdicts.record(row.tensor, row.nmse, source="scan", bands=bands,
                              summary=f"scan: weight NMSE {row.weight_nmse:.2e}", mismatched=row.mismatched,

@@ -12,7 +12,8 @@ from textual import work
 from textual.worker import get_current_worker
 
 from layoutscope.errors import classify
-from layoutscope.measure.session import MatmulCancelled, MatmulSettings, choose_npu_side
+from layoutscope.measure.session import MatmulCancelled
+from layoutscope.measure.settings import RunSettings
 from layoutscope.tui import messages as msg
 from layoutscope.tui.survival import error_text
 from layoutscope.tui.widgets.metadata_panel import search_array
@@ -55,13 +56,13 @@ class MainWorkers:
         self.post_message(msg.AmaxReady(tensor.name, amax))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="matmul")
-    def _matmul(self, model, name: str, settings: MatmulSettings, side) -> None:
-        from layoutscope.backend import available_backends
+    def _matmul(self, model, name: str, settings: RunSettings, side) -> None:
+        from layoutscope.backend import available_backends, npu_side
         from layoutscope.measure.session import run_matmul
 
         worker = get_current_worker()
         try:
-            side = side or choose_npu_side(settings.backend, available_backends())
+            side = side or npu_side(settings.backend, available_backends())
             comparison, notices = run_matmul(
                 model, name, settings, side,
                 stage=lambda i, s: self.post_message(msg.MatmulStage(name, i, s)),
@@ -79,7 +80,7 @@ class MainWorkers:
             self.post_message(msg.MatmulFinished(name, comparison, notices, settings))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diagnose")
-    def _diagnose(self, model, name: str, observed_path: str, input_path: str, settings: MatmulSettings) -> None:
+    def _diagnose(self, model, name: str, observed_path: str, input_path: str, settings: RunSettings) -> None:
         from layoutscope.analyses.diagnose import diagnose
         from layoutscope.measure.inputs import load_npy, load_observed
 
@@ -94,8 +95,7 @@ class MainWorkers:
             weight = model.tensor(name)
             x, _ = load_npy(input_path, weight.ne[0], label="input")
             observed = load_observed(observed_path, x.shape[0], weight.n_rows, name, label="observed Y")
-            result = diagnose(weight, x, observed, platform=settings.platform, mm=settings.mm,
-                              weight_quant=settings.weight_quant, act_quant=settings.act_quant, progress=progress)
+            result = diagnose(weight, x, observed, **settings.npu_options(), progress=progress)
         except MatmulCancelled as exc:
             self.post_message(msg.DiagnoseFailed(name, str(exc), cancelled=True))
             return

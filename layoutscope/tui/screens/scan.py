@@ -206,8 +206,10 @@ class ScanScreen(Survives, Screen):
         bar.update(total=len(self._targets), progress=0)
         self._set_running(True)
         self._stage(f"0 of {len(self._targets)} · starting (esc cancels)")
+        from layoutscope.analyses.scan import ScanOptions
+
         self._scanned_with = self.main.settings
-        options = self._scanned_with.scan_options()
+        options = ScanOptions.of(self._scanned_with)
         self._bands = options.bands
         self._scan(self.main.model, options, self.JOBS or os.cpu_count() or 1, self._cancel)
 

@@ -1,9 +1,13 @@
-"""The settings dialog: backend, reference, platform, schemes, input and threshold.
+"""The settings dialog: one row per setting of the run-settings record that has a label.
 
-Every field is checked by :mod:`layoutscope.measure.settings_form`, in the dialog's
-own words: saving lists every field that cannot be used at once, and the
-input field is checked against the open model as soon as it is left (a token
-id outside the vocabulary, a .npy that is not float32 rows).
+Rows, labels, choices, placeholders and the hint line come from
+:class:`~layoutscope.measure.settings.RunSettings` (through
+:data:`~layoutscope.measure.settings_form.DIALOG_SETTINGS`): a setting with
+choices is a select, any other a text field. Every field is checked by
+:mod:`layoutscope.measure.settings_form`, in the dialog's own words: saving
+lists every field that cannot be used at once, and the input field is checked
+against the open model as soon as it is left (a token id outside the
+vocabulary, a .npy that is not float32 rows).
 """
 
 from __future__ import annotations
@@ -16,32 +20,29 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from layoutscope.measure.session import ACT_SCHEMES, MM_NAMES, PLATFORM_NAMES, WEIGHT_SCHEMES, MatmulSettings
-from layoutscope.measure.settings import OptionError
-from layoutscope.measure.settings_form import check_fields, check_input
+from layoutscope.measure.settings import OptionError, RunSettings, Setting
+from layoutscope.measure.settings_form import DIALOG_SETTINGS, check_fields, check_input
 from layoutscope.tui.survival import Survives
 
-#: Widget id of each field, in the dialog's order (the first is focused on open).
-FIELD_IDS = {
-    "backend": "set-backend", "reference": "set-reference", "platform": "set-platform", "mm": "set-mm",
-    "weights": "set-weight-quant", "activations": "set-act-quant", "input": "set-input", "rows": "set-rows",
-    "threshold": "set-threshold",
-}
+
+def widget_id(setting: Setting) -> str:
+    """The id of a setting's widget: ``set-weight-quant`` for ``--weight-quant``."""
+    return "set-" + setting.flag[2:]
 
 
-def _options(values) -> list[tuple[str, str]]:
-    return [(v, v) for v in values]
+#: Widget id of each field, by the dialog's label, in the dialog's order (the first is focused on open).
+FIELD_IDS = {s.label: widget_id(s) for s in DIALOG_SETTINGS}
 
 
-class SettingsScreen(Survives, ModalScreen[MatmulSettings]):
-    """Edit :class:`MatmulSettings`; ctrl+s (or enter in a text field) saves, esc cancels."""
+class SettingsScreen(Survives, ModalScreen[RunSettings]):
+    """Edit :class:`RunSettings`; ctrl+s (or enter in a text field) saves, esc cancels."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, settings: MatmulSettings, availability: list | None = None, model=None) -> None:
+    def __init__(self, settings: RunSettings, availability: list | None = None, model=None) -> None:
         super().__init__()
         self.settings = settings
         self.availability = availability or []
@@ -49,52 +50,40 @@ class SettingsScreen(Survives, ModalScreen[MatmulSettings]):
         #: The message of each field that cannot be used, as last checked.
         self.errors: dict[str, str] = {}
 
-    def _backend_options(self) -> list[tuple[str, str]]:
-        npu = next(((ok, why) for name, ok, why in self.availability if name == "npu"), None)
-        options = [("auto: npu if available, else npu-sim", "auto"), ("npu-sim (exact emulator)", "npu-sim")]
-        if (npu and npu[0]) or self.settings.backend == "npu":
-            options.append(("npu (the real NPU)", "npu"))
-        return options
+    def _choices(self, setting: Setting) -> list:
+        """A select's choices; the real NPU is offered only when it is available (or already chosen)."""
+        if setting.name != "backend":
+            return list(setting.choices)
+        npu_ready = any(name == "npu" and ok for name, ok, _ in self.availability)
+        return [c for c in setting.choices if c != "npu" or npu_ready or self.settings.backend == "npu"]
+
+    def _widget(self, setting: Setting):
+        value = getattr(self.settings, setting.name)
+        if setting.choices:
+            options = [(setting.choice_text(c), c) for c in self._choices(setting)]
+            return Select(options, value=value, allow_blank=False, compact=True, id=widget_id(setting))
+        return Input(setting.show(value), placeholder=setting.placeholder, compact=True, id=widget_id(setting))
 
     def compose(self) -> ComposeResult:
-        s = self.settings
         with VerticalScroll(id="settings-box"):
             yield Static("matmul settings  (ctrl+s saves · esc cancels)", id="settings-title")
-            yield from self._row("backend", Select(self._backend_options(), value=s.backend, allow_blank=False,
-                                                   compact=True, id="set-backend"))
-            yield from self._row("reference", Select(_options(("cpu", "cpu-numpy")), value=s.reference,
-                                                     allow_blank=False, compact=True, id="set-reference"))
-            yield from self._row("platform", Select(_options(PLATFORM_NAMES), value=s.platform, allow_blank=False,
-                                                    compact=True, id="set-platform"))
-            yield from self._row("mm", Select(_options(MM_NAMES), value=s.mm, allow_blank=False, compact=True,
-                                              id="set-mm"))
-            yield from self._row("weights", Input(s.weight_quant, placeholder=" | ".join(WEIGHT_SCHEMES), compact=True,
-                                                  id="set-weight-quant"))
-            yield from self._row("activations", Input(s.act_quant, placeholder=" | ".join(ACT_SCHEMES), compact=True,
-                                                      id="set-act-quant"))
-            yield from self._row("input", Input(s.input, placeholder="random[:SEED] | tokens:ID,... | PATH.npy",
-                                                compact=True, id="set-input"))
-            yield from self._row("rows", Input(str(s.rows), compact=True, id="set-rows"))
-            yield from self._row("threshold", Input(f"{s.threshold:g}", placeholder="NMSE, e.g. 5e-4", compact=True,
-                                                    id="set-threshold"))
-            yield Static("weights: per-channel, per-tensor, per-group:G (needs mm int8-fp32), fixed · "
-                         "activations: per-tensor, per-token, fixed:R", id="settings-hint")
+            for setting in DIALOG_SETTINGS:
+                with Horizontal(classes="settings-row"):
+                    yield Label(setting.label, classes="settings-label")
+                    yield self._widget(setting)
+            yield Static(" · ".join(f"{s.label}: {s.listing(cli=False)}" for s in DIALOG_SETTINGS if s.forms),
+                         id="settings-hint")
             yield Static("", id="settings-error")
 
-    def _row(self, label: str, widget) -> ComposeResult:
-        with Horizontal(classes="settings-row"):
-            yield Label(label, classes="settings-label")
-            yield widget
-
     def on_mount(self) -> None:
-        self.query_one(f"#{FIELD_IDS['backend']}").focus()
+        self.query_one(f"#{widget_id(DIALOG_SETTINGS[0])}").focus()
 
     def _values(self) -> dict[str, str]:
-        return {field: str(self.query_one(f"#{widget_id}").value) for field, widget_id in FIELD_IDS.items()}
+        return {field: str(self.query_one(f"#{wid}").value) for field, wid in FIELD_IDS.items()}
 
     def _show_errors(self) -> None:
-        for field, widget_id in FIELD_IDS.items():
-            self.query_one(f"#{widget_id}").set_class(field in self.errors, "field-error")
+        for field, wid in FIELD_IDS.items():
+            self.query_one(f"#{wid}").set_class(field in self.errors, "field-error")
         lines = [self.errors[f] for f in FIELD_IDS if f in self.errors]
         text = Text("\n".join(lines), style="bold") if lines else ""
         self.query_one("#settings-error", Static).update(text)
