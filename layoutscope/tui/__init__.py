@@ -11,7 +11,9 @@ from __future__ import annotations
 def run(path: str) -> int:
     """Run the TUI on ``path`` until the user quits; returns the exit code."""
     from layoutscope.tui.app import LayoutscopeApp
+    from layoutscope.tui.start_marker import marker_from_environment
 
     app = LayoutscopeApp(path)
+    app.main_screen.when_tree_drawn = marker_from_environment()
     app.run()
     return app.return_code or 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import os
 from collections import OrderedDict
-from typing import Optional
+from typing import Callable, Optional
 
 from rich.text import Text
 from textual import on
@@ -74,6 +74,8 @@ class MainScreen(Survives, MainWorkers, Screen):
     ERROR_SECONDS = 15.0
     #: The tree filter applies this long after the last key (enter applies it at once).
     FILTER_DELAY = 0.3
+    #: Called once, after the first repaint that shows the opened model's tree (see ``tui.start_marker``).
+    when_tree_drawn: Optional[Callable[[], None]] = None
 
     def __init__(self, path: str, settings: Optional[MatmulSettings] = None) -> None:
         super().__init__()
@@ -194,6 +196,9 @@ class MainScreen(Survives, MainWorkers, Screen):
         if first or self.order:
             self.select_tensor(first or self.order[0])
         tree.focus()
+        if self.when_tree_drawn is not None:
+            self.call_after_refresh(self.when_tree_drawn)
+            self.when_tree_drawn = None
 
     def on_open_failed(self, message: msg.OpenFailed) -> None:
         from layoutscope.tui.screens.error import ErrorScreen
