@@ -6,6 +6,7 @@ Big arrays (a 262,144-token vocabulary) are never turned into Python lists:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from rich.segment import Segment
@@ -96,20 +97,18 @@ class ArrayView(Survives, ScrollView, can_focus=True):
 class MetadataPanel(Survives, Vertical):
     """A table of keys, and below it the selected value with a search box for arrays."""
 
+    @dataclass
     class KeyChosen(Message):
         """The user highlighted metadata key ``key``."""
 
-        def __init__(self, key: str) -> None:
-            super().__init__()
-            self.key = key
+        key: str
 
+    @dataclass
     class SearchSubmitted(Message):
         """The user asked to find ``query`` in the array of ``key``."""
 
-        def __init__(self, key: str, query: str) -> None:
-            super().__init__()
-            self.key = key
-            self.query = query
+        key: str
+        query: str
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
