@@ -14,6 +14,6 @@ def run(path: str) -> int:
     from layoutscope.tui.start_marker import marker_from_environment
 
     app = LayoutscopeApp(path)
-    app.main_screen.when_tree_drawn = marker_from_environment()
+    app.main_screen.start_marker = marker_from_environment()
     app.run()
     return app.return_code or 0

@@ -21,7 +21,6 @@ from textual.widgets import DataTable, Input, Static
 
 from layoutscope.gguf import MetadataArray
 from layoutscope.errors import printable
-from layoutscope.report.summary import preview
 from layoutscope.tui.survival import Survives
 
 #: Elements of a string array readable before its offsets are indexed (the reader walks that far).
@@ -129,6 +128,8 @@ class MetadataPanel(Survives, Vertical):
 
     def populate(self, entries) -> None:
         """Fill the key table from ``Model.entries`` (previews only: arrays stay lazy)."""
+        from layoutscope.report.summary import preview
+
         self.entries = dict(entries)
         table = self.query_one("#metadata-keys", DataTable)
         table.clear()
