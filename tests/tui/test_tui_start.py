@@ -18,7 +18,7 @@ from pathlib import Path
 from tui_support import plain, run, settle
 
 from layoutscope.tui.app import LayoutscopeApp
-from layoutscope.tui.start_marker import ENV, marker_from_environment
+from layoutscope.tui.start_marker import ENV, StartMarker
 from layoutscope.tui.widgets.layout_panel import LayoutPanel
 from layoutscope.tui.widgets.tensor_tree import TensorTree
 
@@ -41,7 +41,12 @@ seen = {}
 if moment == "first-frame":
     MainScreen._open = lambda self, path: None  # the file opens in a worker after the first frame
 app = LayoutscopeApp(path)
-app.main_screen.start_marker = lambda m: seen.setdefault(m, sorted(sys.modules))
+
+class Probe:  # a start marker that notes the modules present at each moment
+    def reached(self, moment):
+        seen.setdefault(moment, sorted(sys.modules))
+
+app.main_screen.start_marker = Probe()
 
 async def main():
     async with app.run_test(size=(80, 24)) as pilot:
@@ -110,48 +115,80 @@ def test_the_tree_is_drawn_before_the_panel_and_the_backends_load(tiny_llama_pat
     assert "layoutscope.layout.blocks" in panel
 
 
-def test_markers_say_tree_then_panel_once_each(tiny_llama_path):
+def test_the_tree_is_in_place_before_the_panel_and_each_is_told_once(tiny_llama_path):
     async def body():
         app = LayoutscopeApp(tiny_llama_path)
         moments = []
 
-        def mark(moment):
-            main = app.main_screen
-            tree = main.query_one(TensorTree)
-            moments.append((moment, len(tree.visible_names()), plain(main.query_one(LayoutPanel))))
+        class Marker:
+            def reached(self, moment):
+                main = app.main_screen
+                moments.append((moment, len(main.query_one(TensorTree).visible_names()),
+                                plain(main.query_one(LayoutPanel))))
 
-        app.main_screen.start_marker = mark
+        app.main_screen.start_marker = Marker()
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(app, pilot)
             assert [m for m, _, _ in moments] == ["tree", "panel"]
             (_, tree_names, layout_at_tree), (_, _, layout_at_panel) = moments
-            assert tree_names == 39  # every tensor of the sample is in the tree when "tree" is told
+            assert tree_names == 39  # every tensor of the sample is in the tree when "tree" is reached
             assert "Q8_0" not in layout_at_tree and "Q8_0 · type id 8" in layout_at_panel
-            assert app.main_screen.start_marker is None  # told once: a later reopen or rebuild says nothing
+            assert app.main_screen.start_marker is None  # told once: nothing later reports again
+            assert app.main_screen.availability is not None  # and then the backends were probed
     run(body())
 
 
-def test_the_marker_writes_monotonic_lines_to_the_descriptor(monkeypatch):
+class FakeApp:
+    """What a StartMarker needs of an app: ``_display`` (frames) and ``_batch_count``."""
+
+    _batch_count = 0
+
+    def __init__(self):
+        self.frames = []
+
+    def _display(self, screen, renderable):
+        self.frames.append(renderable)
+
+
+def test_a_moment_is_stamped_with_the_next_frame_written():
     r, w = os.pipe()
     try:
-        monkeypatch.setenv(ENV, str(w))
-        mark = marker_from_environment()
+        marker, app = StartMarker(w), FakeApp()
+        marker.attach(app)
+        app._display(None, "before")
+        marker.reached("tree")
+        app._display(None, None)  # no frame
+        app._batch_count = 1
+        app._display(None, "batched")  # Textual writes nothing inside a batch
+        app._batch_count = 0
         t0 = time.monotonic()
-        mark("tree")
+        app._display(None, "tree frame")
         t1 = time.monotonic()
-        moment, seconds = os.read(r, 100).decode().split()
-        assert moment == "tree-drawn" and t0 <= float(seconds) <= t1
-        os.close(w)
-        mark("panel")  # the reader went away: the app carries on
-    finally:
+        marker.reached("panel")
+        app._display(None, "panel frame")
+        app._display(None, "later")
+        lines = [line.split() for line in os.read(r, 1000).decode().splitlines()]
+        assert app.frames == ["before", None, "batched", "tree frame", "panel frame", "later"]
+        assert [moment for moment, _ in lines] == ["tree-drawn", "panel-drawn"]
+        assert t0 <= float(lines[0][1]) <= t1 <= float(lines[1][1])
         os.close(r)
+        r = None
+        marker.reached("tree")
+        app._display(None, "after the reader left")  # EPIPE: the benchmark went away, the app carries on
+        assert app.frames[-1] == "after the reader left"
+    finally:
+        os.close(w)
+        if r is not None:
+            os.close(r)
 
 
 def test_without_the_variable_there_is_no_marker(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
-    assert marker_from_environment() is None
+    assert StartMarker.from_environment() is None
     monkeypatch.setenv(ENV, "not-a-descriptor")
-    assert marker_from_environment() is None
+    assert StartMarker.from_environment() is None
+    monkeypatch.setenv(ENV, "7")
+    assert StartMarker.from_environment().fd == 7
 
 
 def test_a_real_start_in_a_terminal_writes_both_markers(tiny_llama_path):
@@ -192,3 +229,45 @@ def test_a_real_start_in_a_terminal_writes_both_markers(tiny_llama_path):
             proc.kill()
         os.close(main_fd)
         os.close(marker_r)
+
+
+def test_the_collector_is_paused_for_the_start_and_back_on_after_it(tiny_llama_path, monkeypatch):
+    import gc
+
+    import layoutscope.tui
+
+    during = []
+    monkeypatch.setattr(LayoutscopeApp, "run", lambda self: during.append(gc.isenabled()))
+    assert layoutscope.tui.run(str(tiny_llama_path)) == 0
+    assert during == [False] and gc.isenabled()
+
+    async def body(path):
+        app = LayoutscopeApp(path)
+        gc.disable()  # as tui.run starts the app
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            return gc.isenabled()
+
+    try:
+        assert run(body(tiny_llama_path))  # the tree and first panel are drawn: collecting again
+    finally:
+        gc.enable()
+
+
+def test_the_collector_is_back_on_when_the_file_cannot_be_opened(tmp_path):
+    import gc
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF\x03\x00\x00\x00truncated")
+
+    async def body():
+        app = LayoutscopeApp(bad)
+        gc.disable()  # as tui.run starts the app
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            return gc.isenabled()
+
+    try:
+        assert run(body())
+    finally:
+        gc.enable()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import os
 from collections import OrderedDict
-from typing import Callable, Optional
+from typing import Optional
 
 from rich.text import Text
 from textual import events, on
@@ -75,9 +75,9 @@ class MainScreen(Survives, MainWorkers, Screen):
     ERROR_SECONDS = 15.0
     #: The tree filter applies this long after the last key (enter applies it at once).
     FILTER_DELAY = 0.3
-    #: Told ``"tree"`` after the first repaint that shows the opened model's tree, then ``"panel"`` after the
-    #: one that shows the first tensor's panel (see ``tui.start_marker``); None in a normal session.
-    start_marker: Optional[Callable[[str], None]] = None
+    #: Told when the opened model's tree (``"tree"``), then the first tensor's panel (``"panel"``), are in the
+    #: widgets; it reports the frame that shows them (``tui.start_marker``). None in a normal session.
+    start_marker = None
 
     def __init__(self, path: str, settings: Optional[MatmulSettings] = None) -> None:
         super().__init__()
@@ -138,7 +138,7 @@ class MainScreen(Survives, MainWorkers, Screen):
         self.query_one(TensorTree).loading = True
         self.set_status(f"opening {self.path} …", lasting=True)
         self.query_one(MatmulPanel).show_settings(self.settings, None)
-        # Only the file opens now; the backends are probed once the model is on screen (_first_panel_drawn):
+        # Only the file opens now; the backends are probed once the model is on screen (_tree_drawn):
         # loading them (numpy, libggml, librknnrt) alongside the file would only delay the tree.
         self._open(self.path)
 
@@ -200,6 +200,8 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
+            if event.worker.group == "open":
+                gc.enable()  # the start is over (see tui.run)
             self.set_status(in_field_words(failure_line(event.worker.error, event.worker.group)), error=True)
 
     # -- message handlers -----------------------------------------------------------
@@ -227,28 +229,27 @@ class MainScreen(Survives, MainWorkers, Screen):
         first = next((t.name for t in self.model.tensors if t.layer is not None and t.n_dims == 2), None)
         if first or self.order:
             # The tree (with the cursor on this tensor) is drawn first; the panel, whose first use imports the
-            # layout and NPU modules, fills in the next frame.
+            # layout and NPU modules, fills in once the tree's frame is out (_tree_drawn).
             self.select_tensor(first or self.order[0], paint=False)
         tree.focus()
-        self.call_after_refresh(self._tree_drawn)
+        if self.start_marker is not None:
+            self.start_marker.reached("tree")
 
-    def _tree_drawn(self) -> None:
+    @on(TensorTree.Drawn)
+    def _tree_drawn(self, event: TensorTree.Drawn) -> None:
         """The opened model's tree is on screen: fill the current tensor's panel."""
-        if self.start_marker is not None:
-            self.start_marker("tree")
         self._paint_current()
-        self.call_after_refresh(self._first_panel_drawn)
-
-    def _first_panel_drawn(self) -> None:
-        """The first tensor's panel is on screen too: probe the backends (the Matmul panel names the NPU side)."""
         if self.start_marker is not None:
-            self.start_marker("panel")
+            self.start_marker.reached("panel")
             self.start_marker = None
-        self._probe()
+        gc.enable()  # the start is over: tui.run paused the collector for it
+        # Then the backends (the Matmul panel names the NPU side and why).
+        self.call_after_refresh(self._probe)
 
     def on_open_failed(self, message: msg.OpenFailed) -> None:
         from layoutscope.tui.screens.error import ErrorScreen
 
+        gc.enable()  # the start is over (see tui.run)
         self.app.push_screen(ErrorScreen(self.path, message.line))
 
     def on_backends_probed(self, message: msg.BackendsProbed) -> None:

@@ -6,11 +6,14 @@ of the screen (:func:`sidebar_width`); ``<`` / ``>`` move it by a few columns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
 
@@ -89,6 +92,15 @@ class TensorTree(Survives, Tree):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
+    @dataclass
+    class Drawn(Message):
+        """The tree was rendered for a frame with the tensors of :meth:`populate`; posted once per populate.
+
+        Rendering and writing a frame happen in one go, so when this is handled
+        the frame is on its way to the terminal: work that should come after
+        the tree is on screen can start.
+        """
+
     def __init__(self, **kwargs) -> None:
         super().__init__("tensors", **kwargs)
         self.show_root = False
@@ -100,6 +112,7 @@ class TensorTree(Survives, Tree):
         self._filter = None
         self._fingerprint: Optional[tuple] = None
         self._content_width = 0
+        self._announce_drawn = False
 
     def populate(self, groups: list, verdicts, fingerprint: Optional[tuple] = None) -> None:
         """Show ``groups`` (``[(label, [Tensor])]``) with verdicts from a VerdictStore, judged against ``fingerprint``."""
@@ -109,6 +122,14 @@ class TensorTree(Survives, Tree):
         self._fingerprint = fingerprint
         self._content_width = max((self._line_width(label, tensors) for label, tensors in groups), default=0)
         self._rebuild(self._shown(self._filter), keep=None)
+        self._announce_drawn = True
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        lines = super().render_lines(crop)
+        if self._announce_drawn:
+            self._announce_drawn = False
+            self.post_message(self.Drawn())
+        return lines
 
     @property
     def content_width(self) -> int:
