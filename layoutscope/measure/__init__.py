@@ -5,8 +5,9 @@
   are made from it.
 * :mod:`~layoutscope.measure.inputs`: activations X (random, token embeddings, a .npy) and memory checks
   (:mod:`~layoutscope.measure.memory`).
-* :mod:`~layoutscope.measure.metrics`: NMSE, SNR, cosine, worst elements, verdict bands
-  (:func:`compare`); :mod:`~layoutscope.measure.nonfinite` says where NaN and inf are.
+* :mod:`~layoutscope.measure.metrics`: NMSE, SNR, cosine, worst elements (:func:`compare`), judged by
+  the verdict bands of :mod:`~layoutscope.measure.bands`; :mod:`~layoutscope.measure.nonfinite` says where
+  NaN and inf are.
 * :mod:`~layoutscope.measure.comparison`: one weight through the NPU side and the CPU reference.
 * :mod:`~layoutscope.measure.session`: the same run as the TUI drives it (stages, cancel), and
   :mod:`~layoutscope.measure.verdicts`, each tensor's latest verdict.

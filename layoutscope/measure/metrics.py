@@ -1,4 +1,4 @@
-"""Metrics between a result and its reference, and the verdict bands.
+"""Metrics between a result and its reference, judged by the verdict bands (:mod:`~layoutscope.measure.bands`).
 
 One vocabulary everywhere (DESIGN.md): NMSE = Σ(y − r)² / Σr² against the
 reference r, SNR dB = −10·log10(NMSE), cosine, max and mean |err|, the share
@@ -23,16 +23,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+# The bands live in their own numpy-free module; they stay importable from here.
+from layoutscope.measure.bands import DEFAULT_BANDS, VERDICTS, fails, verdict  # noqa: F401
 from layoutscope.measure.jsonable import jsonable
 from layoutscope.measure.nonfinite import NonFinite, NonFiniteTally, find_nonfinite
-from layoutscope.measure.settings import DEFAULT_BANDS  # declared once, as the threshold setting's default
-
-VERDICTS = ("ok", "degraded", "broken")
-
-
-def fails(verdict: str, fail_on: "str | None") -> bool:
-    """True when ``verdict`` is ``fail_on`` or worse (``--fail-on``); never when ``fail_on`` is None."""
-    return fail_on is not None and VERDICTS.index(verdict) >= VERDICTS.index(fail_on)
 
 
 def excluded_text(same: int, mismatched: int, judged: bool = False) -> str:
@@ -104,18 +98,6 @@ class Metrics(LeftOut):
             "mismatched": self.mismatched, "nonfinite": [f.to_dict() for f in self.nonfinite],
             "worst": [w.__dict__ for w in self.worst],
         })
-
-
-def verdict(nmse: float, bands: tuple[float, float] = DEFAULT_BANDS, mismatched: int = 0) -> str:
-    """``ok``, ``degraded`` or ``broken`` for an NMSE (NaN is broken, and so is any non-finite mismatch)."""
-    ok_max, degraded_max = bands
-    if mismatched:
-        return "broken"
-    if nmse <= ok_max:
-        return "ok"
-    if nmse <= degraded_max:
-        return "degraded"
-    return "broken"
 
 
 def _ratio_metrics(noise: float, signal: float) -> tuple[float, float]:

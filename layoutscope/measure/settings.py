@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping, Optional
 from layoutscope.backend.rknpu2.platforms import DEFAULT_PLATFORM, MATMUL_TYPES, PLATFORMS
 from layoutscope.backend.sides import AUTO, NPU_REQUESTS, REFERENCE_BACKENDS
 from layoutscope.errors import UsageError
+from layoutscope.measure.bands import DEFAULT_BANDS
 from layoutscope.formats.threads import MAX_THREADS
 from layoutscope.formats.threads import threads_from_env  # noqa: F401 - the CLI checks it with the others
 from layoutscope.gguf.filekind import not_regular
@@ -57,8 +58,6 @@ MAX_TOKEN_ID = 2**31 - 1
 MAX_GROUP = 1 << 20
 #: fixed:R bounds: 127/R and R itself must be normal float32 numbers.
 CLAMP_RANGE = (1e-30, 1e30)
-#: Verdict bands on NMSE, (ok_max, degraded_max): ggml's own mul_mat tolerance, and a hundredth.
-DEFAULT_BANDS = (5e-4, 1e-2)
 
 #: The platforms and matmul types of the backend's own tables, in their order.
 PLATFORM_NAMES = tuple(PLATFORMS)

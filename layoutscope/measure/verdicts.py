@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from layoutscope.measure.metrics import DEFAULT_BANDS, VERDICTS, verdict
+from layoutscope.measure.bands import DEFAULT_BANDS, VERDICTS, verdict
 
 
 @dataclass(frozen=True)

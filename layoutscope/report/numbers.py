@@ -15,18 +15,28 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import numpy as np
-
-from layoutscope.formats.float_text import shortest_text, shortest_texts
-
 __all__ = ["cell_text", "fixed_text", "float_text", "nmse_text", "shortest_text", "shortest_texts"]
 
 #: Above this magnitude a cell switches to exponent form to stay nine characters wide.
 CELL_LIMIT = 1e9
 
 
+def __getattr__(name: str):
+    # The shortest-text pair needs numpy; loaded on first use, so a grid cell's text (the TUI's first
+    # frame imports this module) does not pull numpy in.
+    if name in ("shortest_text", "shortest_texts"):
+        from layoutscope.formats import float_text as shortest
+
+        return getattr(shortest, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def float_text(x: float) -> str:
     """Shortest text of a float; float32 values print as float32 (``0.1``, not ``0.10000000149``)."""
+    import numpy as np
+
+    from layoutscope.formats.float_text import shortest_text
+
     if math.isfinite(x):
         with np.errstate(over="ignore"):  # beyond float32's range: not a float32 value
             is_float32 = float(np.float32(x)) == x

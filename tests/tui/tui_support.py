@@ -72,8 +72,17 @@ def run(coro):
 
 
 async def settle(app, pilot) -> None:
-    """Wait until every worker is done and the messages they posted are handled."""
+    """Wait until every worker is done and the messages they posted are handled.
+
+    Some work starts only after a repaint (the backends are probed once the
+    opened model is on screen), so this waits until a pause starts nothing new.
+    """
     for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    for _ in range(20):
+        if not any(w.is_running for w in app.workers):
+            return
         await app.workers.wait_for_complete()
         await pilot.pause()
 

@@ -27,6 +27,7 @@ KEYS = (
     ("  enter / esc", "go to the first match / clear the filter"),
     ("1 2 3 4", "Layout, Values, Matmul, Metadata"),
     ("tab", "focus: tree → panel (arrows scroll it) → filter"),
+    ("< / >", "the tree narrower / wider (kept for the session)"),
     ("ctrl+p", "command palette (tensor: blk.12.attn_q.weight)"),
     ("?", "this help"),
     ("q", "quit"),

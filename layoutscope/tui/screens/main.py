@@ -18,7 +18,7 @@ from collections import OrderedDict
 from typing import Optional
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -38,12 +38,11 @@ from layoutscope.tui.survival import Survives, failure_line
 from layoutscope.tui.widgets.layout_panel import LayoutPanel
 from layoutscope.tui.widgets.matmul_panel import MatmulPanel
 from layoutscope.tui.widgets.metadata_panel import WALKABLE, MetadataPanel
-from layoutscope.tui.widgets.tensor_tree import FilterInput, TensorTree, shape_text
+from layoutscope.tui.widgets.tensor_tree import RESIZE_STEP, FilterInput, TensorTree, shape_text, sidebar_width
 from layoutscope.tui.widgets.values_grid import ValuesGrid
 from layoutscope.tui.screens.help import HelpScreen
 from layoutscope.tui.screens.main_workers import MainWorkers
 from layoutscope.tui.screens.prompt import PromptScreen
-from layoutscope.tui.screens.settings import SettingsScreen
 
 #: Side-by-side sources kept (one per tensor and scheme); each caches a few row chunks.
 SIDE_BY_SIDE_KEPT = 4
@@ -68,6 +67,8 @@ class MainScreen(Survives, MainWorkers, Screen):
         Binding("slash", "filter", "filter", show=False),
         Binding("g", "goto", "go to", show=False),
         Binding("escape", "cancel", "cancel", show=False),
+        Binding("less_than_sign", "sidebar(-1)", "narrower tree", show=False),
+        Binding("greater_than_sign", "sidebar(1)", "wider tree", show=False),
         *(Binding(str(i + 1), f"tab('{p}')", p, show=False) for i, p in enumerate(PANELS)),
     ]
     #: Seconds a status line stays before the resting line (the file's summary) comes back.
@@ -76,6 +77,9 @@ class MainScreen(Survives, MainWorkers, Screen):
     ERROR_SECONDS = 15.0
     #: The tree filter applies this long after the last key (enter applies it at once).
     FILTER_DELAY = 0.3
+    #: Told when the opened model's tree (``"tree"``), then the first tensor's panel (``"panel"``), are in the
+    #: widgets; it reports the frame that shows them (``tui.start_marker``). None in a normal session.
+    start_marker = None
 
     def __init__(self, path: str, settings: Optional[RunSettings] = None) -> None:
         super().__init__()
@@ -105,6 +109,8 @@ class MainScreen(Survives, MainWorkers, Screen):
         self._status_timer = None
         self._filter_timer = None
         self._filter_text = ""
+        #: Columns the user moved the sidebar by (< / >) from its fitted width; kept for the session.
+        self._sidebar_adjust = 0
 
     # -- layout -----------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -134,8 +140,9 @@ class MainScreen(Survives, MainWorkers, Screen):
         self.query_one(TensorTree).loading = True
         self.set_status(f"opening {self.path} …", lasting=True)
         self.query_one(MatmulPanel).show_settings(self.settings, None)
+        # Only the file opens now; the backends are probed once the model is on screen (_tree_drawn):
+        # loading them (numpy, libggml, librknnrt) alongside the file would only delay the tree.
         self._open(self.path)
-        self._probe()
 
     def on_unmount(self) -> None:
         if self._scan_screen is not None:
@@ -143,6 +150,32 @@ class MainScreen(Survives, MainWorkers, Screen):
         gc.unfreeze()
         if self.model is not None:
             self.model.close()
+
+    # -- the sidebar's width ----------------------------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_sidebar()
+
+    def _fit_sidebar(self) -> tuple[int, int]:
+        """Size the sidebar from the tree's widest line, the screen and the user's moves; (width, width unmoved)."""
+        sidebar, tree = self.query_one("#sidebar"), self.query_one(TensorTree)
+        # The columns around the tree's lines: the sidebar's border and the tree's scrollbar.
+        chrome = sidebar.styles.gutter.width + tree.styles.gutter.width + tree.styles.scrollbar_size_vertical
+        content, screen = tree.content_width + chrome, self.size.width
+        width = sidebar_width(content, screen, self._sidebar_adjust)
+        if sidebar.styles.width is None or sidebar.styles.width.value != width:
+            sidebar.styles.width = width
+        return width, sidebar_width(content, screen)
+
+    def action_sidebar(self, step: int) -> None:
+        """``<`` / ``>``: the tree RESIZE_STEP columns narrower (-1) or wider (+1), for the rest of the session."""
+        before, _ = self._fit_sidebar()
+        self._sidebar_adjust += step * RESIZE_STEP
+        width, fitted = self._fit_sidebar()
+        self._sidebar_adjust = width - fitted  # a move past a bound is dropped: one press always comes back
+        if width == before:
+            self.set_status(f"the tree is as {'wide' if step > 0 else 'narrow'} as it goes ({width} columns)")
+        else:
+            self.set_status(f"tree {width} columns wide, panel {self.size.width - width} · < narrower · > wider")
 
     # -- the status line ----------------------------------------------------------------
     def set_status(self, line: str, error: bool = False, lasting: bool = False) -> None:
@@ -169,6 +202,8 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
+            if event.worker.group == "open":
+                gc.enable()  # the start is over (see tui.run)
             self.set_status(in_field_words(failure_line(event.worker.error, event.worker.group)), error=True)
 
     # -- message handlers -----------------------------------------------------------
@@ -183,6 +218,7 @@ class MainScreen(Survives, MainWorkers, Screen):
         tree = self.query_one(TensorTree)
         tree.loading = False
         tree.populate(self.groups, self.verdicts, self.settings.fingerprint)
+        self._fit_sidebar()
         self.query_one(MetadataPanel).populate(self.model.entries)
         warn = f" · {len(self.model.warnings)} warning(s): {self.model.warnings[0]}" if self.model.warnings else ""
         summary = (f"{os.path.basename(self.path)}: {len(self.model.tensors)} tensors, "
@@ -194,12 +230,28 @@ class MainScreen(Survives, MainWorkers, Screen):
         gc.freeze()
         first = next((t.name for t in self.model.tensors if t.layer is not None and t.n_dims == 2), None)
         if first or self.order:
-            self.select_tensor(first or self.order[0])
+            # The tree (with the cursor on this tensor) is drawn first; the panel, whose first use imports the
+            # layout and NPU modules, fills in once the tree's frame is out (_tree_drawn).
+            self.select_tensor(first or self.order[0], paint=False)
         tree.focus()
+        if self.start_marker is not None:
+            self.start_marker.reached("tree")
+
+    @on(TensorTree.Drawn)
+    def _tree_drawn(self, event: TensorTree.Drawn) -> None:
+        """The opened model's tree is on screen: fill the current tensor's panel."""
+        self._paint_current()
+        if self.start_marker is not None:
+            self.start_marker.reached("panel")
+            self.start_marker = None
+        gc.enable()  # the start is over: tui.run paused the collector for it
+        # Then the backends (the Matmul panel names the NPU side and why).
+        self.call_after_refresh(self._probe)
 
     def on_open_failed(self, message: msg.OpenFailed) -> None:
         from layoutscope.tui.screens.error import ErrorScreen
 
+        gc.enable()  # the start is over (see tui.run)
         self.app.push_screen(ErrorScreen(self.path, message.line))
 
     def on_backends_probed(self, message: msg.BackendsProbed) -> None:
@@ -391,8 +443,11 @@ class MainScreen(Survives, MainWorkers, Screen):
         return self.staleness(self.made_with.get((kind, name)))
 
     # -- selection and rendering ------------------------------------------------------
-    def select_tensor(self, name: str) -> None:
-        """Make ``name`` the current tensor; the cursor (row, col) is kept where the shape allows."""
+    def select_tensor(self, name: str, paint: bool = True) -> None:
+        """Make ``name`` the current tensor; the cursor (row, col) is kept where the shape allows.
+
+        With ``paint`` False only the tree and the title follow; :meth:`_paint_current` fills the panel later.
+        """
         if self.model is None or name not in self.model:
             return
         tree = self.query_one(TensorTree)
@@ -409,6 +464,14 @@ class MainScreen(Survives, MainWorkers, Screen):
         self.current = name
         self._stale = set(PANELS) - {"metadata"}
         self._update_title()
+        if paint:
+            self._paint_current()
+
+    def _paint_current(self) -> None:
+        """Fill the active panel for the current tensor, and prefetch its neighbouring layers."""
+        if self.model is None or self.current is None:
+            return
+        t = self.model.tensor(self.current)
         self._show_panel(self.query_one(TabbedContent).active)
         neighbours = [self.model.tensor(n) for n in (self._neighbour(t, 1), self._neighbour(t, -1)) if n]
         neighbours = [n for n in neighbours if no_data_reason(n) is None]
@@ -607,6 +670,8 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     def action_settings(self) -> None:
         """Open the settings dialog."""
+        from layoutscope.tui.screens.settings import SettingsScreen
+
         def chosen(settings):
             if settings is not None:
                 self.apply_settings(settings)

@@ -1,4 +1,9 @@
-"""The Layout panel: type, strides with their arithmetic, block fields, annotated hex, the trap, the NPU side."""
+"""The Layout panel: type, strides with their arithmetic, block fields, annotated hex, the trap, the NPU side.
+
+What it explains with (the block anatomy, the float text, the NPU tables)
+loads when the first tensor is shown, not with the app: the first frame needs
+none of it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,9 @@ from collections import OrderedDict
 from rich.console import Group
 from rich.text import Text
 
-
 from layoutscope.layout.hexview import blocks_around, field_kind, hex_text, raw_lines
-from layoutscope.report.numbers import shortest_text
-from layoutscope.layout.blocks import element_lines, explain
 from layoutscope.measure.session import no_data_reason
 from layoutscope.errors import printable
-from layoutscope.report.summary import human_bytes
 from layoutscope.tui.widgets.text_view import TextView
 
 #: Styles of byte kinds in the hex view and the field diagram (bold/underline keep them apart without colour).
@@ -43,6 +44,8 @@ def field_diagram(fields, type_size: int, width: int) -> Text:
 
 def trap_lines(trap) -> list[Text]:
     """The plain-int8 trap: what a naive reader sees, the true value, and what the byte really is."""
+    from layoutscope.report.numbers import shortest_text
+
     out = [Text(printable(f"  {trap.summary}")), Text(f"  {'col':>6} {'int8':>5} {'true value':>13}  byte really is", style="bold")]
     for c, naive, value, o in zip(trap.cols, trap.naive, trap.true_values, trap.owners):
         if o.past_end is not None:
@@ -77,11 +80,16 @@ class LayoutPanel(TextView):
     def _explain(self, tensor, row: int, col: int):
         hit = self._explained.get((tensor.name, id(tensor), row, col))
         if hit is None:
+            from layoutscope.layout.blocks import explain
+
             hit = explain(tensor, row, col)
             self.remember(tensor, row, col, hit)
         return hit
 
     def _parts(self, tensor, row: int, col: int, settings) -> list:
+        from layoutscope.layout.blocks import element_lines
+        from layoutscope.report.summary import human_bytes
+
         t = tensor.type
         width = max(40, self.scrollable_content_region.width - 1)
         if t.block_size <= 0:

@@ -1,20 +1,20 @@
-"""The Matmul panel: settings (and which NPU side runs, and why), progress, the comparison and a diagnosis."""
+"""The Matmul panel: settings (and which NPU side runs, and why), progress, the comparison and a diagnosis.
+
+numpy and the number formatting load with the first result shown, not with the app.
+"""
 
 from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 from rich.console import Group
 from rich.padding import Padding
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
-from layoutscope.report.histogram import error_histogram
 from layoutscope.measure.session import STAGES
 from layoutscope.errors import printable
-from layoutscope.report.numbers import float_text
 from layoutscope.tui.survival import Survives
 
 VERDICT_STYLE = {"ok": "bold green", "degraded": "bold yellow", "broken": "bold red"}
@@ -216,6 +216,11 @@ class MatmulPanel(Survives, VerticalScroll):
         # A Group, not Text + Text: the banner's style must not spread over the result.
         self.query_one("#matmul-results", Static).update(Group(stale_text("result", stale), results) if stale
                                                          else results)
+        import numpy as np
+
+        from layoutscope.report.histogram import error_histogram
+        from layoutscope.report.numbers import float_text
+
         for w in comparison.metrics.worst[:10]:
             table.add_row(str(w.m), str(w.n), float_text(w.reference), float_text(w.value), f"{w.abs_err:.4g}")
         table.display = True

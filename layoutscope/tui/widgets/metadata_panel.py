@@ -6,6 +6,7 @@ Big arrays (a 262,144-token vocabulary) are never turned into Python lists:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from rich.segment import Segment
@@ -20,7 +21,6 @@ from textual.widgets import DataTable, Input, Static
 
 from layoutscope.gguf import MetadataArray
 from layoutscope.errors import printable
-from layoutscope.report.summary import preview
 from layoutscope.tui.survival import Survives
 
 #: Elements of a string array readable before its offsets are indexed (the reader walks that far).
@@ -96,20 +96,18 @@ class ArrayView(Survives, ScrollView, can_focus=True):
 class MetadataPanel(Survives, Vertical):
     """A table of keys, and below it the selected value with a search box for arrays."""
 
+    @dataclass
     class KeyChosen(Message):
         """The user highlighted metadata key ``key``."""
 
-        def __init__(self, key: str) -> None:
-            super().__init__()
-            self.key = key
+        key: str
 
+    @dataclass
     class SearchSubmitted(Message):
         """The user asked to find ``query`` in the array of ``key``."""
 
-        def __init__(self, key: str, query: str) -> None:
-            super().__init__()
-            self.key = key
-            self.query = query
+        key: str
+        query: str
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -130,6 +128,8 @@ class MetadataPanel(Survives, Vertical):
 
     def populate(self, entries) -> None:
         """Fill the key table from ``Model.entries`` (previews only: arrays stay lazy)."""
+        from layoutscope.report.summary import preview
+
         self.entries = dict(entries)
         table = self.query_one("#metadata-keys", DataTable)
         table.clear()

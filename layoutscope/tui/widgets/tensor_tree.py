@@ -1,12 +1,19 @@
-"""The tensor tree: tensors grouped by layer, each with a type badge, shape and last verdict; and its filter box."""
+"""The tensor tree: tensors grouped by layer, each with a type badge, shape and last verdict; and its filter box.
+
+The sidebar holding them is as wide as the widest label needs, within a share
+of the screen (:func:`sidebar_width`); ``<`` / ``>`` move it by a few columns.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
 
@@ -24,9 +31,43 @@ VERDICT_LOOK = {
 }
 
 
+#: The sidebar's width before the file is open, and the least it gets from its content: what it has at
+#: 80 columns, where the panel on the right keeps PANEL_ROOM columns.
+SIDEBAR_FLOOR = 30
+PANEL_ROOM = 50
+#: The largest share of the screen the sidebar takes to fit its content (the panel keeps the rest).
+SIDEBAR_SHARE = 0.45
+#: Columns one ``<`` / ``>`` moves the sidebar by, and the least the sidebar and the panel keep then.
+RESIZE_STEP = 4
+SIDEBAR_LEAST = 16
+PANEL_LEAST = 24
+
+
 def shape_text(ne) -> str:
     """``[704, 256]`` as ``704×256`` (ggml order)."""
     return "×".join(str(n) for n in ne)
+
+
+def fitted_width(content: int, screen: int) -> int:
+    """The sidebar's columns for a widest line of ``content`` columns (sidebar chrome included).
+
+    At least SIDEBAR_FLOOR; wider only as far as SIDEBAR_SHARE of the screen
+    allows while the panel keeps PANEL_ROOM columns, so at 80 columns it stays
+    at the floor and at 160 it fits the names and shapes of real models.
+    """
+    cap = max(SIDEBAR_FLOOR, min(int(screen * SIDEBAR_SHARE), screen - PANEL_ROOM))
+    return min(max(content, SIDEBAR_FLOOR), cap)
+
+
+def sidebar_width(content: int, screen: int, adjust: int = 0) -> int:
+    """:func:`fitted_width` moved by ``adjust`` columns (the user's ``<`` / ``>``).
+
+    A move stops at SIDEBAR_LEAST columns for the sidebar and PANEL_LEAST for
+    the panel, but never pulls the fitted width itself back.
+    """
+    fitted = fitted_width(content, screen)
+    least, most = min(SIDEBAR_LEAST, fitted), max(fitted, screen - PANEL_LEAST)
+    return max(least, min(fitted + adjust, most))
 
 
 class FilterInput(Input):
@@ -51,6 +92,15 @@ class TensorTree(Survives, Tree):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
+    @dataclass
+    class Drawn(Message):
+        """The tree was rendered for a frame with the tensors of :meth:`populate`; posted once per populate.
+
+        Rendering and writing a frame happen in one go, so when this is handled
+        the frame is on its way to the terminal: work that should come after
+        the tree is on screen can start.
+        """
+
     def __init__(self, **kwargs) -> None:
         super().__init__("tensors", **kwargs)
         self.show_root = False
@@ -61,6 +111,8 @@ class TensorTree(Survives, Tree):
         self._verdicts = None
         self._filter = None
         self._fingerprint: Optional[tuple] = None
+        self._content_width = 0
+        self._announce_drawn = False
 
     def populate(self, groups: list, verdicts, fingerprint: Optional[tuple] = None) -> None:
         """Show ``groups`` (``[(label, [Tensor])]``) with verdicts from a VerdictStore, judged against ``fingerprint``."""
@@ -68,7 +120,30 @@ class TensorTree(Survives, Tree):
         self._tensors = {t.name: t for _, tensors in groups for t in tensors}
         self._verdicts = verdicts
         self._fingerprint = fingerprint
+        self._content_width = max((self._line_width(label, tensors) for label, tensors in groups), default=0)
         self._rebuild(self._shown(self._filter), keep=None)
+        self._announce_drawn = True
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        lines = super().render_lines(crop)
+        if self._announce_drawn:
+            self._announce_drawn = False
+            self.post_message(self.Drawn())
+        return lines
+
+    @property
+    def content_width(self) -> int:
+        """Columns the widest line takes (guides, mark, type, name, shape), over every tensor, filtered or not."""
+        return self._content_width
+
+    def _line_width(self, label: str, tensors: list) -> int:
+        # As Tree lays lines out: a branch is its expand icon and label; a leaf is indented by the guides.
+        branch = Text(self.ICON_NODE_EXPANDED).cell_len + self._branch_label(label, len(tensors)).cell_len
+        return max([branch, *(self.guide_depth + self._label(t).cell_len for t in tensors)])
+
+    @staticmethod
+    def _branch_label(label: str, count: int) -> Text:
+        return Text(f"{printable(label)} ({count})")
 
     def set_filter(self, name_filter, keep: Optional[str] = None) -> list[str]:
         """Show only tensors that ``name_filter`` (a :class:`~layoutscope.gguf.name_filter.NameFilter`, or None) matches.
@@ -96,7 +171,7 @@ class TensorTree(Survives, Tree):
         for label, tensors in shown:
             if not tensors:
                 continue
-            branch = self.root.add(Text(f"{printable(label)} ({len(tensors)})"), expand=True)
+            branch = self.root.add(self._branch_label(label, len(tensors)), expand=True)
             for t in tensors:
                 self._leaves[t.name] = branch.add_leaf(self._label(t), data=t.name)
         if keep is not None:

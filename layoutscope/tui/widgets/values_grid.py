@@ -10,6 +10,7 @@ gutter shows each row's NPU scale.
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from typing import Optional
 
 from rich.segment import Segment
@@ -53,13 +54,12 @@ class ValuesGrid(Survives, ScrollView, can_focus=True):
         Binding("end", "jump_col(-1)", "Last col", show=False),
     ]
 
+    @dataclass
     class CursorMoved(Message):
         """The element cursor moved to (row, col)."""
 
-        def __init__(self, row: int, col: int) -> None:
-            super().__init__()
-            self.row = row
-            self.col = col
+        row: int
+        col: int
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
