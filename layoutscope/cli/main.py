@@ -15,7 +15,7 @@ import re
 import sys
 from typing import Optional, Sequence
 
-from layoutscope.cli.parser import NUMERIC_OPTIONS, build_parser
+from layoutscope.cli.parser import COMMANDS, NUMERIC_OPTIONS, build_parser
 from layoutscope.errors import EXIT_BAD_INPUT, EXIT_OK, UsageError, classify, one_line
 from layoutscope.measure import settings as options
 
@@ -62,12 +62,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     bare ``layoutscope`` (the bundled sample) open the terminal UI. When stdout
     is not a terminal they print ``info`` instead, with a note on stderr.
     """
-    parser = build_parser()
     argv = _values_attached(list(sys.argv[1:] if argv is None else argv))
-    commands = parser.get_default("commands")
     rest = [a for a in argv if a != "--debug"]
     debug = len(rest) < len(argv)
-    if not rest or (len(rest) == 1 and rest[0] not in commands and not rest[0].startswith("-")):
+    # The terminal UI starts without building the parser: every millisecond before its first frame counts.
+    if not rest or (len(rest) == 1 and rest[0] not in COMMANDS and not rest[0].startswith("-")):
         if _environment_problem():
             return EXIT_BAD_INPUT
         target = rest[0] if rest else _bundled_sample()
@@ -78,8 +77,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("layoutscope: stdout is not a terminal, so this is `layoutscope info` instead of the terminal UI",
               file=sys.stderr)
         argv = ["info", target] + (["--debug"] if debug else [])
-    argv = normalize_json_spelling(argv, commands)
-    args = parser.parse_args(argv)
+    argv = normalize_json_spelling(argv, COMMANDS)
+    args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     if _environment_problem():
         return EXIT_BAD_INPUT

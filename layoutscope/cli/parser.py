@@ -23,6 +23,8 @@ from layoutscope.measure.settings import RunSettings
 
 #: Options whose value may start with '-' (a negative index or a refused negative count):
 #: ``--cols -1:`` is read as ``--cols=-1:``, not as an unknown option.
+#: The subcommands, in the order of --help. ``layoutscope FILE`` is a file because FILE is none of them.
+COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor")
 NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs"} |
                             {s.flag for s in RunSettings.declared() if s.numeric})
 #: argparse's "argument --x: message" prefix.
@@ -246,5 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(doctor, "platform", default=None, help="probe as this platform (default: the detected SoC)")
     add_setting(doctor, "npu_core", help="NPU core to probe (default 0)")
     doctor.set_defaults(run="doctor")
-    parser.set_defaults(commands=tuple(sub.choices))  # lets main() tell a file name from a command
+    if tuple(sub.choices) != COMMANDS:  # main() tells a file name from a command by COMMANDS, before building this
+        raise AssertionError(f"COMMANDS {COMMANDS} is not the parser's {tuple(sub.choices)}")
     return parser
