@@ -1,4 +1,4 @@
-"""ctypes binding to the prebuilt ggml shipped by the ``libggml-python`` wheel.
+"""ctypes binding to the ggml that llama.cpp runs with: llama-cpp-python's own libraries (or ``LLAMA_CPP_LIB_PATH``).
 
 Only what layoutscope needs is declared, written from ggml's public headers:
 the per-type traits (``to_float``, block and type sizes), the chunk
@@ -79,19 +79,36 @@ class TypeTraits:
 
 
 def library_dir() -> str:
-    """Directory holding libggml*.so from the installed libggml-python wheel."""
-    try:
-        import libggml
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise LibggmlUnavailable(
-            "libggml-python is not installed; run `pip install libggml-python`"
-        ) from exc
-    root = os.path.dirname(libggml.__file__)
-    for sub in ("lib64", "lib", "bin"):
-        path = os.path.join(root, sub)
-        if os.path.isdir(path):
+    """The directory of the ggml libraries llama.cpp runs with: ``LLAMA_CPP_LIB_PATH``, else llama-cpp-python's.
+
+    llama-cpp-python loads ``libllama`` (and the ggml it links) from the same
+    place by the same rule, so the reference, ``to_float`` and the quantizers
+    are the very ggml that runs the model: one copy of its symbols in the
+    process. The package is located, not imported (importing it loads libllama).
+    """
+    configured = os.environ.get("LLAMA_CPP_LIB_PATH")
+    if configured:
+        if not all(os.path.exists(os.path.join(configured, name)) for name in _LIBRARIES):
+            raise LibggmlUnavailable(
+                f"LLAMA_CPP_LIB_PATH={configured} holds no {' and '.join(_LIBRARIES)}: point it at the directory "
+                "of your llama.cpp build's shared libraries (built with -DBUILD_SHARED_LIBS=ON), or unset it")
+        return configured
+    import importlib.util
+
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise LibggmlUnavailable("llama-cpp-python is not installed; run `pip install llama-cpp-python` "
+                                 "(it builds llama.cpp, a few minutes) or set LLAMA_CPP_LIB_PATH to your llama.cpp build")
+    for root in spec.submodule_search_locations:
+        path = os.path.join(root, "lib")
+        if all(os.path.exists(os.path.join(path, name)) for name in _LIBRARIES):
             return path
-    raise LibggmlUnavailable(f"libggml-python at {root} has no lib directory")
+    raise LibggmlUnavailable(f"llama-cpp-python at {list(spec.submodule_search_locations)} has no lib/ with "
+                             f"{' and '.join(_LIBRARIES)}; reinstall it, or set LLAMA_CPP_LIB_PATH")
+
+
+#: The ggml libraries loaded: the base (types, graphs, quantizers) and the CPU backend (mul_mat).
+_LIBRARIES = ("libggml-base.so", "libggml-cpu.so")
 
 
 class Libggml:

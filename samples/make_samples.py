@@ -4,7 +4,7 @@
     python samples/make_samples.py --check    # verify the committed files
 
 Deterministic: fixed seeds, a tokenizer trained by a tiny BPE on a fixed
-text, and ggml's own quantizers (libggml-python) for every quantized type.
+text, and ggml's own quantizers (llama-cpp-python's ggml) for every quantized type.
 Files written:
 
 * ``tiny-llama-q8_0.gguf``: LLaMA-shaped, 4 layers, Q8_0 matrices, F32

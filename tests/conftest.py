@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def ggml():
-    """The real ggml (libggml-python); the reference for every format test."""
+    """The real ggml (llama-cpp-python's); the reference for every format test."""
     from layoutscope.backend.libggml import load
 
     return load()

@@ -134,11 +134,15 @@ def _ggml_check() -> Check:
         where = library_dir()
     except LibggmlUnavailable as exc:
         return Check("libggml", "warn", str(exc),
-                     "pip install 'libggml-python>=0.20.2,<0.21'; until then compare uses the cpu-numpy reference")
-    try:
-        release = f"libggml-python {version('libggml-python')}"
-    except PackageNotFoundError:  # pragma: no cover - loaded from a source tree
-        release = "libggml-python"
+                     "pip install llama-cpp-python (or set LLAMA_CPP_LIB_PATH); until then compare uses the "
+                     "cpu-numpy reference")
+    if os.environ.get("LLAMA_CPP_LIB_PATH"):
+        release = "your llama.cpp build (LLAMA_CPP_LIB_PATH)"
+    else:
+        try:
+            release = f"llama-cpp-python {version('llama-cpp-python')}"
+        except PackageNotFoundError:  # pragma: no cover - loaded from a source tree
+            release = "llama-cpp-python"
     return Check("libggml", "ok", f"ggml CPU reference loaded ({release}, {where})")
 
 

@@ -1,6 +1,6 @@
 """Registry-wide checks: one test body runs over every ggml type id.
 
-The reference is ggml itself (libggml-python): every dequantizer must be
+The reference is ggml itself (the build bundled with llama-cpp-python): every dequantizer must be
 bit-identical to ggml's ``to_float`` on random blocks and on blocks ggml
 quantized, and every element anatomy must reproduce the dequantized value.
 """
