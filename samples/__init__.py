@@ -12,12 +12,15 @@ from pathlib import Path
 TINY_LLAMA = "tiny-llama-q8_0.gguf"
 #: One tensor per ggml weight type ggml can quantize.
 ALL_TYPES = "all-types.gguf"
+#: The text whole-model runs read by default: public-domain English prose (Jane Austen, 1813), about 4.5 KB.
+DEFAULT_TEXT = "text/pride-and-prejudice-ch1.txt"
 
 
 def path(name: str = TINY_LLAMA) -> Path:
     """Path of a bundled sample; FileNotFoundError names the samples present."""
-    p = Path(__file__).with_name(name)
+    here = Path(__file__).parent
+    p = here / name
     if not p.is_file():
-        present = sorted(x.name for x in Path(__file__).parent.glob("*.gguf"))
+        present = sorted(x.relative_to(here).as_posix() for x in here.glob("**/*") if x.suffix in (".gguf", ".txt"))
         raise FileNotFoundError(2, f"no bundled sample {name!r} (have: {', '.join(present) or 'none'})", str(p))
     return p
