@@ -24,8 +24,8 @@ from layoutscope.measure.settings import RunSettings
 #: Options whose value may start with '-' (a negative index or a refused negative count):
 #: ``--cols -1:`` is read as ``--cols=-1:``, not as an unknown option.
 #: The subcommands, in the order of --help. ``layoutscope FILE`` is a file because FILE is none of them.
-COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor")
-NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs"} |
+COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor", "eval")
+NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs", "--ctx", "--chunks", "--kld-ok"} |
                             {s.flag for s in RunSettings.declared() if s.numeric})
 #: argparse's "argument --x: message" prefix.
 _ARGPARSE_PREFIX = re.compile(r"^argument (?P<names>[^:]+): (?P<rest>.*)$", re.DOTALL)
@@ -248,6 +248,51 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(doctor, "platform", default=None, help="probe as this platform (default: the detected SoC)")
     add_setting(doctor, "npu_core", help="NPU core to probe (default 0)")
     doctor.set_defaults(run="doctor")
+    _add_eval(sub, common, report)
     if tuple(sub.choices) != COMMANDS:  # main() tells a file name from a command by COMMANDS, before building this
         raise AssertionError(f"COMMANDS {COMMANDS} is not the parser's {tuple(sub.choices)}")
     return parser
+
+
+#: What eval's --backend may name: the NPU sides, and ``cpu`` (ggml's own result: the null test).
+EVAL_BACKENDS = ("auto", "npu-sim", "npu", "cpu")
+
+
+def _add_eval(sub, common, report) -> None:
+    """``eval``: the whole model through llama.cpp with the selected matmuls on the NPU side."""
+    from layoutscope.measure.settings import positive_float
+
+    ev = sub.add_parser(
+        "eval", parents=[common, report, _settings_parent("pipeline")],
+        help="the whole model with part of it on the NPU: KL divergence, top-1, perplexity, drift per layer",
+        description="Run the model in llama.cpp twice over the same text: as it is (the reference), and with every "
+        "selected matmul recomputed on the NPU side from its real input and written back into the graph. Reports "
+        "the KL divergence of the output distribution, top-1 agreement, perplexity, the hidden state's drift after "
+        "each layer, and the error each weight adds by itself. Ctrl-C keeps the chunks already finished.")
+    ev.add_argument("file", help="GGUF model that llama.cpp can run")
+    ev.add_argument("--text", metavar="PATH|-", default=None,
+                    help="UTF-8 text to run on ('-' for stdin; default: the bundled public-domain prose)")
+    ev.add_argument("--ctx", type=_count("--ctx", 2, example="512"), default=None, metavar="N",
+                    help="tokens per chunk (default 512, or the model's context when shorter)")
+    ev.add_argument("--chunks", type=_count("--chunks", 1, example="4"), default=None, metavar="N",
+                    help="run only the first N chunks (default: the whole text)")
+    ev.add_argument("--score", default="all", type=_checked(options.choice, "--score", choices=("all", "second-half")),
+                    metavar="{all,second-half}",
+                    help="positions scored: all (default), or the second half of each chunk as llama-perplexity does")
+    ev.add_argument("--npu", default="all", metavar="SELECT",
+                    help="weights on the NPU side: all (default), none, layers:A-B, first:K, or a regex on tensor names")
+    add_setting(ev, "backend", type=_checked(options.choice, "--backend", choices=EVAL_BACKENDS),
+                metavar="{" + ",".join(EVAL_BACKENDS) + "}",
+                help="NPU side: auto (npu if available, else npu-sim), npu-sim (exact emulator), npu (the real NPU), "
+                "cpu (ggml's own result on the same input: the null test, KL divergence 0)")
+    add_setting(ev, "npu_core")
+    add_setting(ev, "threads", default=None, help="threads for llama.cpp and ggml's CPU matmul (default: every core)")
+    ev.add_argument("--sweep", default=None, type=_checked(options.choice, "--sweep", choices=("first-k",)),
+                    metavar="first-k", help="also run k = 0..L leading layers on the NPU side; table and plot against k")
+    ev.add_argument("--kld-ok", type=_checked(positive_float, "--kld-ok", example="0.01"), default=0.01, metavar="X",
+                    help="the sweep's bound: the last k whose mean KL divergence stays within X (default 0.01)")
+    ev.add_argument("--top", type=_count("--top", 0), default=10, metavar="K",
+                    help="worst single weights to list (default 10)")
+    ev.add_argument("--csv", metavar="PATH|-", default=None,
+                    help="one row per NPU-side weight (its single NMSE), to PATH (atomically) or '-' for stdout")
+    ev.set_defaults(run="eval")

@@ -39,6 +39,8 @@ from layoutscope.errors import ResourceError, clipped_path, printable
 from layoutscope.inference.graph import LayoutMismatch, Node, check_layout, op_id
 from layoutscope.inference.library import LOG, EngineUnavailable, ModelRefused, llama
 
+#: Tokens per chunk when none are asked for (llama-perplexity's default), or the model's context if shorter.
+DEFAULT_CTX = 512
 #: llama.cpp's name of the residual stream after layer i.
 _LAYER_OUTPUT = re.compile(r"l_out-(\d+)$")
 
@@ -94,13 +96,14 @@ def default_threads() -> int:
 class Engine:
     """One model loaded by llama.cpp, decoding chunks of at most ``ctx`` tokens with an observer.
 
-    ``weights`` are the GGUF names of the file's tensors: only MUL_MATs whose
+    ``ctx`` is the longest chunk (None: :data:`DEFAULT_CTX`, or the model's
+    trained context when shorter; more than that is refused). ``weights`` are the GGUF names of the file's tensors: only MUL_MATs whose
     ``src[0]`` is one of them are handed to observers (attention's KQ and KQV
     products multiply caches, not weights). Use as a context manager, or call
     :meth:`close`.
     """
 
-    def __init__(self, path: str, weights, ctx: int = 512, threads: Optional[int] = None):
+    def __init__(self, path: str, weights, ctx: Optional[int] = None, threads: Optional[int] = None):
         self.path = path
         self._lib = lib = llama()
         self._weights = frozenset(weights)
@@ -122,6 +125,8 @@ class Engine:
                                "layoutscope's byte-level commands (info, explain, compare, scan) still work on it")
         self._vocab = lib.llama_model_get_vocab(self._model)
         n_ctx_train = int(lib.llama_model_n_ctx_train(self._model))
+        if ctx is None:
+            ctx = min(DEFAULT_CTX, n_ctx_train) if n_ctx_train > 0 else DEFAULT_CTX
         self.facts = EngineFacts(
             n_vocab=int(lib.llama_vocab_n_tokens(self._vocab)), n_ctx_train=n_ctx_train,
             n_layer=int(lib.llama_model_n_layer(self._model)), n_embd=int(lib.llama_model_n_embd(self._model)),

@@ -1,0 +1,282 @@
+"""``eval``: the model with part of it on the NPU side, against llama.cpp unmodified, over the same tokens.
+
+Per chunk of text, the *reference* run is llama.cpp as it is; its logits and
+its layer outputs are kept for that chunk only. Each *candidate* run decodes
+the same tokens again, and every selected MUL_MAT is recomputed on the NPU side
+from its real input (the input of *this* run, which earlier NPU-side results
+have already moved) and written back into the graph. Per candidate:
+
+- end to end, :class:`~layoutscope.inference.quality.Quality` of its logits;
+- per layer, the residual stream against the reference's ("entire": the error
+  accumulated up to there), NMSE and cosine;
+- per selected weight, its NPU-side output against llama.cpp's output on the
+  same input ("single": the error the weight adds by itself).
+
+Weights are requantized once (:class:`NpuMatmuls`) and reused by every chunk
+and every candidate of a sweep. Ctrl-C ends the run after the last whole
+chunk: the result is a valid partial report (``complete`` False).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from layoutscope.inference.engine import Engine
+from layoutscope.inference.quality import PositionScores, Quality, score_positions
+from layoutscope.inference.selection import first_layers
+from layoutscope.inference.text import Chunk
+
+
+class ErrorTally:
+    """Sums over many rows of a candidate B against a reference A, for a pooled NMSE and cosine."""
+
+    __slots__ = ("err2", "ref2", "dot", "cand2", "rows")
+
+    def __init__(self) -> None:
+        self.err2 = self.ref2 = self.dot = self.cand2 = 0.0
+        self.rows = 0
+
+    def add(self, candidate: np.ndarray, reference: np.ndarray) -> None:
+        """Add rows (same shape in both)."""
+        b = np.asarray(candidate, dtype=np.float64)
+        a = np.asarray(reference, dtype=np.float64)
+        d = b - a
+        self.err2 += float(np.vdot(d, d))
+        self.ref2 += float(np.vdot(a, a))
+        self.dot += float(np.vdot(a, b))
+        self.cand2 += float(np.vdot(b, b))
+        self.rows += a.shape[0] if a.ndim > 1 else 1
+
+    def merge(self, other: "ErrorTally") -> None:
+        """Add another tally's sums."""
+        self.err2 += other.err2
+        self.ref2 += other.ref2
+        self.dot += other.dot
+        self.cand2 += other.cand2
+        self.rows += other.rows
+
+    @property
+    def nmse(self) -> float:
+        """Σ(B − A)² / ΣA² (0 when both are zero, inf when only A is)."""
+        if self.ref2 == 0.0:
+            return 0.0 if self.err2 == 0.0 else float("inf")
+        return self.err2 / self.ref2
+
+    @property
+    def cosine(self) -> float:
+        """The cosine between A and B flattened (1 when both are zero)."""
+        norms = np.sqrt(self.ref2 * self.cand2)
+        if norms == 0.0:
+            return 1.0 if self.err2 == 0.0 else 0.0
+        return float(self.dot / norms)
+
+
+class NpuMatmuls:
+    """The NPU side of a candidate: ``side(weight_name, x) -> y``, each weight requantized once.
+
+    ``backend`` is any :class:`~layoutscope.backend.Backend`; an NPU backend's
+    ``prepare`` runs on a weight's first use and its requantized codes are
+    kept (the dequantized float copy is dropped). ``requantize_seconds`` is
+    the one-time cost so far.
+    """
+
+    def __init__(self, backend, model):
+        self.backend = backend
+        self._model = model
+        self._prepared: dict = {}
+        self.requantize_seconds = 0.0
+
+    def prepare(self, name: str):
+        """The weight's prepared form (made once); None for backends that multiply the file's bytes directly."""
+        if not hasattr(self.backend, "prepare"):
+            return None
+        prepared = self._prepared.get(name)
+        if prepared is None:
+            t0 = time.perf_counter()
+            prepared = dataclasses.replace(self.backend.prepare(self._model.tensor(name)), values=None)
+            self.requantize_seconds += time.perf_counter() - t0
+            self._prepared[name] = prepared
+        return prepared
+
+    def __call__(self, name: str, x: np.ndarray) -> np.ndarray:
+        prepared = self.prepare(name)
+        if prepared is None:
+            return self.backend.matmul(self._model.tensor(name), x).y
+        return self.backend.matmul_prepared(prepared, x).y
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate run: its label, its sweep point (k leading layers) if any, and its NPU-side weights."""
+
+    label: str
+    selected: tuple[str, ...]
+    k: Optional[int] = None
+
+
+def sweep_first_k(weights: Sequence[str], n_layer: int) -> list[Candidate]:
+    """The candidates of ``--sweep first-k``: k = 0, 1, …, n_layer leading layers on the NPU side."""
+    return [Candidate(f"first:{k}", first_layers(weights, k), k) for k in range(n_layer + 1)]
+
+
+@dataclass
+class CandidateResult:
+    """What one candidate run measured over the chunks done."""
+
+    candidate: Candidate
+    scores: PositionScores = field(default_factory=PositionScores)
+    layers: dict = field(default_factory=dict)   # layer index -> ErrorTally (hidden state vs the reference)
+    weights: dict = field(default_factory=dict)  # weight name -> ErrorTally (NPU side vs llama.cpp, same input)
+    identical_logits: bool = True
+    seconds: float = 0.0
+
+    @property
+    def quality(self) -> Quality:
+        """The end-to-end summary."""
+        return Quality.of(self.scores)
+
+    def merge(self, chunk: "CandidateResult") -> None:
+        """Add one chunk's measurements."""
+        self.scores.extend(chunk.scores)
+        for table, other in ((self.layers, chunk.layers), (self.weights, chunk.weights)):
+            for key, tally in other.items():
+                table.setdefault(key, ErrorTally()).merge(tally)
+        self.identical_logits &= chunk.identical_logits
+        self.seconds += chunk.seconds
+
+
+@dataclass
+class EvalRun:
+    """A whole ``eval``: the candidates' results over the chunks done, and how long each part took."""
+
+    results: list
+    chunks_done: int
+    chunks_total: int
+    reference_seconds: float = 0.0
+    requantize_seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every chunk was run (False after a Ctrl-C)."""
+        return self.chunks_done == self.chunks_total
+
+
+class _Reference:
+    """Keeps the layer outputs of a reference decode."""
+
+    layers = True
+
+    def __init__(self) -> None:
+        self.hidden: dict[int, np.ndarray] = {}
+
+    def wants(self, weight: str) -> bool:
+        return False
+
+    def matmul(self, weight: str, x: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover - never wanted
+        pass
+
+    def layer(self, index: int, hidden: np.ndarray) -> None:
+        self.hidden[index] = np.array(hidden, copy=True)
+
+
+class _Injecting:
+    """Recomputes the selected matmuls on the NPU side, writes them into the graph, and tallies both errors."""
+
+    layers = True
+
+    def __init__(self, selected, side: NpuMatmuls, reference_hidden: dict, result: CandidateResult):
+        self._selected = frozenset(selected)
+        self._side = side
+        self._reference_hidden = reference_hidden
+        self._result = result
+
+    def wants(self, weight: str) -> bool:
+        return weight in self._selected
+
+    def matmul(self, weight: str, x: np.ndarray, y: np.ndarray) -> None:
+        npu = self._side(weight, x)
+        self._result.weights.setdefault(weight, ErrorTally()).add(npu, y)
+        y[...] = npu
+
+    def layer(self, index: int, hidden: np.ndarray) -> None:
+        reference = self._reference_hidden.get(index)
+        if reference is not None and reference.shape == hidden.shape:
+            self._result.layers.setdefault(index, ErrorTally()).add(hidden, reference)
+
+
+class _Names:
+    """Records the weights of the MUL_MATs llama.cpp runs, in its order."""
+
+    layers = False
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def wants(self, weight: str) -> bool:
+        return True
+
+    def matmul(self, weight: str, x: np.ndarray, y: np.ndarray) -> None:
+        if weight not in self.names:
+            self.names.append(weight)
+
+    def layer(self, index: int, hidden: np.ndarray) -> None:  # pragma: no cover - layers False
+        pass
+
+
+def matmul_weights(engine: Engine, tokens: np.ndarray) -> list[str]:
+    """The weights llama.cpp runs as MUL_MAT, in the order it first runs them (a decode of two tokens)."""
+    names = _Names()
+    engine.decode(np.asarray(tokens[:2], dtype=np.int32), names)
+    return names.names
+
+
+def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candidate], side: NpuMatmuls,
+             progress: Callable[[str], None] = lambda step: None) -> EvalRun:
+    """Run the reference and every candidate over ``chunks``; a Ctrl-C returns what the whole chunks measured.
+
+    ``progress(step)`` is called after each decode (``"reference"`` or a candidate's label).
+    """
+    results = [CandidateResult(c) for c in candidates]
+    run = EvalRun(results, 0, len(chunks))
+    try:
+        for chunk in chunks:
+            t0 = time.perf_counter()
+            reference = _Reference()
+            reference_logits = np.array(engine.decode(chunk.tokens, reference), copy=True)
+            run.reference_seconds += time.perf_counter() - t0
+            progress("reference")
+            done = []
+            for result in results:
+                done.append(_run_candidate(engine, chunk, result.candidate, side, reference, reference_logits))
+                progress(result.candidate.label)
+            for result, chunk_result in zip(results, done):  # only whole chunks count
+                result.merge(chunk_result)
+            run.chunks_done += 1
+    except KeyboardInterrupt:
+        pass
+    run.requantize_seconds = side.requantize_seconds
+    return run
+
+
+def _run_candidate(engine: Engine, chunk: Chunk, candidate: Candidate, side: NpuMatmuls,
+                   reference: _Reference, reference_logits: np.ndarray) -> CandidateResult:
+    result = CandidateResult(candidate)
+    if not candidate.selected:
+        # Nothing on the NPU side: the candidate is the reference run itself.
+        result.scores = score_positions(reference_logits, reference_logits, chunk.scored, chunk.targets)
+        for index, hidden in reference.hidden.items():
+            result.layers.setdefault(index, ErrorTally()).add(hidden, hidden)
+        return result
+    for name in candidate.selected:  # requantized outside the timed decode (once per weight and run)
+        side.prepare(name)
+    t0 = time.perf_counter()
+    logits = engine.decode(chunk.tokens, _Injecting(candidate.selected, side, reference.hidden, result))
+    result.seconds = time.perf_counter() - t0
+    result.scores = score_positions(reference_logits, logits, chunk.scored, chunk.targets)
+    result.identical_logits = bool(np.array_equal(reference_logits, logits))
+    return result

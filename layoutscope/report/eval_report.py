@@ -1,0 +1,165 @@
+"""The ``eval`` report: JSON data, the text a user reads, and the per-weight CSV.
+
+The main candidate is the ``--npu`` selection; a ``--sweep first-k`` adds one
+row per k. Per layer, "entire" is the hidden state against the reference (the
+error accumulated up to there); per weight, "single" is its NPU-side output
+against llama.cpp's on the same input (the error it adds by itself).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from typing import Optional, TextIO
+
+from layoutscope.errors import printable
+from layoutscope.inference.evaluate import CandidateResult, EvalRun
+from layoutscope.inference.selection import layer_of
+from layoutscope.report.chart import column_chart
+from layoutscope.report.numbers import nmse_text
+
+#: The CSV's columns, one row per NPU-side weight.
+CSV_COLUMNS = ("tensor", "layer", "nmse", "cosine", "rows")
+
+
+@dataclass
+class EvalContext:
+    """What the run was: model, text, engine facts, the NPU side and its options, the sweep's bound."""
+
+    model: str
+    text: str
+    scoring: str
+    engine: dict
+    backend: str
+    options: dict
+    weights: list
+    kld_ok: float = 0.01
+    notices: list = field(default_factory=list)
+
+
+def last_within(sweep: list, bound: float) -> Optional[int]:
+    """The largest k whose every point up to it keeps the mean KL divergence within ``bound`` (None: not even k=0)."""
+    last = None
+    for result in sweep:  # k ascending
+        if not result.quality.kld_mean <= bound:
+            break
+        last = result.candidate.k
+    return last
+
+
+def _layers(result: CandidateResult) -> list:
+    return [{"layer": index, "hidden_nmse": tally.nmse, "hidden_cosine": tally.cosine}
+            for index, tally in sorted(result.layers.items())]
+
+
+def _weights(result: CandidateResult) -> list:
+    return [{"tensor": name, "layer": layer_of(name), "nmse": tally.nmse, "cosine": tally.cosine, "rows": tally.rows}
+            for name, tally in result.weights.items()]
+
+
+def as_dict(run: EvalRun, context: EvalContext) -> dict:
+    """The JSON report (the keys the issue fixes, and more)."""
+    main, sweep = run.results[0], run.results[1:]
+    q = main.quality
+    data = {
+        "model": context.model,
+        "text": context.text,
+        "scoring": context.scoring,
+        "complete": run.complete,
+        "chunks": {"done": run.chunks_done, "total": run.chunks_total},
+        "tokens": q.tokens,
+        "npu": {"selected": list(main.candidate.selected), "backend": context.backend, "options": context.options},
+        "kld": q.kld_dict(),
+        "top1_agreement": q.top1_agreement,
+        "ppl": {"reference": q.ppl_reference, "candidate": q.ppl_candidate},
+        "identical_logits": main.identical_logits,
+        "layers": _layers(main),
+        "weights": _weights(main),
+        "engine": context.engine,
+        "seconds": {"reference": run.reference_seconds, "candidate": main.seconds,
+                    "requantize": run.requantize_seconds},
+        "notices": context.notices,
+    }
+    if sweep:
+        data["sweep"] = [{"k": r.candidate.k, "kld_mean": r.quality.kld_mean, "kld_p99": r.quality.kld_p99,
+                          "top1_agreement": r.quality.top1_agreement, "ppl": r.quality.ppl_candidate,
+                          "weights": len(r.candidate.selected)} for r in sweep]
+        data["sweep_kld_ok"] = {"bound": context.kld_ok, "last_k": last_within(sweep, context.kld_ok)}
+    return data
+
+
+def _figure(x: float, spec: str = ".4g") -> str:
+    return "n/a" if not math.isfinite(x) else format(x, spec)
+
+
+def as_text(run: EvalRun, context: EvalContext, written: list = (), top: int = 10) -> str:
+    """The report a user reads: the verdict first, then where the error enters and where it grows."""
+    main, sweep = run.results[0], run.results[1:]
+    q = main.quality
+    selected = main.candidate.selected
+    out = [f"model: {printable(context.model)}",
+           f"text: {printable(context.text)}; {q.tokens} positions scored ({context.scoring}), "
+           f"{run.chunks_done} chunk(s) of up to {context.engine['ctx']} tokens"
+           + ("" if run.complete else f" (interrupted: {run.chunks_done} of {run.chunks_total} chunks)"),
+           f"NPU side: {context.backend} on {len(selected)} of {len(context.weights)} matmul weights"
+           + (f" ({', '.join(f'{k} {v}' for k, v in context.options.items())})" if context.options else ""),
+           ""]
+    if q.tokens:
+        out += [
+            f"KL divergence   mean {_figure(q.kld_mean)} ± {_figure(q.kld_stderr, '.2g')}   median "
+            f"{_figure(q.kld_median)}   p99 {_figure(q.kld_p99)}   max {_figure(q.kld_max)}",
+            f"top-1 agreement {_figure(100 * q.top1_agreement, '.2f')}%",
+            f"perplexity      reference {_figure(q.ppl_reference)}   candidate {_figure(q.ppl_candidate)}   "
+            f"(Δ {_figure(q.ppl_candidate - q.ppl_reference, '+.4g')})",
+        ]
+        if main.identical_logits and run.chunks_done:
+            out.append("logits identical to the reference, bit for bit")
+    else:
+        out.append("no position was scored (interrupted before the first chunk finished)")
+    if main.layers:
+        out += ["", "per layer: hidden state after the layer vs the reference (entire: the error so far)",
+                f"{'layer':>5}  {'NMSE':>10}  {'cosine':>10}  NPU-side weights (single: mean NMSE each adds)"]
+        per_layer = {}
+        for name, tally in main.weights.items():
+            per_layer.setdefault(layer_of(name), []).append(tally.nmse)
+        for index, tally in sorted(main.layers.items()):
+            own = per_layer.get(index, [])
+            added = f"{len(own)} · {nmse_text(sum(own) / len(own))}" if own else "-"
+            out.append(f"{index:>5}  {nmse_text(tally.nmse):>10}  {tally.cosine:>10.6f}  {added}")
+    if main.weights:
+        ranked = sorted(main.weights.items(), key=lambda item: -item[1].nmse if math.isfinite(item[1].nmse) else -math.inf)
+        shown = ranked[:top] if top else []
+        if shown:
+            out += ["", f"worst single weights (of {len(ranked)}): NPU side vs llama.cpp on the same input",
+                    *(f"  {printable(name):<40} NMSE {nmse_text(tally.nmse)}" for name, tally in shown)]
+    if sweep:
+        out += ["", "sweep: the first k layers on the NPU side",
+                f"{'k':>3}  {'weights':>7}  {'KLD mean':>10}  {'KLD p99':>10}  {'top-1':>7}  {'PPL':>9}"]
+        for r in sweep:
+            s = r.quality
+            out.append(f"{r.candidate.k:>3}  {len(r.candidate.selected):>7}  {_figure(s.kld_mean):>10}  "
+                       f"{_figure(s.kld_p99):>10}  {_figure(100 * s.top1_agreement, '.1f'):>6}%  "
+                       f"{_figure(s.ppl_candidate):>9}")
+        ks = [r.candidate.k for r in sweep]
+        out += ["", *column_chart(ks, [r.quality.kld_mean for r in sweep], "mean KL divergence against k"),
+                "", *column_chart(ks, [r.quality.top1_agreement for r in sweep], "top-1 agreement against k",
+                                  low=0.0, high=1.0, y_text=lambda v: f"{v:.0%}")]
+        last = last_within(sweep, context.kld_ok)
+        out += ["", (f"the first {last} layer(s) stay within mean KL divergence {context.kld_ok:g} (--kld-ok)"
+                     if last is not None else f"even k = 0 exceeds --kld-ok {context.kld_ok:g}")]
+    out += ["", f"time: reference {run.reference_seconds:.2f} s, candidate {main.seconds:.2f} s, "
+                f"one-time requantization {run.requantize_seconds:.2f} s"]
+    out += [f"note: {n}" for n in context.notices]
+    out += list(written)
+    return "\n".join(out) + "\n"
+
+
+def write_weights_csv(stream: TextIO, run: EvalRun) -> int:
+    """One row per NPU-side weight of the main candidate; returns the row count."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    rows = _weights(run.results[0])
+    for row in rows:
+        writer.writerow([row[c] if row[c] is not None else "" for c in CSV_COLUMNS])
+    return len(rows)
