@@ -111,7 +111,11 @@ class ScanOptions(RunSettings):
 
 @dataclass
 class LayerSummary:
-    """One layer's weights: worst verdict and NMSE, and the running estimate up to it."""
+    """One layer's weights: worst verdict and NMSE; with ``--end-to-end``, the measured whole-model figures.
+
+    ``kld_mean`` and ``top1_agreement`` are measured by running the model with
+    the layers up to this one on the NPU side (the eval sweep's point k = index + 1).
+    """
 
     layer: str
     index: Optional[int]
@@ -121,7 +125,8 @@ class LayerSummary:
     max_nmse: float
     mean_nmse: float
     over_threshold: int
-    cumulative_nmse: Optional[float] = None
+    kld_mean: Optional[float] = None
+    top1_agreement: Optional[float] = None
 
 
 @dataclass
@@ -134,6 +139,9 @@ class ScanReport:
     reference: str
     inputs: dict
     rows: list = field(default_factory=list)
+    #: With ``--end-to-end``: the eval sweep's points ``{"k", "kld_mean", "top1_agreement", ...}`` and its bound.
+    end_to_end: list = field(default_factory=list)
+    kld_ok: Optional[float] = None
     skipped: list = field(default_factory=list)
     total: int = 0
     interrupted: bool = False
@@ -151,8 +159,8 @@ class ScanReport:
         return sorted((r for r in self.rows if r.weight_quant == scheme), key=_badness, reverse=True)
 
     def layers(self) -> list[LayerSummary]:
-        """Per-layer summary in layer order, with the accumulated-error estimate; non-layer tensors last."""
-        return summarize_layers(self.primary, self.options.bands)
+        """Per-layer summary in layer order (measured end to end with ``--end-to-end``); non-layer tensors last."""
+        return summarize_layers(self.primary, self.options.bands, self.end_to_end)
 
     def to_dict(self) -> dict:
         """The whole report as plain data."""
@@ -168,7 +176,8 @@ class ScanReport:
             "total": self.total,
             "rows": [r.to_dict() for r in self.ranked()],
             "layers": jsonable([s.__dict__ for s in layers]),
-            "offload": offload_advice(layers, self.options.bands),
+            "offload": offload_advice(layers, self.options.bands, self.end_to_end, self.kld_ok),
+            **({"end_to_end": self.end_to_end} if self.end_to_end else {}),
             "skipped": [s.__dict__ for s in self.skipped],
             "notices": self.notices,
             "seconds": self.seconds,
@@ -388,21 +397,24 @@ class Scanner:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def summarize_layers(rows: Sequence[ScanRow], bands: tuple = DEFAULT_BANDS) -> list[LayerSummary]:
-    """Per-layer summaries, in layer order, with a running accumulated-error estimate.
+def summarize_layers(rows: Sequence[ScanRow], bands: tuple = DEFAULT_BANDS, end_to_end: Sequence[dict] = ()) -> list[LayerSummary]:
+    """Per-layer summaries, in layer order; ``end_to_end`` (the eval sweep's points) adds the measured figures.
 
-    The estimate adds each layer's mean NMSE: independent errors add in power
-    as the residual stream carries them forward. It is a first-order guide to
-    how many leading layers can run on the NPU, not a measurement.
+    Every number is a measurement: per-weight matmul errors, and, with the
+    sweep, the whole model's KL divergence and top-1 agreement with the
+    layers up to each one on the NPU side. (Earlier versions added the
+    layers' mean NMSEs up as an estimate; a real model showed it wrong by far.)
     """
     groups: dict = {}
     for r in rows:
         groups.setdefault(r.layer, []).append(r)
-    out, running = [], 0.0
+    by_k = {point["k"]: point for point in end_to_end}
+    out = []
     for layer in sorted((k for k in groups if k is not None)):
         summary = _layer_summary(f"blk.{layer}", layer, groups[layer], bands)
-        running += summary.mean_nmse
-        summary.cumulative_nmse = running
+        point = by_k.get(layer + 1)
+        if point is not None:
+            summary.kld_mean, summary.top1_agreement = point["kld_mean"], point["top1_agreement"]
         out.append(summary)
     if None in groups:
         out.append(_layer_summary("(not in a layer)", None, groups[None], bands))
@@ -421,20 +433,20 @@ def _layer_summary(label: str, index: Optional[int], members: Sequence[ScanRow],
     )
 
 
-def offload_advice(layers: Sequence[LayerSummary], bands: tuple = DEFAULT_BANDS) -> dict:
-    """Which layer crosses the threshold first, and how many leading layers stay within each band."""
+def offload_advice(layers: Sequence[LayerSummary], bands: tuple = DEFAULT_BANDS, end_to_end: Sequence[dict] = (),
+                   kld_ok: Optional[float] = None) -> dict:
+    """Which layer crosses the threshold first; with the sweep, the last k leading layers within ``kld_ok``."""
     numbered = [s for s in layers if s.index is not None]
     first_bad = next((s.layer for s in numbered if s.over_threshold), None)
-    within = {}
-    for name, limit in (("ok", bands[0]), ("degraded", bands[1])):
-        k = 0
-        for s in numbered:
-            if s.cumulative_nmse > limit:
+    advice = {"first_layer_over_threshold": first_bad, "layers": len(numbered)}
+    if end_to_end and kld_ok is not None:
+        last = None
+        for point in sorted(end_to_end, key=lambda p: p["k"]):
+            if not point["kld_mean"] <= kld_ok:
                 break
-            k += 1
-        within[name] = k
-    return {"first_layer_over_threshold": first_bad, "layers": len(numbered),
-            "leading_layers_within_ok": within["ok"], "leading_layers_within_degraded": within["degraded"]}
+            last = point["k"]
+        advice.update(kld_ok=kld_ok, leading_layers_within_kld_ok=last)
+    return advice
 
 
 def worst_verdict(rows: Sequence[ScanRow]) -> str:

@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="exit 3 when the verdict is this bad or worse")
     compare.set_defaults(run="compare")
 
-    scan = sub.add_parser("scan", parents=[common, report, _settings_parent("pipeline", "matmul", sweep=True)],
+    scan = sub.add_parser("scan", parents=[common, report, _settings_parent("pipeline", "matmul", sweep=True),
+                                           whole_model_parent()],
                           help="every matmul weight, ranked worst first",
                           description="Compare every matmul weight of a model (NPU path vs ggml's CPU), rank them, and "
                           "say which layers cross the threshold first. Ctrl-C keeps the rows already finished.")
@@ -215,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rows of the ranked table to print (default 20)")
     scan.add_argument("--fail-on", type=fail_on, default=None, metavar="{degraded,broken}",
                       help="exit 3 when any tensor's verdict is this bad or worse")
+    scan.add_argument("--end-to-end", action="store_true",
+                      help="also run the whole model in llama.cpp with the first k layers on the NPU side (the eval "
+                      "sweep): the per-layer table gets the measured KL divergence and top-1 agreement")
     scan.set_defaults(run="scan")
 
     diagnose = sub.add_parser("diagnose", parents=[common, report, _settings_parent("pipeline")],
@@ -254,31 +258,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def whole_model_parent() -> argparse.ArgumentParser:
+    """The options of a run of the whole model in llama.cpp (eval, and scan's --end-to-end), declared once."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--text", metavar="PATH|-", default=None,
+                        help="UTF-8 text the model reads ('-' for stdin; default: the bundled public-domain prose)")
+    parent.add_argument("--ctx", type=_count("--ctx", 2, example="512"), default=None, metavar="N",
+                        help="tokens per chunk (default 512, or the model's context when shorter)")
+    parent.add_argument("--chunks", type=_count("--chunks", 1, example="4"), default=None, metavar="N",
+                        help="run only the first N chunks of the text (default: all of it)")
+    parent.add_argument("--score", default="all", metavar="{all,second-half}",
+                        type=_checked(options.choice, "--score", choices=("all", "second-half")),
+                        help="positions scored: all (default), or each chunk's second half as llama-perplexity does")
+    parent.add_argument("--kld-ok", type=_checked(options.positive_float, "--kld-ok", example="0.01"), default=0.01,
+                        metavar="X", help="a sweep's bound: the last k whose mean KL divergence stays within X "
+                        "(default 0.01)")
+    return parent
+
+
 #: What eval's --backend may name: the NPU sides, and ``cpu`` (ggml's own result: the null test).
 EVAL_BACKENDS = ("auto", "npu-sim", "npu", "cpu")
 
 
 def _add_eval(sub, common, report) -> None:
     """``eval``: the whole model through llama.cpp with the selected matmuls on the NPU side."""
-    from layoutscope.measure.settings import positive_float
-
     ev = sub.add_parser(
-        "eval", parents=[common, report, _settings_parent("pipeline")],
+        "eval", parents=[common, report, _settings_parent("pipeline"), whole_model_parent()],
         help="the whole model with part of it on the NPU: KL divergence, top-1, perplexity, drift per layer",
         description="Run the model in llama.cpp twice over the same text: as it is (the reference), and with every "
         "selected matmul recomputed on the NPU side from its real input and written back into the graph. Reports "
         "the KL divergence of the output distribution, top-1 agreement, perplexity, the hidden state's drift after "
         "each layer, and the error each weight adds by itself. Ctrl-C keeps the chunks already finished.")
     ev.add_argument("file", help="GGUF model that llama.cpp can run")
-    ev.add_argument("--text", metavar="PATH|-", default=None,
-                    help="UTF-8 text to run on ('-' for stdin; default: the bundled public-domain prose)")
-    ev.add_argument("--ctx", type=_count("--ctx", 2, example="512"), default=None, metavar="N",
-                    help="tokens per chunk (default 512, or the model's context when shorter)")
-    ev.add_argument("--chunks", type=_count("--chunks", 1, example="4"), default=None, metavar="N",
-                    help="run only the first N chunks (default: the whole text)")
-    ev.add_argument("--score", default="all", type=_checked(options.choice, "--score", choices=("all", "second-half")),
-                    metavar="{all,second-half}",
-                    help="positions scored: all (default), or the second half of each chunk as llama-perplexity does")
     ev.add_argument("--npu", default="all", metavar="SELECT",
                     help="weights on the NPU side: all (default), none, layers:A-B, first:K, or a regex on tensor names")
     add_setting(ev, "backend", type=_checked(options.choice, "--backend", choices=EVAL_BACKENDS),
@@ -289,8 +300,6 @@ def _add_eval(sub, common, report) -> None:
     add_setting(ev, "threads", default=None, help="threads for llama.cpp and ggml's CPU matmul (default: every core)")
     ev.add_argument("--sweep", default=None, type=_checked(options.choice, "--sweep", choices=("first-k",)),
                     metavar="first-k", help="also run k = 0..L leading layers on the NPU side; table and plot against k")
-    ev.add_argument("--kld-ok", type=_checked(positive_float, "--kld-ok", example="0.01"), default=0.01, metavar="X",
-                    help="the sweep's bound: the last k whose mean KL divergence stays within X (default 0.01)")
     ev.add_argument("--top", type=_count("--top", 0), default=10, metavar="K",
                     help="worst single weights to list (default 10)")
     ev.add_argument("--csv", metavar="PATH|-", default=None,

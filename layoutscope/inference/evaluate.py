@@ -235,26 +235,30 @@ def matmul_weights(engine: Engine, tokens: np.ndarray) -> list[str]:
     return names.names
 
 
-def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candidate], side: NpuMatmuls,
-             progress: Callable[[str], None] = lambda step: None) -> EvalRun:
-    """Run the reference and every candidate over ``chunks``; a Ctrl-C returns what the whole chunks measured.
+#: ``progress(step, done, total)``: called after each decode (``step`` is "reference" or a candidate's label).
+Progress = Callable[[str, int, int], None]
 
-    ``progress(step)`` is called after each decode (``"reference"`` or a candidate's label).
-    """
+
+def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candidate], side: NpuMatmuls,
+             progress: Progress = lambda step, done, total: None) -> EvalRun:
+    """Run the reference and every candidate over ``chunks``; a Ctrl-C returns what the whole chunks measured."""
     results = [CandidateResult(c) for c in candidates]
     run = EvalRun(results, 0, len(chunks))
+    total, done = len(chunks) * (1 + len(candidates)), 0
     try:
         for chunk in chunks:
             t0 = time.perf_counter()
             reference = _Reference()
             reference_logits = np.array(engine.decode(chunk.tokens, reference), copy=True)
             run.reference_seconds += time.perf_counter() - t0
-            progress("reference")
-            done = []
+            done += 1
+            progress("reference", done, total)
+            measured = []
             for result in results:
-                done.append(_run_candidate(engine, chunk, result.candidate, side, reference, reference_logits))
-                progress(result.candidate.label)
-            for result, chunk_result in zip(results, done):  # only whole chunks count
+                measured.append(_run_candidate(engine, chunk, result.candidate, side, reference, reference_logits))
+                done += 1
+                progress(result.candidate.label, done, total)
+            for result, chunk_result in zip(results, measured):  # only whole chunks count
                 result.merge(chunk_result)
             run.chunks_done += 1
     except KeyboardInterrupt:
@@ -280,3 +284,50 @@ def _run_candidate(engine: Engine, chunk: Chunk, candidate: Candidate, side: Npu
     result.scores = score_positions(reference_logits, logits, chunk.scored, chunk.targets)
     result.identical_logits = bool(np.array_equal(reference_logits, logits))
     return result
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What to run: the text (None: the bundled one), chunking and scoring, the selection, the sweep, threads."""
+
+    text: Optional[str] = None
+    ctx: Optional[int] = None
+    chunks: Optional[int] = None
+    scoring: str = "all"
+    npu: str = "all"
+    sweep: Optional[str] = None
+    threads: Optional[int] = None
+
+
+@dataclass
+class EvalOutcome:
+    """An :class:`EvalRun` with what it ran on: engine facts, llama.cpp's matmul weights, the text's label."""
+
+    run: EvalRun
+    facts: object
+    weights: list
+    text_label: str
+
+
+def eval_model(model, request: EvalRequest, backend, progress: Progress = lambda step, done, total: None,
+               candidates_only: bool = False) -> EvalOutcome:
+    """Load ``model`` (a :class:`~layoutscope.gguf.Model`) into llama.cpp and evaluate ``request`` with ``backend``.
+
+    The candidates are the ``--npu`` selection, then the sweep's points; with
+    ``candidates_only`` the selection is left out (a scan's ``--end-to-end``
+    wants the sweep alone).
+    """
+    from layoutscope.inference.selection import select
+    from layoutscope.inference.text import chunks, read_text
+
+    text, label = read_text(request.text)
+    with Engine(model.path, [t.name for t in model.tensors], ctx=request.ctx, threads=request.threads) as engine:
+        facts = engine.facts
+        todo = chunks(engine.tokenize(text), facts.ctx, engine.bos if facts.add_bos else None,
+                      limit=request.chunks, scoring=request.scoring)
+        weights = matmul_weights(engine, todo[0].tokens)
+        candidates = [] if candidates_only else [Candidate(request.npu, select(request.npu, weights, facts.n_layer))]
+        if request.sweep == "first-k":
+            candidates += sweep_first_k(weights, facts.n_layer)
+        run = evaluate(engine, todo, candidates, NpuMatmuls(backend, model), progress)
+    return EvalOutcome(run, facts, weights, label)

@@ -54,9 +54,11 @@ def as_text(report, top: int = 20, written=()) -> str:
                 for q in o.weight_quants) + f"  {r.needs}")
     layers = report.layers()
     if layers:
-        lines += ["", "  per layer (accumulated NMSE: each layer's mean NMSE added up, an estimate):"]
+        measured = "; KLD and top-1: the whole model with the layers up to this one on the NPU side" \
+            if report.end_to_end else " (layoutscope scan --end-to-end adds the whole model's KLD per layer)"
+        lines += ["", f"  per layer{measured}:"]
         lines += ["  " + line for line in layer_lines(layers)]
-        advice = advice_lines(layers, o.bands)
+        advice = advice_lines(layers, o.bands, report.end_to_end, report.kld_ok)
         if advice:
             lines += [""] + ["  " + line for line in advice]
     if report.skipped:
@@ -66,33 +68,37 @@ def as_text(report, top: int = 20, written=()) -> str:
 
 
 def layer_lines(layers) -> list[str]:
-    """The per-layer table (a header, then one line per :class:`LayerSummary`)."""
-    lines = [f"{'layer':<18} {'tensors':>7} {'worst':<9} {'max NMSE':>9} {'mean NMSE':>9} {'over':>4} "
-             f"{'accumulated':>11}"]
+    """The per-layer table (a header, then one line per :class:`LayerSummary`); measured end-to-end columns when present."""
+    end_to_end = any(s.kld_mean is not None for s in layers)
+    lines = [f"{'layer':<18} {'tensors':>7} {'worst':<9} {'max NMSE':>9} {'mean NMSE':>9} {'over':>4}"
+             + (f" {'KLD mean':>9} {'top-1':>7}" if end_to_end else "")]
     for s in layers:
-        acc = "" if s.cumulative_nmse is None else nmse_text(s.cumulative_nmse)
-        lines.append(f"{s.layer:<18} {s.tensors:>7} {s.worst_verdict:<9} {nmse_text(s.max_nmse):>9} "
-                     f"{nmse_text(s.mean_nmse):>9} {s.over_threshold:>4} {acc:>11}")
+        line = (f"{s.layer:<18} {s.tensors:>7} {s.worst_verdict:<9} {nmse_text(s.max_nmse):>9} "
+                f"{nmse_text(s.mean_nmse):>9} {s.over_threshold:>4}")
+        if end_to_end and s.kld_mean is not None:
+            line += f" {s.kld_mean:>9.3g} {100 * s.top1_agreement:>6.1f}%"
+        lines.append(line)
     return lines
 
 
-def advice_lines(layers, bands) -> list[str]:
-    """Where the model crosses the threshold first and how many leading layers stay within each band.
+def advice_lines(layers, bands, end_to_end=(), kld_ok=None) -> list[str]:
+    """Where the model crosses the threshold first and, measured end to end, how many leading layers stay within.
 
     Empty when no tensor is in a numbered layer.
     """
     from layoutscope.analyses.scan import offload_advice
 
-    advice = offload_advice(layers, bands)
+    advice = offload_advice(layers, bands, end_to_end, kld_ok)
     if not advice["layers"]:
         return []
     first = advice["first_layer_over_threshold"]
-    return [
-        f"first layer with a weight over NMSE {bands[0]:g}: {first or 'none'}",
-        f"running the first k layers on the NPU: the first {advice['leading_layers_within_ok']} of "
-        f"{advice['layers']} stay within ok (accumulated ≤ {bands[0]:g}), the first "
-        f"{advice['leading_layers_within_degraded']} within degraded (≤ {bands[1]:g})",
-    ]
+    lines = [f"first layer with a weight over NMSE {bands[0]:g}: {first or 'none'}"]
+    if "leading_layers_within_kld_ok" in advice:
+        last = advice["leading_layers_within_kld_ok"]
+        lines.append(f"running the first k layers on the NPU (measured end to end): the first {last} of "
+                     f"{advice['layers']} keep the mean KL divergence within {kld_ok:g}"
+                     if last is not None else f"even k = 0 exceeds mean KL divergence {kld_ok:g}")
+    return lines
 
 
 def skipped_lines(skipped, top: int = 20) -> list[str]:

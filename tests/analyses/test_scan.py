@@ -87,10 +87,22 @@ def test_layer_summary_finds_the_first_bad_layer(tiny):
     layers = summarize_layers(report.primary)
     assert [s.layer for s in layers] == ["blk.0", "blk.1", "blk.2", "blk.3", "(not in a layer)"]
     assert layers[3].worst_tensor == "blk.3.ffn_down.weight" and layers[3].over_threshold >= 1
-    running = [s.cumulative_nmse for s in layers[:4]]
-    assert running == sorted(running) and running[0] == pytest.approx(layers[0].mean_nmse)
+    # Measured numbers only: no additive estimate, no end-to-end figures without the sweep.
+    assert all(s.kld_mean is None and s.top1_agreement is None for s in layers)
     advice = report.to_dict()["offload"]
-    assert advice["first_layer_over_threshold"] == "blk.3" and advice["layers"] == 4
+    assert advice == {"first_layer_over_threshold": "blk.3", "layers": 4}
+
+
+def test_layer_summary_takes_the_sweeps_measured_points(tiny):
+    report = Scanner(tiny, ScanOptions(backend="npu-sim")).run()
+    report.end_to_end = [{"k": k, "kld_mean": [0.0, 0.002, 0.004, 0.02, 0.05][k], "top1_agreement": 1 - k / 10}
+                         for k in range(5)]
+    report.kld_ok = 0.01
+    layers = report.layers()
+    # Layer i carries the sweep point k = i + 1: the model with layers 0..i on the NPU side.
+    assert [(s.kld_mean, s.top1_agreement) for s in layers[:4]] == [(0.002, 0.9), (0.004, 0.8), (0.02, 0.7), (0.05, 0.6)]
+    assert report.to_dict()["offload"]["leading_layers_within_kld_ok"] == 2
+    assert report.to_dict()["end_to_end"][0] == {"k": 0, "kld_mean": 0.0, "top1_agreement": 1.0}
 
 
 def test_cli_report_csv_and_json(tmp_path):
@@ -168,14 +180,13 @@ def test_text_helpers_the_cli_and_the_tui_share(tiny):
 
     report = Scanner(tiny, ScanOptions(backend="npu-sim", filter=r"blk\.[03]\.ffn_down|norm")).run()
     layers = report.layers()
-    assert layer_lines(layers)[0].split() == ["layer", "tensors", "worst", "max", "NMSE", "mean", "NMSE", "over",
-                                              "accumulated"]
+    assert layer_lines(layers)[0].split() == ["layer", "tensors", "worst", "max", "NMSE", "mean", "NMSE", "over"]
     assert [line.split()[0] for line in layer_lines(layers)[1:]] == ["blk.0", "blk.3"]
-    assert advice_lines(layers, report.options.bands) == [
-        "first layer with a weight over NMSE 0.0005: blk.3",
-        "running the first k layers on the NPU: the first 1 of 2 stay within ok (accumulated ≤ 0.0005), "
-        "the first 2 within degraded (≤ 0.01)",
-    ]
+    assert advice_lines(layers, report.options.bands) == ["first layer with a weight over NMSE 0.0005: blk.3"]
+    points = [{"k": k, "kld_mean": 0.001 * k, "top1_agreement": 1.0} for k in range(5)]
+    assert advice_lines(layers, report.options.bands, points, 0.0025)[1] == (
+        "running the first k layers on the NPU (measured end to end): the first 2 of 2 keep the mean KL "
+        "divergence within 0.0025")
     assert advice_lines([], report.options.bands) == []
     title, *names = skipped_lines(report.skipped)
     assert title.startswith("- 1-D (a norm, bias or scale)") and title.endswith("(9):")
@@ -233,7 +244,7 @@ def test_a_nan_weight_is_a_broken_row_with_findings_whichever_path_measures_it(n
         assert not good.findings and good.mismatched == 0
         layers = report.layers()
         assert layers[0].worst_verdict == "broken" and layers[0].max_nmse == float("inf") and layers[0].over_threshold == 1
-        assert report.to_dict()["offload"]["leading_layers_within_ok"] == 0
+        assert report.to_dict()["offload"]["first_layer_over_threshold"] == "blk.0"
         json.dumps(report.to_dict(), allow_nan=False)
     assert [(r.nmse, r.weight_nmse, r.findings) for r in swept.ranked()] == \
         [(r.nmse, r.weight_nmse, r.findings) for r in piped.ranked()]

@@ -18,31 +18,20 @@ def run(args) -> int:
     """Evaluate, print, write reports, and choose the exit code."""
     from layoutscope.cli import interrupts
     from layoutscope.gguf import Model
-    from layoutscope.inference.engine import Engine
-    from layoutscope.inference.evaluate import Candidate, NpuMatmuls, evaluate, matmul_weights, sweep_first_k
-    from layoutscope.inference.selection import select
-    from layoutscope.inference.text import chunks, read_text
+    from layoutscope.inference.evaluate import EvalRequest, eval_model
     from layoutscope.measure.settings import RunSettings
     from layoutscope.report.eval_report import EvalContext, as_dict, as_text, write_weights_csv
 
     settings = RunSettings.from_args(args)
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths, inputs=[args.text] if args.text not in (None, "-") else [])
-        text, text_label = read_text(args.text)
-        with Engine(args.file, [t.name for t in model.tensors], ctx=args.ctx, threads=args.threads) as engine:
-            facts = engine.facts
-            tokens = engine.tokenize(text)
-            todo = chunks(tokens, facts.ctx, engine.bos if facts.add_bos else None, limit=args.chunks,
-                          scoring=args.score)
-            weights = matmul_weights(engine, todo[0].tokens)
-            selected = select(args.npu, weights, facts.n_layer)
-            backend, notices = _npu_side(args, settings, facts.threads)
-            candidates = [Candidate(args.npu, selected)]
-            if args.sweep == "first-k":
-                candidates += sweep_first_k(weights, facts.n_layer)
-            with _progress(len(todo) * (1 + len(candidates))) as step:
-                result = evaluate(engine, todo, candidates, NpuMatmuls(backend, model), step)
-    context = EvalContext(model=args.file, text=text_label, scoring=args.score, engine=facts.to_dict(),
+        backend, notices = npu_side(args.backend, settings)
+        request = EvalRequest(text=args.text, ctx=args.ctx, chunks=args.chunks, scoring=args.score, npu=args.npu,
+                              sweep=args.sweep, threads=args.threads)
+        with Progress("evaluating") as step:
+            outcome = eval_model(model, request, backend, step)
+    result, facts, weights = outcome.run, outcome.facts, outcome.weights
+    context = EvalContext(model=args.file, text=outcome.text_label, scoring=args.score, engine=facts.to_dict(),
                           backend=backend.name, options=_options(backend, settings), weights=weights,
                           kld_ok=args.kld_ok, notices=notices)
     outputs.export("--csv", lambda stream: write_weights_csv(stream, result))
@@ -57,15 +46,17 @@ def run(args) -> int:
     return 0
 
 
-def _npu_side(args, settings, threads: int):
-    """The backend that computes the NPU side, and the notices saying why it was chosen."""
+def npu_side(requested: str, settings):
+    """The backend that computes the NPU side (``cpu`` too: the null test), and notices saying why it was chosen."""
     from layoutscope.backend import get_backend, npu_backend
+    from layoutscope.inference.engine import default_threads
 
-    if args.backend == "cpu":
-        # The null test: ggml's own CPU result on the same input, written back through the same path.
-        return get_backend("cpu", threads=threads), ["--backend cpu: the NPU side is ggml's CPU matmul on the same "
-                                                     "input (the null test: the KL divergence must be 0)"]
-    backend, notice = npu_backend(args.backend, core=settings.npu_core, **settings.npu_options())
+    if requested == "cpu":
+        # ggml's own CPU result on the same input, written back through the same path.
+        return get_backend("cpu", threads=settings.threads or default_threads()), [
+            "--backend cpu: the NPU side is ggml's CPU matmul on the same input (the null test: the KL divergence "
+            "must be 0)"]
+    backend, notice = npu_backend(requested, core=settings.npu_core, **settings.npu_options())
     return backend, [notice] if notice else []
 
 
@@ -75,38 +66,36 @@ def _options(backend, settings) -> dict:
     return {**settings.npu_options(), **({"npu_core": settings.npu_core} if backend.name == "npu" else {})}
 
 
-class _progress:
-    """A context manager yielding the per-decode callback: a rich bar on a terminal, a line per chunk otherwise."""
+class Progress:
+    """A context manager yielding the per-decode callback ``(step, done, total)``: a rich bar on a terminal,
+    a line per decode otherwise."""
 
-    def __init__(self, total: int):
-        self.total = total
+    def __init__(self, verb: str):
+        self.verb = verb
 
     def __enter__(self):
-        done = [0]
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.markup import escape
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
 
-            self.bar = Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
+            self.bar = Bar(TextColumn(self.verb), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                           TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
             self.bar.start()
-            task = self.bar.add_task("", total=self.total)
+            task = self.bar.add_task("", total=None)
 
-            def on_step(label: str) -> None:
-                done[0] += 1
-                self.bar.update(task, completed=done[0], description=escape(printable(label)))
+            def on_step(step: str, done: int, total: int) -> None:
+                self.bar.update(task, completed=done, total=total, description=escape(printable(step)))
 
             return on_step
         self.bar = None
 
-        def on_line(label: str) -> None:
-            done[0] += 1
-            print(f"[{done[0]}/{self.total}] {printable(label)}", file=sys.stderr, flush=True)
+        def on_line(step: str, done: int, total: int) -> None:
+            print(f"[{done}/{total}] {printable(step)}", file=sys.stderr, flush=True)
 
         return on_line
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
-

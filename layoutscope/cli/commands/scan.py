@@ -37,6 +37,8 @@ def run(args) -> int:
         scanner = Scanner(model, options, jobs=jobs)
         with _progress() as on_row:
             report = scanner.run(on_row)
+        if args.end_to_end and not report.interrupted:
+            report.end_to_end, report.kld_ok = _end_to_end(model, args), args.kld_ok
     outputs.export("--csv", lambda stream: write_scan_csv(stream, report))
     data = report.to_dict()
     outputs.export_json(data)
@@ -49,6 +51,23 @@ def run(args) -> int:
     if fails(worst_verdict(report.primary), args.fail_on):
         return EXIT_VERDICT
     return 0
+
+
+def _end_to_end(model, args) -> list:
+    """The eval sweep's points (k leading layers on the NPU side, the scan's first weight scheme)."""
+    from layoutscope.cli.commands.eval import Progress, npu_side
+    from layoutscope.inference.evaluate import EvalRequest, eval_model
+    from layoutscope.measure.settings import RunSettings
+
+    settings = RunSettings.from_args(args)
+    settings = settings.with_changes(weight_quant=settings.weight_quants[0])
+    backend, _ = npu_side(settings.backend, settings)
+    request = EvalRequest(text=args.text, ctx=args.ctx, chunks=args.chunks, scoring=args.score, sweep="first-k",
+                          threads=args.threads)
+    with Progress("end to end") as step:
+        outcome = eval_model(model, request, backend, step, candidates_only=True)
+    return [{"k": r.candidate.k, "kld_mean": r.quality.kld_mean, "top1_agreement": r.quality.top1_agreement,
+             "tokens": r.quality.tokens} for r in outcome.run.results]
 
 
 class _progress:

@@ -174,7 +174,7 @@ class ScanScreen(Survives, Screen):
         report = self.report
         if report is not None and report.rows:
             layers = report.layers()
-            advice = advice_lines(layers, report.options.bands)
+            advice = advice_lines(layers, report.options.bands, report.end_to_end, report.kld_ok)
             if advice:
                 parts += [Text(line, style="bold") for line in advice] + [Text("")]
             parts += [Text(printable(line)) for line in layer_lines(layers)] + [Text("")]
