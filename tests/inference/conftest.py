@@ -20,10 +20,10 @@ def tiny_model(tiny_llama_path):
 
 @pytest.fixture(scope="session")
 def engine(tiny_llama_path, tiny_model):
-    """The tiny sample loaded by llama.cpp, chunks of up to :data:`CTX` tokens, 2 threads."""
+    """The tiny sample loaded by llama.cpp, chunks of up to :data:`CTX` tokens, 1 thread (2 cores are shared)."""
     from layoutscope.inference.engine import Engine
 
-    with Engine(str(tiny_llama_path), [t.name for t in tiny_model.tensors], ctx=CTX, threads=2) as loaded:
+    with Engine(str(tiny_llama_path), [t.name for t in tiny_model.tensors], ctx=CTX, threads=1) as loaded:
         yield loaded
 
 

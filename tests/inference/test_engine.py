@@ -77,7 +77,7 @@ def test_an_engine_on_a_library_with_another_struct_is_unavailable(monkeypatch, 
 # -- loading ---------------------------------------------------------------------------
 def test_facts_of_the_tiny_model(engine):
     f = engine.facts
-    assert (f.n_vocab, f.n_ctx_train, f.n_layer, f.n_embd, f.threads, f.ctx) == (1000, 256, 4, 256, 2, 64)
+    assert (f.n_vocab, f.n_ctx_train, f.n_layer, f.n_embd, f.threads, f.ctx) == (1000, 256, 4, 256, 1, 64)
     assert f.add_bos and not f.repack and f.to_dict()["weight_repacking"] is False
 
 
@@ -158,7 +158,7 @@ def test_matmul_weights_are_the_layer_weights_then_the_output_head(engine, first
 def test_observed_matmuls_have_the_real_shapes_and_results(engine, tiny_model, first_chunks):
     from layoutscope.backend import get_backend
 
-    cpu = get_backend("cpu", threads=2)
+    cpu = get_backend("cpu", threads=1)
     seen = {}
 
     def check(weight, x, y):
