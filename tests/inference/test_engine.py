@@ -95,6 +95,7 @@ def test_a_context_beyond_the_trained_one_is_refused(tiny_llama_path):
 
 
 def test_llama_cpp_log_does_not_reach_stderr(tiny_llama_path, tmp_path):
+    # -W default: nothing else either (llama-cpp-python leaves two /dev/null files open: a ResourceWarning)
     script = (
         "import sys\n"
         "from layoutscope.inference.engine import Engine\n"
@@ -102,7 +103,7 @@ def test_llama_cpp_log_does_not_reach_stderr(tiny_llama_path, tmp_path):
         f"with Engine({str(tiny_llama_path)!r}, [], ctx=16, threads=1) as e:\n"
         "    e.decode(e.tokenize('Hello there')[:4])\n"
         "print(len(LOG.since(0)))\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    done = subprocess.run([sys.executable, "-W", "default", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert int(done.stdout) > 0  # llama.cpp did log: into layoutscope's buffer
