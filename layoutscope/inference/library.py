@@ -12,6 +12,7 @@ same variable, so the reference and the engine stay one ggml.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import threading
 from typing import Optional
@@ -93,8 +94,25 @@ def llama():
             if text:
                 LOG.write(text.decode("utf-8", errors="replace"))
 
+        atexit.register(_close_null_files)
         _log_callback = llama_cpp.llama_log_callback(on_log)
         llama_cpp.llama_log_set(_log_callback, None)
         llama_cpp.llama_backend_init()
         _loaded = llama_cpp
         return llama_cpp
+
+
+def _close_null_files() -> None:
+    """Close the two /dev/null files llama-cpp-python opens on import and never closes.
+
+    Left open, the interpreter's shutdown reports them as a ResourceWarning on
+    stderr (visible with ``-W default``). They serve only its high-level
+    ``Llama`` class, which layoutscope does not use; at exit nothing else will.
+    """
+    import sys
+
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None and not handle.closed:
+            handle.close()

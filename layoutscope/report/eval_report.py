@@ -73,7 +73,8 @@ def as_dict(run: EvalRun, context: EvalContext) -> dict:
         "kld": q.kld_dict(),
         "top1_agreement": q.top1_agreement,
         "ppl": {"reference": q.ppl_reference, "candidate": q.ppl_candidate},
-        "identical_logits": main.identical_logits,
+        # Nothing compared (interrupted before the first chunk) is not "identical".
+        "identical_logits": main.identical_logits and run.chunks_done > 0,
         "layers": _layers(main),
         "weights": _weights(main),
         "engine": context.engine,
