@@ -251,16 +251,17 @@ def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candi
             reference = _Reference()
             reference_logits = np.array(engine.decode(chunk.tokens, reference), copy=True)
             run.reference_seconds += time.perf_counter() - t0
-            done += 1
-            progress("reference", done, total)
-            measured = []
-            for result in results:
-                measured.append(_run_candidate(engine, chunk, result.candidate, side, reference, reference_logits))
+            measured: list = []
+            for step, result in enumerate([None, *results]):  # the reference's step, then each candidate's
+                if result is not None:
+                    measured.append(_run_candidate(engine, chunk, result.candidate, side, reference,
+                                                   reference_logits))
+                if step == len(results):  # the chunk is whole: it counts before its last progress report
+                    for whole, chunk_result in zip(results, measured):
+                        whole.merge(chunk_result)
+                    run.chunks_done += 1
                 done += 1
-                progress(result.candidate.label, done, total)
-            for result, chunk_result in zip(results, measured):  # only whole chunks count
-                result.merge(chunk_result)
-            run.chunks_done += 1
+                progress("reference" if result is None else result.candidate.label, done, total)
     except KeyboardInterrupt:
         pass
     run.requantize_seconds = side.requantize_seconds
