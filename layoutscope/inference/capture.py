@@ -29,6 +29,10 @@ DEFAULT_ROWS = 64
 DEFAULT_CTX = 512
 
 
+class NothingMultiplied(UsageError):
+    """None of the weights asked for is multiplied by llama.cpp (an embedding table, a norm): exit 2."""
+
+
 def plan_rows(chunks, rows: int) -> tuple[dict, np.ndarray]:
     """``({chunk index: positions kept in it}, (R, 2) int32 (chunk, position))``: R rows spread over the text.
 
@@ -149,7 +153,7 @@ def capture(model_path: str, text: Optional[str] = None, ctx: Optional[int] = No
         c.positions[:] = positions
     if not observer.store:
         what = f"--filter {quoted(filter)} matches" if filter else "the weights asked for are"
-        raise UsageError(f"{what} only tensors llama.cpp never multiplies (embedding tables, norms); "
+        raise NothingMultiplied(f"{what} only tensors llama.cpp never multiplies (embedding tables, norms); "
                          "choose matmul weights such as blk.0.ffn_down.weight")
     order = {n: i for i, n in enumerate(names)}
     return Activations(weights={n: observer.store[n] for n in sorted(observer.store, key=order.get)},
