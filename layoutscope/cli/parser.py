@@ -24,8 +24,8 @@ from layoutscope.measure.settings import RunSettings
 #: Options whose value may start with '-' (a negative index or a refused negative count):
 #: ``--cols -1:`` is read as ``--cols=-1:``, not as an unknown option.
 #: The subcommands, in the order of --help. ``layoutscope FILE`` is a file because FILE is none of them.
-COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor")
-NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs"} |
+COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor", "capture")
+NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs", "--ctx"} |
                             {s.flag for s in RunSettings.declared() if s.numeric})
 #: argparse's "argument --x: message" prefix.
 _ARGPARSE_PREFIX = re.compile(r"^argument (?P<names>[^:]+): (?P<rest>.*)$", re.DOTALL)
@@ -248,6 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(doctor, "platform", default=None, help="probe as this platform (default: the detected SoC)")
     add_setting(doctor, "npu_core", help="NPU core to probe (default 0)")
     doctor.set_defaults(run="doctor")
+
+    capture = sub.add_parser("capture", parents=[common], help="real activations of every matmul weight, to an .npz",
+                             description="Run the model in llama.cpp over a text and store, for each matmul weight, "
+                             "R rows of its real input X spread over the text, llama.cpp's output Y for them and "
+                             "their token positions, in an .npz that compare and scan read with --input FILE.npz.")
+    capture.add_argument("file", help="GGUF model llama.cpp can run")
+    capture.add_argument("--text", default=None, metavar="PATH|-",
+                         help="UTF-8 text to run the model on ('-' for stdin; default: the bundled prose)")
+    capture.add_argument("--ctx", type=_count("--ctx", 2, example="256"), default=None, metavar="N",
+                         help="tokens per chunk (default 512, clamped to the model's context)")
+    capture.add_argument("--rows", type=_count("--rows", 1, example="64"), default=64, metavar="R",
+                         help="rows kept per weight, spread evenly over the text (default 64)")
+    capture.add_argument("--filter", default=None, metavar="REGEX", type=_checked(_name_filter, "--filter"),
+                         help="only weights whose name matches REGEX")
+    capture.add_argument("--threads", type=_count("--threads", 1, options.MAX_THREADS), default=None, metavar="N",
+                         help="llama.cpp's threads (default: every CPU this process may use)")
+    capture.add_argument("-o", "--output", required=True, metavar="FILE.npz",
+                         help="where to write the activations (atomically; '-' is refused: an .npz is a file)")
+    capture.set_defaults(run="capture")
     if tuple(sub.choices) != COMMANDS:  # main() tells a file name from a command by COMMANDS, before building this
         raise AssertionError(f"COMMANDS {COMMANDS} is not the parser's {tuple(sub.choices)}")
     return parser
