@@ -93,8 +93,28 @@ def llama():
             if text:
                 LOG.write(text.decode("utf-8", errors="replace"))
 
+        _close_null_files()
         _log_callback = llama_cpp.llama_log_callback(on_log)
         llama_cpp.llama_log_set(_log_callback, None)
         llama_cpp.llama_backend_init()
         _loaded = llama_cpp
         return llama_cpp
+
+
+def _close_null_files() -> None:
+    """Close the two /dev/null files llama_cpp opens at import and never closes.
+
+    Left open, they are a ResourceWarning at every exit (shown under
+    ``PYTHONWARNINGS=default``). They serve only its high-level API's output
+    silencing, which layoutscope does not use: its log goes to :data:`LOG`.
+    """
+    import atexit
+
+    try:
+        from llama_cpp import _utils
+    except ImportError:  # pragma: no cover - another llama_cpp layout
+        return
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(_utils, name, None)
+        if handle is not None and hasattr(handle, "close"):
+            atexit.register(handle.close)
