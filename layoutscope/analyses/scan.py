@@ -227,7 +227,10 @@ class ScanCancelled(Exception):
 class Scanner:
     """Runs the scan; ``on_row(row, done, total)`` is called from the calling thread as rows finish."""
 
-    def __init__(self, model, options: ScanOptions, jobs: int = 1):
+    def __init__(self, model, options: ScanOptions, jobs: int = 1, real=None):
+        """``real`` is an :class:`~layoutscope.inference.real_input.InputPlan`-like object (``rows_for(weight)``,
+        ``acts``, ``synthetic``, ``fallback_notice(name)``, ``notices``) giving weights their real rows; without
+        it every weight runs on the synthetic ``options.input``."""
         from layoutscope.backend import npu_backend, reference_backend
 
         self.model, self.options = model, options
@@ -246,6 +249,9 @@ class Scanner:
         self.reference, notice = reference_backend(options.reference, options.threads)
         self._notice(notice)
         self._inputs: dict[int, tuple[np.ndarray, str]] = {}
+        self.real = real
+        #: The synthetic input of weights without real rows.
+        self.synthetic = real.synthetic if real is not None else options.input
         self._tied = model.output_head == "token_embd.weight"
         #: FINDING lines about the inputs (NaN or inf in an X), one per width K.
         self.input_findings: dict[int, str] = {}
@@ -261,12 +267,21 @@ class Scanner:
         if k not in self._inputs:
             from layoutscope.measure.inputs import load_input
 
-            x, described = load_input(self.options.input, self.model, k, self.options.rows)
+            x, described = load_input(self.synthetic, self.model, k, self.options.rows)
             found = find_nonfinite(x, f"X for K={k} ({described})", ("m", "k"))
             if found is not None:
                 self.input_findings[k] = found.text()
             self._inputs[k] = x, described
         return self._inputs[k]
+
+    def real_summary(self, weights: int) -> str:
+        """Which real input ran, in words: ``real, 8 rows per weight (29 weights) captured from …``."""
+        acts = self.real.acts
+        first = next(iter(acts.weights.values()))
+        where = f" (read from {printable(acts.source)})" if acts.source else ""
+        return (f"real, {len(first.x)} rows per weight ({weights} weights) captured from {acts.text}{where}, "
+                f"positions (chunk:token) " + ", ".join(f"{c}:{p}" for c, p in first.positions[:4].tolist())
+                + (", …" if len(first.positions) > 4 else "") + "; the reference is llama.cpp's own output")
 
     def _checkpoint(self) -> None:
         """Called between blocks of a weight's work: a cancel stops even a 262,144-row head within a block."""
@@ -276,9 +291,15 @@ class Scanner:
     def measure(self, weight) -> list[ScanRow]:
         """All rows of one weight: one per scheme, sharing the dequantized W and the reference Y."""
         t0 = time.perf_counter()
-        x, _ = self.input_for(weight.ne[0])
+        captured = self.real.rows_for(weight) if self.real is not None else None
+        if captured is not None:
+            # The reference for a real input is llama.cpp's own output for it (captured from its graph).
+            x, y_ref = captured.x, captured.y
+        else:
+            x, _ = self.input_for(weight.ne[0])
         self._checkpoint()
-        y_ref = self.reference.matmul(weight, x).y
+        if captured is None:
+            y_ref = self.reference.matmul(weight, x).y
         rows = []
         for backend, y, alone, requantization in self._npu_side(weight, x):
             m = compare(y, y_ref, k_worst=1, bands=self.options.bands,
@@ -341,15 +362,23 @@ class Scanner:
         """Scan every target; a KeyboardInterrupt (or :attr:`cancelled`) ends it with a partial report."""
         t0 = time.perf_counter()
         targets, skipped = scan_targets(self.model, self.options.filter)
-        for k in sorted({t.ne[0] for t in targets}):
+        synthetic = [t for t in targets if self.real is None or self.real.rows_for(t) is None]
+        for k in sorted({t.ne[0] for t in synthetic}):
             self.input_for(k)  # bad --input fails here, before any work
         notices = list(self.notices)
+        if self.real is not None:
+            notices += self.real.notices
+            fallbacks = [self.real.fallback_notice(t.name) for t in synthetic]
+            notices += list(dict.fromkeys(f for f in fallbacks if f))
         if self._tied and any(t.name == "token_embd.weight" for t in targets):
             notices.append("token_embd.weight is used twice: as the embedding lookup and as the output head (tied; "
                            "the model has no output.weight); it is scanned as the output head's matmul weight")
         report = ScanReport(file=str(self.model.path), options=self.options, backend=self.backends[0].name,
-                            reference=self.reference.name,
-                            inputs={str(k): d for k, (_, d) in self._inputs.items()},
+                            reference=self.reference.name if len(synthetic) == len(targets) else
+                            ("llama.cpp" if not synthetic else f"llama.cpp (real rows), {self.reference.name} (the rest)"),
+                            inputs={**{str(k): d for k, (_, d) in self._inputs.items()},
+                                    **({"real": self.real_summary(len(targets) - len(synthetic))}
+                                       if len(synthetic) < len(targets) else {})},
                             skipped=skipped, total=len(targets), notices=notices)
         limits = contextlib.nullcontext()
         if self.jobs > 1:

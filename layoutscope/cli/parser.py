@@ -24,7 +24,7 @@ from layoutscope.measure.settings import RunSettings
 #: Options whose value may start with '-' (a negative index or a refused negative count):
 #: ``--cols -1:`` is read as ``--cols=-1:``, not as an unknown option.
 #: The subcommands, in the order of --help. ``layoutscope FILE`` is a file because FILE is none of them.
-COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor", "eval")
+COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor", "eval", "capture")
 NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs", "--ctx", "--chunks", "--kld-ok"} |
                             {s.flag for s in RunSettings.declared() if s.numeric})
 #: argparse's "argument --x: message" prefix.
@@ -253,18 +253,39 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(doctor, "npu_core", help="NPU core to probe (default 0)")
     doctor.set_defaults(run="doctor")
     _add_eval(sub, common, report)
+
+    capture = sub.add_parser("capture", parents=[common, text_parent()],
+                             help="real activations of every matmul weight, to an .npz",
+                             description="Run the model in llama.cpp over a text and store, for each matmul weight, "
+                             "R rows of its real input X spread over the text, llama.cpp's output Y for them and "
+                             "their token positions, in an .npz that compare and scan read with --input FILE.npz.")
+    capture.add_argument("file", help="GGUF model llama.cpp can run")
+    capture.add_argument("--rows", type=_count("--rows", 1, example="64"), default=64, metavar="R",
+                         help="rows kept per weight, spread evenly over the text (default 64)")
+    capture.add_argument("--filter", default=None, metavar="REGEX", type=_checked(_name_filter, "--filter"),
+                         help="only weights whose name matches REGEX")
+    add_setting(capture, "threads", default=None, help="llama.cpp's threads (default: every CPU this process may use)")
+    capture.add_argument("-o", "--output", required=True, metavar="FILE.npz",
+                         help="where to write the activations (atomically; '-' is refused: an .npz is a file)")
+    capture.set_defaults(run="capture")
     if tuple(sub.choices) != COMMANDS:  # main() tells a file name from a command by COMMANDS, before building this
         raise AssertionError(f"COMMANDS {COMMANDS} is not the parser's {tuple(sub.choices)}")
     return parser
 
 
-def whole_model_parent() -> argparse.ArgumentParser:
-    """The options of a run of the whole model in llama.cpp (eval, and scan's --end-to-end), declared once."""
+def text_parent() -> argparse.ArgumentParser:
+    """The text a run of the whole model reads and its chunk length (capture, eval, scan), declared once."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--text", metavar="PATH|-", default=None,
                         help="UTF-8 text the model reads ('-' for stdin; default: the bundled public-domain prose)")
     parent.add_argument("--ctx", type=_count("--ctx", 2, example="512"), default=None, metavar="N",
                         help="tokens per chunk (default 512, or the model's context when shorter)")
+    return parent
+
+
+def whole_model_parent() -> argparse.ArgumentParser:
+    """The options of an evaluation of the whole model in llama.cpp (eval, and scan's --end-to-end), declared once."""
+    parent = argparse.ArgumentParser(add_help=False, parents=[text_parent()])
     parent.add_argument("--chunks", type=_count("--chunks", 1, example="4"), default=None, metavar="N",
                         help="run only the first N chunks of the text (default: all of it)")
     parent.add_argument("--score", default="all", metavar="{all,second-half}",

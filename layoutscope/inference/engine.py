@@ -216,8 +216,11 @@ class Engine:
             self._ensure_context()
             lib, b = self._lib, self._batch
             lib.llama_memory_clear(lib.llama_get_memory(self._context), True)
+            # Both arrays stay referenced until the copies are done: a temporary's buffer would be freed
+            # as soon as its address is taken, and llama.cpp would read garbage positions.
+            positions = np.arange(n, dtype=np.int32)
             ctypes.memmove(b.token, tokens.ctypes.data, 4 * n)
-            ctypes.memmove(b.pos, np.arange(n, dtype=np.int32).ctypes.data, 4 * n)
+            ctypes.memmove(b.pos, positions.ctypes.data, 4 * n)
             b.n_tokens = n
             self._observer, self._failure = observer, None
             mark = LOG.mark()

@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from layoutscope.measure import memory
-from layoutscope.measure.settings import input_spec, invalid, token_ids
+from layoutscope.measure.settings import AUTO_INPUT, REAL_INPUT, input_spec, invalid, token_ids
 
 DEFAULT_ROWS = 8
 
@@ -31,6 +31,11 @@ def load_input(spec: str, model, k: int, rows: int = DEFAULT_ROWS, n: Optional[i
     ``label`` names the option or setting in messages.
     """
     spec = input_spec((spec or "random").strip(), label)
+    if spec == AUTO_INPUT:
+        spec = "random"  # what auto stands for where no real rows were had (the caller says why)
+    if spec == REAL_INPUT or spec.lower().endswith(".npz"):
+        raise invalid(label, spec, "real rows come from a model run or an activations file, which this caller "
+                      "does not read; use random, tokens:… or a .npy here")
     if spec == "random" or spec.startswith("random:"):
         return _random(spec, k, rows, n)
     if spec.startswith("tokens:"):

@@ -76,7 +76,7 @@ class _Staged:
 
 def run_matmul(model, tensor_name: str, settings: RunSettings, npu_side: NpuSide,
                stage: Callable[[int, str], None] = lambda i, s: None,
-               cancelled: Callable[[], bool] = lambda: False):
+               cancelled: Callable[[], bool] = lambda: False, real=None):
     """Run and compare one matmul; returns ``(Comparison, notices)``.
 
     ``stage(i, name)`` is called as each of :data:`STAGES` starts;
@@ -84,6 +84,9 @@ def run_matmul(model, tensor_name: str, settings: RunSettings, npu_side: NpuSide
     NPU side's work (dequantize, requantize, each NPU call), and raises
     :class:`MatmulCancelled`. The notices hold the NPU side's one-line
     :attr:`NpuSide.summary`; its full reason is the caller's to show.
+    ``real`` is the input plan of :mod:`layoutscope.inference.real_input`
+    (made by the TUI, which may import llama.cpp): a weight with real rows
+    runs on them, judged against llama.cpp's own output.
     """
     from layoutscope.backend import get_backend, reference_backend
     from layoutscope.measure.comparison import run_comparison
@@ -105,13 +108,20 @@ def run_matmul(model, tensor_name: str, settings: RunSettings, npu_side: NpuSide
     if empty:
         raise ValueError(empty)
     enter(0)
-    x, described = load_input(settings.input, model, weight.ne[0], settings.rows)
+    captured = real.rows_for(weight) if real is not None else None
+    input_notice = ""
+    if captured is not None:
+        x, described, graph_y = captured.x, real.acts.describe(weight.name), captured.y
+    else:
+        x, described = load_input(real.synthetic if real is not None else settings.input, model, weight.ne[0],
+                                  settings.rows)
+        graph_y, input_notice = None, real.fallback_notice(weight.name) if real is not None else ""
     core = {"core": settings.npu_core} if npu_side.name == "npu" else {}
     backend = get_backend(npu_side.name, **core, **settings.npu_options())
     reference, notice = reference_backend(settings.reference, settings.threads)
     result = run_comparison(
         weight, x, _Staged(backend, lambda: enter(1), checkpoint=checkpoint),
-        _Staged(reference, lambda: enter(2), lambda: enter(3)), described, bands=settings.bands,
+        _Staged(reference, lambda: enter(2), lambda: enter(3)), described, bands=settings.bands, graph_y=graph_y,
     )
-    notices = [n for n in (npu_side.summary, notice) if n]
+    notices = [n for n in (npu_side.summary, notice, input_notice) if n]
     return result, notices

@@ -75,7 +75,9 @@ def _either(forms: tuple) -> str:
 
 WEIGHT_SCHEME_FORMS = _either(WEIGHT_SCHEMES)
 ACT_SCHEME_FORMS = _either(ACT_SCHEMES)
-INPUT_FORMS = "random[:SEED], tokens:ID,ID,... or a PATH.npy"
+INPUT_FORMS = "auto, real, random[:SEED], tokens:ID,ID,..., a PATH.npy or an activations PATH.npz"
+#: The input forms that read real activations (a model run, or a file ``layoutscope capture`` wrote).
+AUTO_INPUT, REAL_INPUT = "auto", "real"
 RANGE_FORMS = "A:B, A:, :B, : or A (whole numbers; negative ones count from the end, so -1: is the last)"
 #: Byte-size suffixes (binary multiples) for LAYOUTSCOPE_MEMORY_LIMIT.
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -199,13 +201,18 @@ def act_scheme(text: str, label: str = "--act-quant") -> str:
 
 
 def input_spec(text: str, label: str = "--input") -> str:
-    """An activation source, checked for syntax: ``random[:SEED]``, ``tokens:ID,...`` or a path.
+    """An activation source, checked for syntax: ``auto``, ``real``, ``random[:SEED]``, ``tokens:ID,...`` or a path.
 
-    A path must exist and be a regular file; the array itself is read when the
-    model's K is known (:mod:`layoutscope.measure.inputs`).
+    ``real`` is the input llama.cpp feeds each weight while running the model
+    on the bundled text, captured on the fly; ``auto`` is ``real`` wherever
+    llama.cpp can run the model and multiplies the weight, else ``random``
+    with a notice saying why; a ``.npz`` is a file of real activations
+    (:mod:`layoutscope.measure.activations`). A path must exist and be a
+    regular file; the array itself is read when the model's K is known
+    (:mod:`layoutscope.measure.inputs`).
     """
     raw = str(text).strip()
-    if raw == "random":
+    if raw in ("random", AUTO_INPUT, REAL_INPUT):
         return raw
     if raw.startswith("random:"):
         whole_number(raw[7:], label, 0, MAX_SEED, "random:42", whole=text)
@@ -218,6 +225,8 @@ def input_spec(text: str, label: str = "--input") -> str:
     if not os.path.exists(raw):
         if raw.endswith(".npy"):
             raise invalid(label, text, "no such .npy file", path=True)
+        if raw.lower().endswith(".npz"):
+            raise invalid(label, text, "no such activations file; make one with `layoutscope capture`", path=True)
         raise invalid(label, text, f"not an input form nor an existing file; use {INPUT_FORMS}")
     return regular_file(raw, label)
 
@@ -444,10 +453,13 @@ class RunSettings:
         "per-tensor", "activation requantization", act_scheme,
         group="pipeline", forms=ACT_SCHEMES, metavar="S", label="activations", placeholder=" | ".join(ACT_SCHEMES))
     input: str = setting(
-        "random", f"activations X: {INPUT_FORMS} of float32 M×K", input_spec,
-        metavar="SRC", label="input", placeholder="random[:SEED] | tokens:ID,... | PATH.npy")
+        AUTO_INPUT, "activations X (M×K): random[:SEED], tokens:ID,ID,..., a PATH.npy, an activations PATH.npz "
+        "(layoutscope capture writes one), or", input_spec, forms=(AUTO_INPUT, REAL_INPUT),
+        notes={AUTO_INPUT: "real where llama.cpp runs the model, else random",
+               REAL_INPUT: "captured from the bundled text; the reference is llama.cpp's own output"},
+        metavar="SRC", label="input", placeholder="auto | real | random[:SEED] | tokens:ID,... | PATH.npy | PATH.npz")
     rows: int = setting(
-        8, "rows of random input", partial(whole_number, minimum=1, example="8"), metavar="M", label="rows",
+        8, "rows of input (random rows, or real rows spread over the text)", partial(whole_number, minimum=1, example="8"), metavar="M", label="rows",
         numeric=True)
     threshold: float = setting(
         DEFAULT_BANDS[0], f"verdict threshold, an NMSE: ok up to it, degraded up to max(it, {DEFAULT_BANDS[1]:g}), "

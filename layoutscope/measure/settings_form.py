@@ -47,6 +47,12 @@ def check_input(text: str, model=None, label: str = "input") -> str:
         if outside is not None:
             raise invalid(label, text, f"token id {outside} is outside the vocabulary (ids 0..{vocabulary - 1}, "
                                        "the rows of token_embd.weight)")
+    elif spec in (options.AUTO_INPUT, options.REAL_INPUT):
+        pass  # the model runs when a matmul needs it; auto falls back to random with a notice
+    elif spec.lower().endswith(".npz"):
+        from layoutscope.measure.activations import load_activations
+
+        load_activations(spec, str(model.path) if model is not None else None, label)
     elif not spec.startswith("random"):
         _check_npy(spec, text, label)
     return spec

@@ -50,8 +50,8 @@ def new_file_mode() -> int:
 
 @contextmanager
 def atomic_text_writer(target: str, mode: Optional[int] = None, owner: Optional[tuple] = None,
-                       newline: str = "") -> Iterator[TextIO]:
-    """A UTF-8 text stream whose content replaces ``target`` only if the block succeeds.
+                       newline: str = "", binary: bool = False) -> Iterator[TextIO]:
+    """A UTF-8 text stream (a byte stream when ``binary``) whose content replaces ``target`` only if the block succeeds.
 
     ``target`` must be the resolved path (no symlink in its last component); ``mode`` defaults to
     :func:`new_file_mode`; ``owner`` is ``(uid, gid)`` to keep, skipped when not permitted.
@@ -69,7 +69,7 @@ def atomic_text_writer(target: str, mode: Optional[int] = None, owner: Optional[
                 os.fchown(fd, *owner)
             except OSError:
                 pass  # only root may give a file away; the content still lands
-        stream = os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+        stream = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline=newline)
         yield stream
         stream.flush()
         os.fsync(stream.fileno())

@@ -76,16 +76,16 @@ class Destination:
         return printable(self.path)
 
     @contextmanager
-    def open(self, newline: str = "") -> Iterator[TextIO]:
-        """A text stream for the whole output; OSErrors become one-line errors naming the user's path."""
+    def open(self, newline: str = "", binary: bool = False) -> Iterator[TextIO]:
+        """A text stream (bytes when ``binary``) for the whole output; OSErrors become one-line errors naming the user's path."""
         if self.kind == "stdout":
-            stream = GuardedStream(sys.stdout, self.write_failure)
+            stream = GuardedStream(sys.stdout.buffer if binary else sys.stdout, self.write_failure)
             yield stream
             stream.flush()
             return
         opened = finished = False
         try:
-            with self._raw(newline) as raw:
+            with self._raw(newline, binary) as raw:
                 opened = True
                 with GuardedStream(raw, self.write_failure) as stream:
                     yield stream
@@ -98,12 +98,12 @@ class Destination:
             raise self.write_failure(exc, opening=not opened) from None
 
     @contextmanager
-    def _raw(self, newline: str) -> Iterator[TextIO]:
+    def _raw(self, newline: str, binary: bool = False) -> Iterator[TextIO]:
         if self.kind == "file":
-            with atomic_text_writer(self.target, self.mode, self.owner, newline) as raw:
+            with atomic_text_writer(self.target, self.mode, self.owner, newline, binary) as raw:
                 yield raw
             return
-        raw = open(self.target, "a", encoding="utf-8", newline=newline)
+        raw = open(self.target, "ab") if binary else open(self.target, "a", encoding="utf-8", newline=newline)
         try:
             yield raw
         except BaseException:
@@ -139,8 +139,8 @@ class GuardedStream:
         self._stream = stream
         self._failure = failure
 
-    def write(self, text: str) -> int:
-        """Write ``text``."""
+    def write(self, text) -> int:
+        """Write ``text`` (bytes on a binary stream)."""
         try:
             return self._stream.write(text)
         except BrokenPipeError:

@@ -21,7 +21,7 @@ def as_text(report, top: int = 20, written=()) -> str:
         f"activations {o.act_quant}) vs {report.reference}",
     ]
     if report.inputs:
-        lines.append("  input: " + "; ".join(f"K={k}: {d}" for k, d in report.inputs.items()))
+        lines.append("  input: " + "; ".join(d if k == "real" else f"K={k}: {d}" for k, d in report.inputs.items()))
     lines += [f"  note: {n}" for n in [*report.notices, *written]]
     sweep = len(o.weight_quants) > 1
     rows = report.primary

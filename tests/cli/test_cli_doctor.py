@@ -85,7 +85,8 @@ def test_compare_runs_on_the_npu_when_there_is_one(tmp_path, fake_rknnrt):
     env = {"LAYOUTSCOPE_RKNNRT": str(fake_rknnrt("2.3"))}
     r = run("compare", TINY, "output.weight", "--rows", "3", env=env)
     assert r.returncode == 0, r.stderr
-    assert "npu vs cpu" in r.stdout and "runtime: librknnrt 2.3.2" in r.stdout and "ran npu-sim" not in r.stdout
+    # The default input is real now, so the reference is llama.cpp's own output.
+    assert "npu vs llama.cpp" in r.stdout and "runtime: librknnrt 2.3.2" in r.stdout and "ran npu-sim" not in r.stdout
     r = run("compare", TINY, "output.weight", "--npu-core", "2", "--json", env=env)
     assert json.loads(r.stdout)["details"]["backend"]["npu_core"] == 2
 

@@ -927,10 +927,11 @@ CLASS_5: list[Case] = [
     Case("filter-nested-star-finishes", ("diff", "{long_a_name}", "{long_a_name}", "--filter", "(a*)*b"), 2,
          ("matches no tensor",), timeout=60),
     # memory known up front, against an injected limit
-    Case("memory-refused", (*_CMP, "--rows", "100"), 1,
+    # The memory check guards random X (real rows are R × K, bounded by --rows): asked for explicitly.
+    Case("memory-refused", (*_CMP, "--rows", "100", "--input", "random"), 1,
          ("--rows 100: random X of 100×256 and its outputs of 100×1000", "more than the 1.0 MiB available",
           "use fewer --rows"), env={"LAYOUTSCOPE_MEMORY_LIMIT": "1M"}),
-    Case("memory-warned", (*_CMP, "--rows", "100"), 0, check=_one_warning_line, env={"LAYOUTSCOPE_MEMORY_LIMIT": "2M"}),
+    Case("memory-warned", (*_CMP, "--rows", "100", "--input", "random"), 0, check=_one_warning_line, env={"LAYOUTSCOPE_MEMORY_LIMIT": "2M"}),
     Case("memory-dump-grid-refused", ("dump", "{tiny}", "token_embd.weight", "--rows", ":", "--cols", ":"), 1,
          ("a grid of 1000×256 values of token_embd.weight", "more than the 1.0 MiB available", "--csv PATH"),
          env={"LAYOUTSCOPE_MEMORY_LIMIT": "1M"}),

@@ -101,7 +101,9 @@ def test_matmul_on_npu_sim_and_its_csv(tiny_llama_path, tmp_path, monkeypatch):
             await pilot.press("m")
             await settle(app, pilot)
             comparison, notices = main.comparisons["blk.0.attn_q.weight"]
-            assert comparison.backend == "npu-sim" and comparison.reference in ("cpu", "cpu-numpy")
+            # The default input is real (issue 12): the reference is llama.cpp's own output for those rows.
+            assert comparison.backend == "npu-sim" and comparison.reference == "llama.cpp"
+            assert comparison.input.startswith("real, 8 rows of blk.0.attn_q.weight's input")
             text = screen(app)
             assert "blk.0.attn_q.weight: npu-sim vs" in text and "verdict OK" in text
             # One line for the choice; the reason under notes.

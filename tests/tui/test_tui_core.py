@@ -200,7 +200,7 @@ def test_settings_say_what_changed_in_the_dialogs_words():
     old = RunSettings()
     new = old.with_changes(mm="int4", weight_quant="per-tensor", threshold=1e-3, input="tokens:\x1b[1m")
     assert old.differences(new) == ["mm int8 → int4", "weights per-channel → per-tensor",
-                                    "input random → tokens:\\e[1m", "threshold 0.0005 → 0.001"]
+                                    "input auto → tokens:\\e[1m", "threshold 0.0005 → 0.001"]
     assert old.differences(old) == [] and old.fingerprint != new.fingerprint
     assert old.fingerprint == RunSettings().fingerprint
 

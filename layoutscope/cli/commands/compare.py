@@ -14,7 +14,6 @@ def run(args) -> int:
     """Compare, print (text or JSON), export CSV, and apply --fail-on."""
     from layoutscope.measure.comparison import run_comparison
     from layoutscope.report.csv_tables import write_comparison_csv
-    from layoutscope.measure.inputs import load_input
 
     from layoutscope.backend import npu_backend, reference_backend
     from layoutscope.measure.settings import RunSettings
@@ -28,9 +27,9 @@ def run(args) -> int:
         weight.require_data("compare")
         if weight.n_dims != 2:
             raise ValueError(f"{weight.name} is not a 2-D weight (ne = {list(weight.ne)}); compare needs a matmul weight")
-        x, described = load_input(settings.input, model, weight.ne[0], settings.rows, n=weight.ne[1])
-        result = run_comparison(weight, x, backend, reference, described, bands=settings.bands)
-        notices = [n for n in (notice, ref_notice) if n]
+        x, described, graph_y, input_notice = real_or_synthetic(settings, model, weight)
+        result = run_comparison(weight, x, backend, reference, described, bands=settings.bands, graph_y=graph_y)
+        notices = [n for n in (notice, ref_notice, input_notice) if n]
         outputs.export("--csv", lambda stream: write_comparison_csv(stream, result))
         data = result.to_dict()
         data["notices"] = notices + outputs.notices
@@ -40,6 +39,20 @@ def run(args) -> int:
     if fails(result.metrics.verdict, args.fail_on):
         return EXIT_VERDICT
     return 0
+
+
+def real_or_synthetic(settings, model, weight):
+    """``(X, description, llama.cpp's Y or None, notice)``: the weight's real rows where the input setting gives
+    some (one capture, or an activations file), else the synthetic input with a notice saying why."""
+    from layoutscope.inference.real_input import plan_inputs
+    from layoutscope.measure.inputs import load_input
+
+    plan = plan_inputs(settings.input, model, [weight.name], settings.rows)
+    captured = plan.rows_for(weight)
+    if captured is not None:
+        return captured.x, plan.acts.describe(weight.name), captured.y, ""
+    x, described = load_input(plan.synthetic, model, weight.ne[0], settings.rows, n=weight.ne[1])
+    return x, described, None, plan.fallback_notice(weight.name)
 
 
 def existing_files(*paths: str) -> list:
@@ -78,6 +91,11 @@ def as_text(result, weight, notices) -> str:
     if m.excluded:
         lines.append(f"  measured over the {m.measured} of {result.y.size} positions finite on both sides, "
                      f"{m.excluded_text}")
+    s = result.standalone_vs_graph
+    if s is not None:
+        same = " (bit-identical)" if s["bit_identical"] else ""
+        lines.append(f"  standalone ggml {s['standalone']} vs llama.cpp's graph: max|err| {s['max_abs']:.4g}  "
+                     f"NMSE {s['nmse']:.3e}{same}")
     if m.exact_fraction is not None:
         lines.append(f"  exact int32 matches: {m.exact_fraction:.2%}")
     if result.weight_error is not None:

@@ -34,7 +34,13 @@ def run(args) -> int:
         raise ValueError(f"--jobs {jobs}: need at least 1")
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths, inputs=existing_files(args.input))
-        scanner = Scanner(model, options, jobs=jobs)
+        from layoutscope.analyses.scan import scan_targets
+        from layoutscope.inference.real_input import plan_inputs
+
+        # One decode pass of the model serves every weight of the scan.
+        real = plan_inputs(options.input, model, [t.name for t in scan_targets(model, options.filter)[0]],
+                           options.rows)
+        scanner = Scanner(model, options, jobs=jobs, real=real)
         with _progress() as on_row:
             report = scanner.run(on_row)
         if args.end_to_end and not report.interrupted:

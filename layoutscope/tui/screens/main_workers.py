@@ -25,6 +25,29 @@ PROGRESS_EVERY = 0.2
 class MainWorkers:
     """Mixin of :class:`~.main.MainScreen`'s workers (needs ``post_message``)."""
 
+    def _real_input(self, model, settings: RunSettings, name: str, cancelled):
+        """The input plan of the matmul panel: one capture of every matmul weight per model, input and rows.
+
+        The first matmul with a real input runs the model over the bundled
+        text once; every later weight reuses its rows. None for a synthetic input.
+        """
+        from layoutscope.inference.real_input import plan_inputs, wants_real
+
+        if not wants_real(settings.input):
+            return None
+        cache = self.__dict__.setdefault("_real_plans", {})
+        key = (str(model.path), settings.input, settings.rows)
+        if key not in cache:
+            from layoutscope.analyses.scan import scan_targets
+
+            def checkpoint() -> None:
+                if cancelled():
+                    raise MatmulCancelled(f"matmul of {name} cancelled while capturing real input")
+
+            names = [t.name for t in scan_targets(model)[0]]
+            cache[key] = plan_inputs(settings.input, model, names, settings.rows, checkpoint=checkpoint)
+        return cache[key]
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _open(self, path: str) -> None:
         from layoutscope.report.summary import layer_groups
@@ -63,10 +86,11 @@ class MainWorkers:
         worker = get_current_worker()
         try:
             side = side or npu_side(settings.backend, available_backends())
+            real = self._real_input(model, settings, name, lambda: worker.is_cancelled)
             comparison, notices = run_matmul(
                 model, name, settings, side,
                 stage=lambda i, s: self.post_message(msg.MatmulStage(name, i, s)),
-                cancelled=lambda: worker.is_cancelled,
+                cancelled=lambda: worker.is_cancelled, real=real,
             )
         except MatmulCancelled as exc:
             self.post_message(msg.MatmulFailed(name, str(exc), cancelled=True))

@@ -1,0 +1,62 @@
+"""``layoutscope capture``: real activations of every matmul weight, written to an ``.npz``.
+
+The model runs in llama.cpp over the text (:func:`layoutscope.inference.capture.capture`);
+progress goes to stderr (a rich bar on a terminal, one line per chunk
+otherwise). The output path is checked before any work and written
+atomically after it (:mod:`layoutscope.report.destinations`), so Ctrl-C
+(exit 130) leaves no partial file. ``-o -`` is refused: an .npz is a zip
+archive, meant for a file.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from layoutscope.errors import printable
+
+
+def run(args) -> int:
+    """Capture, write the .npz, print what was written."""
+    from layoutscope.gguf import Model
+    from layoutscope.inference.capture import capture
+    from layoutscope.report.destinations import prepare
+
+    with Model(args.file) as model:
+        shards = list(model.paths)
+    inputs = [args.text] if args.text not in (None, "-") else []
+    destination = prepare({"--output": args.output}, models=shards, inputs=inputs, allow_stdout=False)["--output"]
+    with _progress() as on_chunk:
+        acts = capture(args.file, text=args.text, ctx=args.ctx, rows=args.rows, filter=args.filter,
+                       threads=args.threads, on_chunk=on_chunk)
+    with destination.open(binary=True) as stream:
+        acts.write(stream)
+    rows = len(next(iter(acts.weights.values())).x)
+    print(printable(f"captured {rows} rows of each of {len(acts.weights)} matmul weights from {acts.text} "
+                    f"({acts.tokens} tokens, {acts.chunks} chunk(s) of at most {acts.ctx}) to {destination.path}"))
+    return 0
+
+
+class _progress:
+    """A context manager yielding the per-chunk callback: a rich bar on a terminal, plain lines otherwise."""
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=Console(stderr=True), transient=True)
+            self.bar.start()
+            task = self.bar.add_task("", total=None)
+            return lambda p: self.bar.update(task, completed=p.done, total=p.total)
+        self.bar = None
+
+        def on_line(p):
+            if p.done:
+                print(f"[{p.done}/{p.total}] chunks decoded", file=sys.stderr, flush=True)
+
+        return on_line
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
