@@ -26,9 +26,11 @@ multiplies the file's bytes. :attr:`Engine.facts` reports the choice.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
+import signal
 import threading
 from dataclasses import dataclass
 from typing import Optional, Protocol
@@ -83,6 +85,39 @@ class EngineFacts:
         return {"n_vocab": self.n_vocab, "n_ctx_train": self.n_ctx_train, "n_layer": self.n_layer,
                 "n_embd": self.n_embd, "threads": self.threads, "ctx": self.ctx, "add_bos": self.add_bos,
                 "weight_repacking": self.repack}
+
+
+#: The signals whose Python handlers wait until a decode is over (Ctrl-C; SIGTERM and SIGHUP as the CLI handles them).
+_DEFERRED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _signals_deferred(received: list, cancel: threading.Event):
+    """During a decode, a signal with a Python handler only records itself and cancels the compute.
+
+    Python runs a signal's handler at the next bytecode, which during a decode
+    is inside one of the callbacks C calls, possibly before its ``try``: the
+    exception would escape into ctypes, which prints and ignores it. Deferred,
+    the handler runs again right after the decode, in plain Python.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only; a worker is cancelled with Engine.cancel
+        return
+    previous = {}
+
+    def record(signum, _frame) -> None:
+        received.append(signum)
+        cancel.set()
+
+    try:
+        for signum in _DEFERRED:
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                previous[signum] = signal.signal(signum, record)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def default_threads() -> int:
@@ -224,10 +259,15 @@ class Engine:
             b.n_tokens = n
             self._observer, self._failure = observer, None
             mark = LOG.mark()
+            received: list = []
             try:
-                status = lib.llama_decode(self._context, b)
+                with _signals_deferred(received, self._cancel):
+                    status = lib.llama_decode(self._context, b)
             finally:
                 self._observer = None
+            for signum in received:  # the handlers are back: the signal now does what it does outside a decode
+                self._cancel.clear()
+                signal.raise_signal(signum)
             if self._failure is not None:
                 failure, self._failure = self._failure, None
                 raise failure
