@@ -281,11 +281,41 @@ def test_a_running_matmul_can_be_cancelled(tiny_llama_path, monkeypatch):
     monkeypatch.setattr(inputs, "load_input", slow_input)
 
     async def body():
-        app = LayoutscopeApp(tiny_llama_path)
+        app = LayoutscopeApp(tiny_llama_path, settings=RunSettings(input="random"))
         async with app.run_test(size=(80, 24)) as pilot:
             main = await opened(app, pilot)
             await pilot.press("m")
             assert "running" in plain(main.query_one("#matmul-stage"))
+            await pilot.press("escape")
+            release.set()
+            await settle(app, pilot)
+            assert "cancelled" in status(app)
+            assert "blk.0.attn_q.weight" not in main.comparisons and main.verdicts.get("blk.0.attn_q.weight") is None
+    run(body())
+
+
+def test_a_matmul_capturing_its_real_input_can_be_cancelled(tiny_llama_path, monkeypatch):
+    import asyncio
+
+    import layoutscope.inference.capture as capture_module
+
+    release, reached = threading.Event(), threading.Event()
+    real = capture_module.capture
+
+    def slow_capture(*args, checkpoint, **kwargs):
+        reached.set()
+        release.wait(10)
+        checkpoint()  # what the capture does between chunks: the TUI's cancel must stop it here
+        return real(*args, checkpoint=checkpoint, **kwargs)
+
+    monkeypatch.setattr(capture_module, "capture", slow_capture)
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path)  # the default input: real
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = await opened(app, pilot)
+            await pilot.press("m")
+            assert await asyncio.to_thread(reached.wait, 10)
             await pilot.press("escape")
             release.set()
             await settle(app, pilot)

@@ -22,7 +22,8 @@ from layoutscope.tui.widgets.tensor_tree import TensorTree
 sys.path.insert(0, str(Path(__file__).parents[2] / "samples"))
 from ggufwrite import STRING, GGUFBuilder  # noqa: E402
 
-SIM = RunSettings(backend="npu-sim")
+# Random rows: these tests are about results and settings, not about where the input comes from.
+SIM = RunSettings(backend="npu-sim", input="random")
 Q8_0, F32 = 8, 0
 
 
