@@ -2,12 +2,15 @@
 
 ``ggml_type("Q8_0")`` or ``ggml_type(8)`` returns a :class:`GGMLType`;
 ``all_types()`` lists ids 0..42. Dequantizers are vectorised numpy and are
-checked bit-for-bit against ggml's own ``to_float``. Also here: the one
+checked bit-for-bit against ggml's own ``to_float``. Every type's name and
+sizes are one numpy-free table (:mod:`~layoutscope.formats.sizes`:
+``sizes_of("Q8_0")`` returns a :class:`TypeSize`), which the records take them
+from and which is all the reader needs to open a file. Also here: the one
 shortest-float formatter (:mod:`~layoutscope.formats.float_text`) and the
 dequantize pool's thread count (:mod:`~layoutscope.formats.threads`).
 
 The names below load on first use (numpy and the registry are not needed to
-read a thread count).
+open a file or read a thread count).
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ _WHERE = {
     "Field": "record",
     "GGMLType": "record",
     "Term": "record",
-    "TYPE_COUNT": "registry",
+    "TYPE_COUNT": "sizes",
+    "TypeSize": "sizes",
+    "all_sizes": "sizes",
     "all_types": "registry",
     "ggml_type": "registry",
+    "sizes_of": "sizes",
     "unknown_type": "registry",
 }
 

@@ -3,7 +3,8 @@
 A family writes a *kernel* ``(blocks, out)`` that fills float32 rows for a
 C-contiguous chunk of blocks; :func:`run_kernel` feeds it cache-sized chunks
 and splits large inputs across a small thread pool (numpy releases the GIL).
-Also here: per-thread scratch buffers and the chunk helpers kernels share.
+:func:`kernel_record` makes a family's record around its kernel. Also here:
+per-thread scratch buffers and the chunk helpers kernels share.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Callable
 import numpy as np
 
 from layoutscope.formats._common import fp16_column
+from layoutscope.formats.record import GGMLType
+from layoutscope.formats.sizes import sizes_of
 from layoutscope.formats.threads import pool_threads
 
 #: A dequantization kernel: ``(blocks, out)`` with ``blocks`` a C-contiguous
@@ -122,6 +125,12 @@ def block_dequantizer(block_size: int, kernel: Kernel):
 
     dequantize.__name__ = f"dequantize_{kernel.__name__.strip('_')}"
     return dequantize
+
+
+def kernel_record(name: str, kernel: Kernel, **details) -> GGMLType:
+    """The record of type ``name`` (sizes from the size table) whose dequantizer runs ``kernel`` over its blocks."""
+    sizes = sizes_of(name)
+    return GGMLType(sizes, dequantizer=block_dequantizer(sizes.block_size, kernel), **details)
 
 
 def half_column(blocks: np.ndarray, offset: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from layoutscope.formats._common import hex_bytes, quiet
 from layoutscope.formats.float_text import shortest_text
 from layoutscope.formats._kernel import run_kernel, scratch
 from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
+from layoutscope.formats.sizes import sizes_of
 
 # f16 bits placed in a float32's low exponent/mantissa bits read as 2^-112
 # times the half value, subnormals included; multiplying restores the scale.
@@ -194,15 +195,12 @@ def _int_anatomist(size: int, ctype: str):
 # --- records ---------------------------------------------------------------
 
 
-def _plain(type_id, name, size, ctype, family, vec_dot_type, meaning, description, make_kernel, anatomist):
+def _plain(name, ctype, family, vec_dot_type, meaning, description, make_kernel, anatomist):
+    sizes = sizes_of(name)
     return GGMLType(
-        id=type_id,
-        name=name,
-        block_size=1,
-        type_size=size,
-        is_quantized=False,
+        sizes,
         vec_dot_type=vec_dot_type,
-        fields=(Field("x", 0, size, ctype, meaning),),
+        fields=(Field("x", 0, sizes.type_size, ctype, meaning),),
         description=description,
         family=family,
         dequantizer=_plain_dequantizer(make_kernel),
@@ -213,49 +211,49 @@ def _plain(type_id, name, size, ctype, family, vec_dot_type, meaning, descriptio
 #: The plain-type records.
 TYPES: tuple[GGMLType, ...] = (
     _plain(
-        0, "F32", 4, "float", "float", "F32",
+        "F32", "float", "float", "F32",
         "IEEE binary32 value (byte-swapped in big-endian files)",
         "32-bit IEEE float, stored as is; 4 bytes per element.",
         _f32_kernel, _ieee_anatomist(4, 8, "float32", _f32_value),
     ),
     _plain(
-        1, "F16", 2, "ggml_fp16_t", "float", "F16",
+        "F16", "ggml_fp16_t", "float", "F16",
         "IEEE binary16 value (byte-swapped in big-endian files)",
         "16-bit IEEE half float; 2 bytes per element, converts to float32 exactly.",
         _f16_kernel, _ieee_anatomist(2, 5, "float16", _f16_value),
     ),
     _plain(
-        30, "BF16", 2, "ggml_bf16_t", "float", "BF16",
+        "BF16", "ggml_bf16_t", "float", "BF16",
         "bfloat16: the top 16 bits of a float32 (byte-swapped in big-endian files)",
         "bfloat16: the top half of a float32 (same range, 8-bit mantissa); 2 bytes per element, not quantized.",
         _bf16_kernel, _ieee_anatomist(2, 8, "bfloat16", _bf16_value),
     ),
     _plain(
-        28, "F64", 8, "double", "float", None,
+        "F64", "double", "float", None,
         "IEEE binary64 value (byte-swapped in big-endian files)",
         "64-bit IEEE double; 8 bytes per element, shown rounded to float32.",
         _cast_kernel("f8"), _ieee_anatomist(8, 11, "float64", _f64_value),
     ),
     _plain(
-        24, "I8", 1, "int8_t", "integer", None,
+        "I8", "int8_t", "integer", None,
         "signed 8-bit integer",
         "Signed 8-bit integers, stored as is with no scale; 1 byte per element.",
         _cast_kernel("i1"), _int_anatomist(1, "int8"),
     ),
     _plain(
-        25, "I16", 2, "int16_t", "integer", None,
+        "I16", "int16_t", "integer", None,
         "signed 16-bit integer (byte-swapped in big-endian files)",
         "Signed 16-bit integers, stored as is with no scale; 2 bytes per element.",
         _cast_kernel("i2"), _int_anatomist(2, "int16"),
     ),
     _plain(
-        26, "I32", 4, "int32_t", "integer", None,
+        "I32", "int32_t", "integer", None,
         "signed 32-bit integer (byte-swapped in big-endian files)",
         "Signed 32-bit integers, stored as is with no scale; 4 bytes per element, shown as float32.",
         _cast_kernel("i4"), _int_anatomist(4, "int32"),
     ),
     _plain(
-        27, "I64", 8, "int64_t", "integer", None,
+        "I64", "int64_t", "integer", None,
         "signed 64-bit integer (byte-swapped in big-endian files)",
         "Signed 64-bit integers, stored as is with no scale; 8 bytes per element, shown as float32.",
         _cast_kernel("i8"), _int_anatomist(8, "int64"),

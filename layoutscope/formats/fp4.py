@@ -13,7 +13,7 @@ import numpy as np
 
 from layoutscope.formats._common import nibble_source, quiet
 from layoutscope.formats.float_text import shortest_text
-from layoutscope.formats._kernel import block_dequantizer, move_runs, nibble_planes, scratch
+from layoutscope.formats._kernel import kernel_record, move_runs, nibble_planes, scratch
 from layoutscope.formats.record import ElementAnatomy, Field, GGMLType, Term
 
 #: ggml's ``kvalues_fp4``: twice the E2M1 value of each 4-bit code.
@@ -144,12 +144,9 @@ def _nvfp4_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy
 
 #: The FP4 records.
 TYPES: tuple[GGMLType, ...] = (
-    GGMLType(
-        id=39,
-        name="MXFP4",
-        block_size=32,
-        type_size=17,
-        is_quantized=True,
+    kernel_record(
+        "MXFP4",
+        _mxfp4_kernel,
         vec_dot_type="Q8_0",
         fields=(
             Field("e", 0, 1, "uint8_t", "E8M0 shared exponent: scale 2^(e − 127) (e = 255 is not NaN here)"),
@@ -157,15 +154,11 @@ TYPES: tuple[GGMLType, ...] = (
         ),
         description="OCP microscaling FP4: 32 E2M1 4-bit floats sharing one power-of-two E8M0 scale; 17 bytes per block.",
         family="microscaling",
-        dequantizer=block_dequantizer(32, _mxfp4_kernel),
         anatomist=quiet(_mxfp4_anatomy),
     ),
-    GGMLType(
-        id=40,
-        name="NVFP4",
-        block_size=64,
-        type_size=36,
-        is_quantized=True,
+    kernel_record(
+        "NVFP4",
+        _nvfp4_kernel,
         vec_dot_type="Q8_0",
         fields=(
             Field("d", 0, 4, "uint8_t[4]", "UE4M3 scale of each 16-element group (an unsigned 8-bit float)"),
@@ -173,7 +166,6 @@ TYPES: tuple[GGMLType, ...] = (
         ),
         description="NVIDIA FP4: 64 E2M1 4-bit floats in four 16-element groups, each with an 8-bit UE4M3 float scale; 36 bytes per block.",
         family="microscaling",
-        dequantizer=block_dequantizer(64, _nvfp4_kernel),
         anatomist=quiet(_nvfp4_anatomy),
     ),
 )

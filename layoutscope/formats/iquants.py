@@ -12,6 +12,7 @@ from __future__ import annotations
 from layoutscope.formats import _iq_anatomy as anatomy
 from layoutscope.formats import _iq_decode as decode
 from layoutscope.formats.record import Field, GGMLType
+from layoutscope.formats.sizes import sizes_of
 
 
 _SPLIT_SCALES = "one byte per 32 values: low nibble scales the first 16, high nibble the last 16"
@@ -21,13 +22,9 @@ def _d(meaning: str = "fp16 super-block scale") -> Field:
     return Field("d", 0, 2, "ggml_half", meaning)
 
 
-def _iq(type_id, name, block_size, type_size, vec_dot, description, fields, dequantizer, anatomist):
+def _iq(name, vec_dot, description, fields, dequantizer, anatomist):
     return GGMLType(
-        id=type_id,
-        name=name,
-        block_size=block_size,
-        type_size=type_size,
-        is_quantized=True,
+        sizes_of(name),
         vec_dot_type=vec_dot,
         fields=tuple(fields),
         description=description,
@@ -37,9 +34,9 @@ def _iq(type_id, name, block_size, type_size, vec_dot, description, fields, dequ
     )
 
 
-#: IQ2_XXS (id 16): 256 values in 66 bytes.
+#: The IQ2_XXS record.
 IQ2_XXS = _iq(
-    16, "IQ2_XXS", 256, 66, "Q8_K",
+    "IQ2_XXS", "Q8_K",
     "2.06 bpw: 8-value groups chosen from a 256-entry lattice grid, "
     "with 7-bit sign codes and a 4-bit scale per 32 values",
     [
@@ -54,9 +51,9 @@ IQ2_XXS = _iq(
     anatomy.anatomy_iq2_xxs,
 )
 
-#: IQ2_XS (id 17): 256 values in 74 bytes.
+#: The IQ2_XS record.
 IQ2_XS = _iq(
-    17, "IQ2_XS", 256, 74, "Q8_K",
+    "IQ2_XS", "Q8_K",
     "2.31 bpw: 8-value groups chosen from a 512-entry lattice grid, "
     "with 7-bit sign codes and a 4-bit scale per 16 values",
     [
@@ -71,9 +68,9 @@ IQ2_XS = _iq(
     anatomy.anatomy_iq2_xs,
 )
 
-#: IQ3_XXS (id 18): 256 values in 98 bytes.
+#: The IQ3_XXS record.
 IQ3_XXS = _iq(
-    18, "IQ3_XXS", 256, 98, "Q8_K",
+    "IQ3_XXS", "Q8_K",
     "3.06 bpw: 4-value groups chosen from a 256-entry lattice grid, "
     "with 7-bit sign codes and a 4-bit scale per 32 values",
     [
@@ -88,9 +85,9 @@ IQ3_XXS = _iq(
     anatomy.anatomy_iq3_xxs,
 )
 
-#: IQ1_S (id 19): 256 values in 50 bytes.
+#: The IQ1_S record.
 IQ1_S = _iq(
-    19, "IQ1_S", 256, 50, "Q8_K",
+    "IQ1_S", "Q8_K",
     "1.56 bpw: 8-value groups of −1/0/+1 chosen from a 2048-entry grid, "
     "shifted by ±1/8, with a 3-bit scale per 32 values",
     [
@@ -106,9 +103,9 @@ IQ1_S = _iq(
     anatomy.anatomy_iq1_s,
 )
 
-#: IQ4_NL (id 20): 32 values in 18 bytes.
+#: The IQ4_NL record.
 IQ4_NL = _iq(
-    20, "IQ4_NL", 32, 18, "Q8_0",
+    "IQ4_NL", "Q8_0",
     "4.5 bpw: 4-bit codes into a fixed non-linear table of 16 levels, one fp16 scale per 32 values",
     [
         _d("fp16 block scale"),
@@ -121,9 +118,9 @@ IQ4_NL = _iq(
     anatomy.anatomy_iq4_nl,
 )
 
-#: IQ3_S (id 21): 256 values in 110 bytes.
+#: The IQ3_S record.
 IQ3_S = _iq(
-    21, "IQ3_S", 256, 110, "Q8_K",
+    "IQ3_S", "Q8_K",
     "3.44 bpw: 4-value groups chosen from a 512-entry lattice grid, "
     "with explicit sign bits and a 4-bit scale per 32 values",
     [
@@ -140,9 +137,9 @@ IQ3_S = _iq(
     anatomy.anatomy_iq3_s,
 )
 
-#: IQ2_S (id 22): 256 values in 82 bytes.
+#: The IQ2_S record.
 IQ2_S = _iq(
-    22, "IQ2_S", 256, 82, "Q8_K",
+    "IQ2_S", "Q8_K",
     "2.56 bpw: 8-value groups chosen from a 1024-entry lattice grid, "
     "with explicit sign bytes and a 4-bit scale per 16 values",
     [
@@ -162,9 +159,9 @@ IQ2_S = _iq(
     anatomy.anatomy_iq2_s,
 )
 
-#: IQ4_XS (id 23): 256 values in 136 bytes.
+#: The IQ4_XS record.
 IQ4_XS = _iq(
-    23, "IQ4_XS", 256, 136, "Q8_K",
+    "IQ4_XS", "Q8_K",
     "4.25 bpw: 4-bit codes into the IQ4_NL non-linear table, "
     "with a 6-bit scale per 32 values under an fp16 super-scale",
     [
@@ -180,9 +177,9 @@ IQ4_XS = _iq(
     anatomy.anatomy_iq4_xs,
 )
 
-#: IQ1_M (id 29): 256 values in 56 bytes.
+#: The IQ1_M record.
 IQ1_M = _iq(
-    29, "IQ1_M", 256, 56, "Q8_K",
+    "IQ1_M", "Q8_K",
     "1.75 bpw: 8-value groups of −1/0/+1 chosen from a 2048-entry grid, shifted by ±1/8, "
     "with a 3-bit scale per 16 values; the fp16 super-scale is spread over the scale words",
     [

@@ -13,18 +13,15 @@ from __future__ import annotations
 from layoutscope.formats import _kquant_anatomy as anatomy
 from layoutscope.formats import _kquant_decode as decode
 from layoutscope.formats.record import Field, GGMLType
+from layoutscope.formats.sizes import sizes_of
 
 _D_SCALES = "super-block scale for the sub-block scales"
 _D_MINS = "super-block scale for the sub-block mins"
 
 
-def _k_quant(type_id, name, type_size, fields, description, dequantizer, anatomist) -> GGMLType:
+def _k_quant(name, fields, description, dequantizer, anatomist) -> GGMLType:
     return GGMLType(
-        id=type_id,
-        name=name,
-        block_size=decode.QK_K,
-        type_size=type_size,
-        is_quantized=True,
+        sizes_of(name),
         vec_dot_type="Q8_K",
         fields=fields,
         description=description,
@@ -34,11 +31,9 @@ def _k_quant(type_id, name, type_size, fields, description, dequantizer, anatomi
     )
 
 
-#: Q2_K: 16 sub-blocks of 16, 4-bit scale and min each, 2-bit codes (84 bytes).
+#: Q2_K: 16 sub-blocks of 16, 4-bit scale and min each, 2-bit codes.
 Q2_K = _k_quant(
-    10,
     "Q2_K",
-    84,
     (
         Field(
             "scales", 0, 16, "uint8_t[16]",
@@ -54,11 +49,9 @@ Q2_K = _k_quant(
     anatomy.explain_q2_k,
 )
 
-#: Q3_K: 16 sub-blocks of 16, signed 6-bit scales, 3-bit codes split 2 + 1 (110 bytes).
+#: Q3_K: 16 sub-blocks of 16, signed 6-bit scales, 3-bit codes split 2 + 1.
 Q3_K = _k_quant(
-    11,
     "Q3_K",
-    110,
     (
         Field("hmask", 0, 32, "uint8_t[32]", "high bit of each 3-bit code (clear means subtract 4)"),
         Field("qs", 32, 64, "uint8_t[64]", "low 2 bits of the codes, four per byte"),
@@ -71,11 +64,9 @@ Q3_K = _k_quant(
     anatomy.explain_q3_k,
 )
 
-#: Q4_K: 8 sub-blocks of 32, 6-bit scale and min each, 4-bit codes (144 bytes).
+#: Q4_K: 8 sub-blocks of 32, 6-bit scale and min each, 4-bit codes.
 Q4_K = _k_quant(
-    12,
     "Q4_K",
-    144,
     (
         Field("d", 0, 2, "ggml_half", _D_SCALES),
         Field("dmin", 2, 2, "ggml_half", _D_MINS),
@@ -88,11 +79,9 @@ Q4_K = _k_quant(
     anatomy.explain_q4_k,
 )
 
-#: Q5_K: Q4_K plus a fifth code bit per element in qh (176 bytes).
+#: Q5_K: Q4_K plus a fifth code bit per element in qh.
 Q5_K = _k_quant(
-    13,
     "Q5_K",
-    176,
     (
         Field("d", 0, 2, "ggml_half", _D_SCALES),
         Field("dmin", 2, 2, "ggml_half", _D_MINS),
@@ -106,11 +95,9 @@ Q5_K = _k_quant(
     anatomy.explain_q5_k,
 )
 
-#: Q6_K: 16 sub-blocks of 16, signed 8-bit scales, 6-bit codes split 4 + 2 (210 bytes).
+#: Q6_K: 16 sub-blocks of 16, signed 8-bit scales, 6-bit codes split 4 + 2.
 Q6_K = _k_quant(
-    14,
     "Q6_K",
-    210,
     (
         Field("ql", 0, 128, "uint8_t[128]", "low 4 bits of the codes"),
         Field("qh", 128, 64, "uint8_t[64]", "high 2 bits of the codes, four per byte"),
@@ -123,13 +110,9 @@ Q6_K = _k_quant(
     anatomy.explain_q6_k,
 )
 
-#: Q8_K: the activation format of K-quant and IQ dot products (292 bytes); not a weight type.
+#: Q8_K: the activation format of K-quant and IQ dot products; not a weight type.
 Q8_K = GGMLType(
-    id=15,
-    name="Q8_K",
-    block_size=decode.QK_K,
-    type_size=292,
-    is_quantized=True,
+    sizes_of("Q8_K"),
     vec_dot_type=None,
     fields=(
         Field(

@@ -14,7 +14,7 @@ import numpy as np
 
 from layoutscope.formats._common import half_term, nibble_source, plus, quiet
 from layoutscope.formats.float_text import shortest_text
-from layoutscope.formats._kernel import Kernel, block_dequantizer, half_column, move_runs, nibble_planes, scratch
+from layoutscope.formats._kernel import Kernel, half_column, kernel_record, move_runs, nibble_planes, scratch
 from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
 def _nibble_of(block: bytes, field_offset: int, element: int, half: int) -> tuple[int, int, bool]:
@@ -272,25 +272,18 @@ _NIBBLES = "4-bit codes: element j < 16 in the low nibble of qs[j], element j + 
 
 #: The legacy records, in id order.
 TYPES: tuple[GGMLType, ...] = (
-    GGMLType(
-        id=2,
-        name="Q4_0",
-        block_size=32,
-        type_size=18,
-        is_quantized=True,
+    kernel_record(
+        "Q4_0",
+        _q4_0_kernel,
         vec_dot_type="Q8_0",
         fields=(_D, Field("qs", 2, 16, "uint8_t[16]", _NIBBLES + "; x = d·(q − 8)")),
         description="4-bit: 32 codes q in 0..15 sharing one fp16 scale d, x = d·(q − 8); 18 bytes per block.",
         family="legacy",
-        dequantizer=block_dequantizer(32, _q4_0_kernel),
         anatomist=quiet(_q4_0_anatomy),
     ),
-    GGMLType(
-        id=3,
-        name="Q4_1",
-        block_size=32,
-        type_size=20,
-        is_quantized=True,
+    kernel_record(
+        "Q4_1",
+        _q4_1_kernel,
         vec_dot_type="Q8_1",
         fields=(
             _D,
@@ -299,15 +292,11 @@ TYPES: tuple[GGMLType, ...] = (
         ),
         description="4-bit with offset: 32 codes q in 0..15, an fp16 scale d and fp16 minimum m, x = d·q + m; 20 bytes per block.",
         family="legacy",
-        dequantizer=block_dequantizer(32, _q4_1_kernel),
         anatomist=quiet(_q4_1_anatomy),
     ),
-    GGMLType(
-        id=6,
-        name="Q5_0",
-        block_size=32,
-        type_size=22,
-        is_quantized=True,
+    kernel_record(
+        "Q5_0",
+        _q5_0_kernel,
         vec_dot_type="Q8_0",
         fields=(
             _D,
@@ -316,15 +305,11 @@ TYPES: tuple[GGMLType, ...] = (
         ),
         description="5-bit: 4-bit nibbles plus a 32-bit mask of 5th bits, one fp16 scale d, x = d·(q − 16); 22 bytes per block.",
         family="legacy",
-        dequantizer=block_dequantizer(32, _q5_0_kernel),
         anatomist=quiet(_q5_0_anatomy),
     ),
-    GGMLType(
-        id=7,
-        name="Q5_1",
-        block_size=32,
-        type_size=24,
-        is_quantized=True,
+    kernel_record(
+        "Q5_1",
+        _q5_1_kernel,
         vec_dot_type="Q8_1",
         fields=(
             _D,
@@ -334,28 +319,20 @@ TYPES: tuple[GGMLType, ...] = (
         ),
         description="5-bit with offset: nibbles plus a mask of 5th bits, an fp16 scale d and minimum m, x = d·q + m; 24 bytes per block.",
         family="legacy",
-        dequantizer=block_dequantizer(32, _q5_1_kernel),
         anatomist=quiet(_q5_1_anatomy),
     ),
-    GGMLType(
-        id=8,
-        name="Q8_0",
-        block_size=32,
-        type_size=34,
-        is_quantized=True,
+    kernel_record(
+        "Q8_0",
+        _q8_kernel(2),
         vec_dot_type="Q8_0",
         fields=(_D, Field("qs", 2, 32, "int8_t[32]", "codes, x = d·q")),
         description="8-bit: 32 int8 codes sharing one fp16 scale d, x = d·q; 34 bytes per block — not plain int8.",
         family="legacy",
-        dequantizer=block_dequantizer(32, _q8_kernel(2)),
         anatomist=quiet(_q8_anatomist(2, "")),
     ),
-    GGMLType(
-        id=9,
-        name="Q8_1",
-        block_size=32,
-        type_size=36,
-        is_quantized=True,
+    kernel_record(
+        "Q8_1",
+        _q8_kernel(4),
         vec_dot_type=None,
         fields=(
             _D,
@@ -369,28 +346,20 @@ TYPES: tuple[GGMLType, ...] = (
         family="legacy",
         is_weight_type=False,
         # ggml has no to_float for Q8_1; x = d·q is its definition (s is a sum).
-        dequantizer=block_dequantizer(32, _q8_kernel(4)),
         anatomist=quiet(_q8_anatomist(4, "  (s is not used: it is d·Σq, kept for the dot product)")),
     ),
-    GGMLType(
-        id=41,
-        name="Q1_0",
-        block_size=128,
-        type_size=18,
-        is_quantized=True,
+    kernel_record(
+        "Q1_0",
+        _q1_0_kernel,
         vec_dot_type="Q8_0",
         fields=(_D, Field("qs", 2, 16, "uint8_t[16]", "sign bits: element j is bit j % 8 of qs[j / 8]; x = +d if set, −d if clear")),
         description="1-bit: 128 sign bits sharing one fp16 scale d, x = ±d; 18 bytes per block.",
         family="legacy",
-        dequantizer=block_dequantizer(128, _q1_0_kernel),
         anatomist=quiet(_q1_0_anatomy),
     ),
-    GGMLType(
-        id=42,
-        name="Q2_0",
-        block_size=64,
-        type_size=18,
-        is_quantized=True,
+    kernel_record(
+        "Q2_0",
+        _q2_0_kernel,
         vec_dot_type="Q8_0",
         fields=(
             _D,
@@ -398,7 +367,6 @@ TYPES: tuple[GGMLType, ...] = (
         ),
         description="2-bit: 64 codes q in 0..3 sharing one fp16 scale d, x = d·(q − 1) ∈ {−d, 0, d, 2d}; 18 bytes per block.",
         family="legacy",
-        dequantizer=block_dequantizer(64, _q2_0_kernel),
         anatomist=quiet(_q2_0_anatomy),
     ),
 )

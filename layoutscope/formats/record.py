@@ -1,6 +1,7 @@
 """The record that describes one ggml type, and the anatomy of one element.
 
-A :class:`GGMLType` is everything layoutscope knows about a type id: sizes,
+A :class:`GGMLType` is everything layoutscope knows about a type id: its
+name and sizes (the :class:`~layoutscope.formats.sizes.TypeSize` it holds),
 the byte layout of its block (:class:`Field`), how to dequantize a run of
 blocks (vectorised numpy), and how to explain where one element's bits live
 (:class:`ElementAnatomy`). Family modules (``legacy``, ``kquants``, ...)
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
+
+from layoutscope.formats.sizes import TypeSize
 
 #: Dequantizer signature: ``(blocks uint8 (n_blocks, type_size), byteorder) -> float32 (n_blocks, block_size)``.
 #: ``byteorder`` is ``"<"`` or ``">"``; only plain (non-block) types honour it,
@@ -83,28 +86,64 @@ class ElementAnatomy:
 
 @dataclass(frozen=True)
 class GGMLType:
-    """One ggml type id: sizes, block fields, dequantizer and anatomy.
+    """One ggml type id: its name and sizes, block fields, dequantizer and anatomy.
 
-    ``name`` is the GGUF enum spelling (``Q8_0``, ``BF16``). A removed id keeps
-    its record with ``removed=True`` and ``replaced_by`` saying what to use.
-    ``is_weight_type`` is False for activation-only formats (Q8_1, Q8_K).
+    ``sizes`` is the type's entry in :mod:`~layoutscope.formats.sizes`; ``id``,
+    ``name`` (the GGUF enum spelling: ``Q8_0``, ``BF16``), ``block_size``,
+    ``type_size``, ``is_quantized``, ``removed``, ``replaced_by`` and ``known``
+    read through to it. A removed id keeps its record with ``removed`` True and
+    ``replaced_by`` saying what to use. ``is_weight_type`` is False for
+    activation-only formats (Q8_1, Q8_K).
     """
 
-    id: int
-    name: str
-    block_size: int
-    type_size: int
-    is_quantized: bool
+    sizes: TypeSize
     vec_dot_type: Optional[str]
     fields: tuple[Field, ...] = ()
     description: str = ""
     family: str = ""
-    removed: bool = False
-    replaced_by: Optional[str] = None
     is_weight_type: bool = True
-    known: bool = True
     dequantizer: Optional[Dequantizer] = field(default=None, repr=False, compare=False)
     anatomist: Optional[Anatomist] = field(default=None, repr=False, compare=False)
+
+    @property
+    def id(self) -> int:
+        """The ggml type id (``GGML_TYPE_*``)."""
+        return self.sizes.id
+
+    @property
+    def name(self) -> str:
+        """The GGUF enum spelling: ``F32``, ``Q8_0``, ``Q4_K``, ``BF16``."""
+        return self.sizes.name
+
+    @property
+    def block_size(self) -> int:
+        """Elements per block (1 for plain types, 0 for removed and unknown ids)."""
+        return self.sizes.block_size
+
+    @property
+    def type_size(self) -> int:
+        """Bytes per block (0 for removed and unknown ids)."""
+        return self.sizes.type_size
+
+    @property
+    def is_quantized(self) -> bool:
+        """True for block formats with scales (ggml's ``is_quantized`` trait)."""
+        return self.sizes.is_quantized
+
+    @property
+    def removed(self) -> bool:
+        """True for an id ggml removed."""
+        return self.sizes.removed
+
+    @property
+    def replaced_by(self) -> Optional[str]:
+        """What to use instead of a removed id."""
+        return self.sizes.replaced_by
+
+    @property
+    def known(self) -> bool:
+        """False for an id no known ggml defines."""
+        return self.sizes.known
 
     @property
     def bits_per_weight(self) -> Optional[float]:
@@ -120,7 +159,7 @@ class GGMLType:
 
     def row_bytes(self, ne0: int) -> int:
         """Bytes of one row of ``ne0`` elements (ggml_row_size)."""
-        return ne0 // self.block_size * self.type_size
+        return self.sizes.row_bytes(ne0)
 
     def dequantize(self, raw: np.ndarray, byteorder: str = "<") -> np.ndarray:
         """Dequantize raw bytes to float32.
@@ -154,13 +193,7 @@ class GGMLType:
 
     def unavailable_reason(self) -> str:
         """Why values are not available for this type (empty if they are)."""
-        if not self.known:
-            return (
-                f"type id {self.id} is not a ggml type layoutscope knows "
-                "(forks use ids >= 43 for private formats); only raw bytes can be shown"
-            )
-        if self.removed:
-            return f"type id {self.id} was removed from ggml; {self.replaced_by}"
-        if self.dequantizer is None:
+        reason = self.sizes.unavailable_reason()
+        if not reason and self.dequantizer is None:
             return "no dequantizer"
-        return ""
+        return reason

@@ -12,7 +12,7 @@ import numpy as np
 
 from layoutscope.formats._common import half_term, quiet
 from layoutscope.formats.float_text import shortest_text
-from layoutscope.formats._kernel import block_dequantizer, half_column, move_runs, scratch
+from layoutscope.formats._kernel import half_column, kernel_record, move_runs, scratch
 from layoutscope.formats.record import BitSource, ElementAnatomy, Field, GGMLType, Term
 
 _POW3 = (1, 3, 9, 27, 81)
@@ -119,12 +119,9 @@ def _tq2_0_anatomy(block: bytes, element: int, byteorder: str) -> ElementAnatomy
 
 #: The ternary records.
 TYPES: tuple[GGMLType, ...] = (
-    GGMLType(
-        id=34,
-        name="TQ1_0",
-        block_size=256,
-        type_size=54,
-        is_quantized=True,
+    kernel_record(
+        "TQ1_0",
+        _tq1_0_kernel,
         vec_dot_type="Q8_K",
         fields=(
             Field("qs", 0, 48, "uint8_t[48]", "5 trits per byte (base 3, fixed point): qs[m<32] → elements 32n + m, qs[32+m] → 160 + 16n + m"),
@@ -133,15 +130,11 @@ TYPES: tuple[GGMLType, ...] = (
         ),
         description="Ternary, 1.69 bits: 256 values in {−d, 0, +d}, five base-3 digits packed per byte, one fp16 scale d; 54 bytes per block.",
         family="ternary",
-        dequantizer=block_dequantizer(256, _tq1_0_kernel),
         anatomist=quiet(_tq1_0_anatomy),
     ),
-    GGMLType(
-        id=35,
-        name="TQ2_0",
-        block_size=256,
-        type_size=66,
-        is_quantized=True,
+    kernel_record(
+        "TQ2_0",
+        _tq2_0_kernel,
         vec_dot_type="Q8_K",
         fields=(
             Field("qs", 0, 64, "uint8_t[64]", "2-bit codes: bits 2l..2l+1 of qs[32g + m] are element 128g + 32l + m"),
@@ -149,7 +142,6 @@ TYPES: tuple[GGMLType, ...] = (
         ),
         description="Ternary in 2 bits: 256 codes q in 0..3 with x = d·(q − 1), one fp16 scale d; 66 bytes per block.",
         family="ternary",
-        dequantizer=block_dequantizer(256, _tq2_0_kernel),
         anatomist=quiet(_tq2_0_anatomy),
     ),
 )

@@ -14,8 +14,8 @@ import os
 from types import MappingProxyType
 from typing import Iterator, Mapping, Optional
 
-from layoutscope.formats import ggml_type
 from layoutscope.errors import clipped, clipped_path, quoted
+from layoutscope.formats.sizes import sizes_of
 from layoutscope.gguf.errors import GGUFError
 from layoutscope.gguf.shard import SPLIT_NAME, Shard, shard_paths
 from layoutscope.gguf.tensor import Tensor
@@ -93,7 +93,7 @@ class Model:
         out = []
         if "general.architecture" not in self.entries:
             out.append("general.architecture is missing (llama.cpp requires it)")
-        quantized = any(t.type.is_quantized for t in self.tensors)
+        quantized = any(t.sizes.is_quantized for t in self.tensors)
         if quantized and "general.quantization_version" not in self.entries:
             out.append("general.quantization_version is missing although tensors are quantized")
         return out
@@ -200,7 +200,7 @@ def _place_tensors(shard: Shard, warnings: list) -> list[Tensor]:
     infos = header.infos
     sized = []  # (info, type, nbytes or None when the type is unknown)
     for info in infos:
-        t = ggml_type(info.type_id)
+        t = sizes_of(info.type_id)
         if len(info.name.encode()) > _GGML_MAX_NAME:
             warnings.append(
                 f"tensor {info.name!r}: name is longer than ggml's {_GGML_MAX_NAME} bytes; llama.cpp will reject it"

@@ -4,7 +4,9 @@ Rows are the unit of access: a tensor with ``ne = [ne0, ne1, ne2, ne3]`` is
 viewed as ``ne1·ne2·ne3`` rows of ``ne0`` elements, ``nb[1]`` bytes each.
 ``raw()`` returns views of the memory map and ``dequantize()`` decodes only
 the rows asked for, so a window deep inside a huge embedding costs the same
-as one at row 0.
+as one at row 0. A tensor is placed and described from its type's entry in
+the size table (numpy-free); the full type record, with its dequantizer, is
+loaded when ``.type`` is first read.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import math
 import re
 from typing import TYPE_CHECKING, Optional, Union
 
-from layoutscope.formats import GGMLType
 from layoutscope.errors import printable, quoted
+from layoutscope.formats.sizes import TypeSize
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
+    from layoutscope.formats import GGMLType
     from layoutscope.gguf.shard import Shard
 
 #: Layer prefixes used by llama.cpp's tensor names: blk.N., enc.blk.N., dec.blk.N.,
@@ -49,12 +52,15 @@ class Tensor:
 
     ``ne`` is in ggml order (``ne[0]`` contiguous); ``shape`` is the numpy
     order (reversed). ``nb`` has one stride per dimension: ``nb[0]`` is the
-    bytes of one block, ``nb[1]`` the bytes of one row.
+    bytes of one block, ``nb[1]`` the bytes of one row. ``sizes`` is the
+    type's name and sizes (:class:`~layoutscope.formats.sizes.TypeSize`);
+    ``type`` is its full :class:`~layoutscope.formats.GGMLType` record.
     """
 
     __slots__ = (
         "name",
-        "type",
+        "sizes",
+        "_type",
         "ne",
         "nb",
         "offset",
@@ -70,7 +76,7 @@ class Tensor:
     def __init__(
         self,
         name: str,
-        ggml_type: GGMLType,
+        sizes: TypeSize,
         ne: tuple,
         offset: int,
         nbytes: int,
@@ -79,7 +85,8 @@ class Tensor:
         extent_inferred: bool = False,
     ):
         self.name = name
-        self.type = ggml_type
+        self.sizes = sizes
+        self._type = None
         self.ne = tuple(ne) if ne else (1,)
         self.offset = offset
         self.nbytes = nbytes
@@ -90,13 +97,33 @@ class Tensor:
         self.nb = self._strides()
 
     def _strides(self) -> tuple[int, ...]:
-        t = self.type
+        t = self.sizes
         if t.block_size <= 0:
             return ()
         nb = [t.type_size, t.row_bytes(self.ne[0])]
         for n in self.ne[1:-1]:
             nb.append(nb[-1] * n)
         return tuple(nb[: len(self.ne)])
+
+    # -- type ---------------------------------------------------------------
+    @property
+    def type(self) -> "GGMLType":
+        """The full type record (fields, dequantizer, anatomy); the registry loads on the first read."""
+        if self._type is None:
+            from layoutscope.formats import ggml_type
+
+            self._type = ggml_type(self.sizes.id)
+        return self._type
+
+    @property
+    def type_id(self) -> int:
+        """The ggml type id stored in the file."""
+        return self.sizes.id
+
+    @property
+    def type_name(self) -> str:
+        """The type's GGUF spelling (``Q8_0``, ``unknown(57)``), without loading the registry."""
+        return self.sizes.name
 
     # -- shape ------------------------------------------------------------
     @property
@@ -122,9 +149,9 @@ class Tensor:
     @property
     def row_bytes(self) -> int:
         """Bytes per row (``nb[1]``); for an unknown type, the whole extent."""
-        if self.type.block_size <= 0:
+        if self.sizes.block_size <= 0:
             return self.nbytes
-        return self.type.row_bytes(self.ne[0])
+        return self.sizes.row_bytes(self.ne[0])
 
     @property
     def empty_reason(self) -> Optional[str]:
@@ -162,7 +189,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         ne = ", ".join(str(n) for n in self.ne)
-        return f"<Tensor {self.name} {self.type.name} ne=[{ne}] @{self.offset}+{self.nbytes}>"
+        return f"<Tensor {self.name} {self.sizes.name} ne=[{ne}] @{self.offset}+{self.nbytes}>"
 
     # -- data -------------------------------------------------------------
     def raw(self, rows: Rows = None) -> "np.ndarray":
@@ -197,7 +224,7 @@ class Tensor:
         return self.type.dequantize(self.raw(rows), self.byteorder)
 
     def _row_range(self, rows: Rows) -> tuple[int, int, int]:
-        n = self.n_rows if self.type.block_size > 0 else 1
+        n = self.n_rows if self.sizes.block_size > 0 else 1
         if rows is None:
             return 0, n, 1
         if isinstance(rows, range):

@@ -32,7 +32,7 @@ class TensorProvider(Provider):
         # The names are shown escaped (a file's names may hold control characters); selecting uses the real one.
         self._tensors = [] if model is None else [
             (t.name, f"tensor: {printable(t.name)}",
-             escape(f"{t.type.name} ne=[{', '.join(map(str, t.ne))}] @ byte {t.offset}")) for t in model.tensors
+             escape(f"{t.type_name} ne=[{', '.join(map(str, t.ne))}] @ byte {t.offset}")) for t in model.tensors
         ]
         # As enter on a Scan row: the tensor is shown even when the tree's filter hides it.
         self._select = screen.jump_to if screen is not None else None

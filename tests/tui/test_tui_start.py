@@ -105,9 +105,12 @@ def test_the_first_frame_imports_no_numpy_registry_backend_or_llama_cpp(tiny_lla
 def test_the_tree_is_drawn_before_the_panel_and_the_backends_load(tiny_llama_path):
     result = probe("tree", tiny_llama_path)
     record, tree, panel = set(result["before"]), set(result["seen"]["tree"]), set(result["seen"]["panel"])
-    # The file is open (the reader's format registry is loaded) ...
-    assert "layoutscope.formats.registry" in tree
-    # ... but no backend beyond the settings record's table, no explanation, no analysis and no llama_cpp yet.
+    # The file is open and its tree drawn from the size table alone: neither the format registry (its
+    # dequantizers and tables) nor numpy is loaded for it, unless the settings record itself needed numpy ...
+    assert "layoutscope.formats.sizes" in tree
+    assert "layoutscope.formats.registry" not in tree
+    assert not [m for m in tree - record if m.split(".")[0] == "numpy"], "numpy, though the settings record did not need it"
+    # ... and no backend beyond the settings record's table, no explanation, no analysis and no llama_cpp yet.
     assert not [m for m in tree - record if m.startswith("layoutscope.backend")]
     assert not [m for m in tree if m.startswith(("layoutscope.analyses", "llama_cpp"))]
     assert not tree & {"layoutscope.layout.blocks", "layoutscope.layout.npu_location", "layoutscope.layout.sidebyside"}

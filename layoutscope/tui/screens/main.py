@@ -219,7 +219,6 @@ class MainScreen(Survives, MainWorkers, Screen):
         tree.loading = False
         tree.populate(self.groups, self.verdicts, self.settings.fingerprint)
         self._fit_sidebar()
-        self.query_one(MetadataPanel).populate(self.model.entries)
         warn = f" · {len(self.model.warnings)} warning(s): {self.model.warnings[0]}" if self.model.warnings else ""
         summary = (f"{os.path.basename(self.path)}: {len(self.model.tensors)} tensors, "
                    f"{len(self.model.entries)} metadata keys{warn}")
@@ -239,14 +238,20 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     @on(TensorTree.Drawn)
     def _tree_drawn(self, event: TensorTree.Drawn) -> None:
-        """The opened model's tree is on screen: fill the current tensor's panel."""
+        """The opened model's tree is on screen: fill the current tensor's panel, then the hidden Metadata panel."""
         self._paint_current()
+        # A float's preview needs numpy (float32 shortest text): kept off the tree's frame.
+        self.call_after_refresh(self._fill_metadata)
         if self.start_marker is not None:
             self.start_marker.reached("panel")
             self.start_marker = None
         gc.enable()  # the start is over: tui.run paused the collector for it
         # Then the backends (the Matmul panel names the NPU side and why).
         self.call_after_refresh(self._probe)
+
+    def _fill_metadata(self) -> None:
+        if self.model is not None:
+            self.query_one(MetadataPanel).populate(self.model.entries)
 
     def on_open_failed(self, message: msg.OpenFailed) -> None:
         from layoutscope.tui.screens.error import ErrorScreen
@@ -457,7 +462,7 @@ class MainScreen(Survives, MainWorkers, Screen):
             return
         t = self.model.tensor(name)
         row, col = self.cursor
-        if t.type.block_size > 0 and no_data_reason(t) is None:
+        if t.sizes.has_layout and no_data_reason(t) is None:
             self.cursor = (min(row, t.n_rows - 1), min(col, t.ne[0] - 1))
         else:
             self.cursor = (0, 0)
@@ -493,7 +498,7 @@ class MainScreen(Survives, MainWorkers, Screen):
         row, col = self.cursor
         # The verdict right after the name: at 80 columns the title is cut at about 48 characters.
         self.query_one("#title", Static).update(Text.assemble(
-            (printable(t.name), "bold"), verdict, f" {t.type.name} {shape_text(t.ne)} @ {row},{col}"), layout=False)
+            (printable(t.name), "bold"), verdict, f" {t.type_name} {shape_text(t.ne)} @ {row},{col}"), layout=False)
 
     def _show_panel(self, panel: str) -> None:
         if self.model is None or self.current is None or panel not in PANELS:

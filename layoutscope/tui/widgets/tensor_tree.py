@@ -190,7 +190,7 @@ class TensorTree(Survives, Tree):
         # ".weight" is on nearly every name; dropping it leaves room for the shape.
         name = printable((t.role if t.layer is not None else t.name).removesuffix(".weight"))
         current = key not in (None, "stale")
-        text = Text.assemble((marker + " ", style), (f"{t.type.name:<5}", "bold"), " ", (name, style if current else ""))
+        text = Text.assemble((marker + " ", style), (f"{t.type_name:<5}", "bold"), " ", (name, style if current else ""))
         text.append(f" {shape_text(t.ne)}", style="dim")
         return text
 
