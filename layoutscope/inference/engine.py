@@ -106,7 +106,7 @@ def _signals_deferred(received: list, cancel: threading.Event):
     previous = {}
 
     def record(signum, _frame) -> None:
-        received.append(signum)
+        received.append((signum, previous[signum]))
         cancel.set()
 
     try:
@@ -259,15 +259,15 @@ class Engine:
             b.n_tokens = n
             self._observer, self._failure = observer, None
             mark = LOG.mark()
-            received: list = []
+            received: list = []  # (signum, the handler it had)
             try:
                 with _signals_deferred(received, self._cancel):
                     status = lib.llama_decode(self._context, b)
             finally:
                 self._observer = None
-            for signum in received:  # the handlers are back: the signal now does what it does outside a decode
+            for signum, handler in received[:1]:  # now the signal does what it does outside a decode
                 self._cancel.clear()
-                signal.raise_signal(signum)
+                handler(signum, None)
             if self._failure is not None:
                 failure, self._failure = self._failure, None
                 raise failure

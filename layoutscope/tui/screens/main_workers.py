@@ -25,7 +25,7 @@ PROGRESS_EVERY = 0.2
 class MainWorkers:
     """Mixin of :class:`~.main.MainScreen`'s workers (needs ``post_message``)."""
 
-    def _real_input(self, model, settings: RunSettings, name: str, cancelled):
+    def real_input_plan(self, model, settings: RunSettings, name: str, cancelled):
         """The input plan of the matmul panel: one capture of every matmul weight per model, input and rows.
 
         The first matmul with a real input runs the model over the bundled
@@ -42,7 +42,7 @@ class MainWorkers:
 
             def checkpoint() -> None:
                 if cancelled():
-                    raise MatmulCancelled(f"matmul of {name} cancelled while capturing real input")
+                    raise MatmulCancelled(f"{name} cancelled while capturing the real input")
 
             names = [t.name for t in scan_targets(model)[0]]
             cache[key] = plan_inputs(settings.input, model, names, settings.rows, checkpoint=checkpoint)
@@ -86,7 +86,7 @@ class MainWorkers:
         worker = get_current_worker()
         try:
             side = side or npu_side(settings.backend, available_backends())
-            real = self._real_input(model, settings, name, lambda: worker.is_cancelled)
+            real = self.real_input_plan(model, settings, f"the matmul of {name}", lambda: worker.is_cancelled)
             comparison, notices = run_matmul(
                 model, name, settings, side,
                 stage=lambda i, s: self.post_message(msg.MatmulStage(name, i, s)),

@@ -253,7 +253,9 @@ class ScanScreen(Survives, Screen):
         from layoutscope.analyses.scan import Scanner
 
         try:
-            scanner = Scanner(model, options, jobs=jobs)
+            # The same real input as the Matmul panel: one capture per model, input and rows, shared.
+            real = self.main.real_input_plan(model, self.main.settings, "the scan", cancel.is_set)
+            scanner = Scanner(model, options, jobs=jobs, real=real)
             scanner.cancelled = cancel  # the screen's esc sets it
             report = scanner.run(lambda row, done, total: self.post_message(msg.ScanRowDone(row, done, total)))
         except Exception as exc:  # noqa: BLE001 - e.g. a bad input setting: shown, the app keeps running
