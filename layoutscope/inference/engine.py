@@ -113,7 +113,8 @@ def _signals_deferred(received: list, cancel: threading.Event):
         for signum in _DEFERRED:
             handler = signal.getsignal(signum)
             if callable(handler):
-                previous[signum] = signal.signal(signum, record)
+                previous[signum] = handler  # known before ``record`` can run
+                signal.signal(signum, record)
         yield
     finally:
         for signum, handler in previous.items():

@@ -246,6 +246,9 @@ def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candi
     run = EvalRun(results, 0, len(chunks))
     total, done = len(chunks) * (1 + len(candidates)), 0
     try:
+        # Every NPU-side weight is requantized (and every module it needs imported) before the first decode.
+        for name in dict.fromkeys(name for c in candidates for name in c.selected):
+            side.prepare(name)
         for chunk in chunks:
             t0 = time.perf_counter()
             reference = _Reference()
@@ -277,8 +280,6 @@ def _run_candidate(engine: Engine, chunk: Chunk, candidate: Candidate, side: Npu
         for index, hidden in reference.hidden.items():
             result.layers.setdefault(index, ErrorTally()).add(hidden, hidden)
         return result
-    for name in candidate.selected:  # requantized outside the timed decode (once per weight and run)
-        side.prepare(name)
     t0 = time.perf_counter()
     logits = engine.decode(chunk.tokens, _Injecting(candidate.selected, side, reference.hidden, result))
     result.seconds = time.perf_counter() - t0
