@@ -109,7 +109,8 @@ def run(
         else:
             acc = exact_int_matmul(a, b)
             result.int32_product = acc.astype(np.int32)
-            c = _finish_integer(acc, t.c_dtype, a_scale, b_scale, c_scale, c_zero_point, result)
+            c = (result.int32_product if t.c_dtype == "int32"
+                 else _finish_integer(acc, t.c_dtype, a_scale, b_scale, c_scale, c_zero_point, result))
     result.c_native = layout.pack_c(np.asarray(c), p, t.c_dtype)
     return result
 
