@@ -60,7 +60,7 @@ def dequantize_checked(weight: TensorLike, checkpoint: "Checkpoint | None" = Non
 
 @dataclass
 class PreparedWeight:
-    """A weight dequantized and requantized once: ``values`` (N, K) float32 and ``requantized``."""
+    """A weight dequantized and requantized once: ``values`` (N, K) float32 (None if not kept) and ``requantized``."""
 
     weight: TensorLike
     values: np.ndarray
@@ -118,16 +118,20 @@ class NpuPipelineBackend(Backend):
         return plan_matmul(self.platform, self.mm.name, m, k, n, group)
 
     def prepare(self, weight: TensorLike, values: "np.ndarray | None" = None,
-                checkpoint: "Checkpoint | None" = None) -> PreparedWeight:
+                checkpoint: "Checkpoint | None" = None, keep_values: bool = True) -> PreparedWeight:
         """Dequantize (unless ``values`` are given) and requantize ``weight`` once for many inputs.
 
         ``checkpoint()`` is called between row blocks; it raises to stop.
+        ``keep_values=False`` keeps the codes and scales only (``values`` and
+        ``requantized.values`` are None): what a run that only multiplies
+        needs, without two float32 copies of every weight.
         """
         weight.require_data("requantize")
         t0 = time.perf_counter()
         w = dequantize_checked(weight, checkpoint) if values is None else values
-        rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype], checkpoint=checkpoint)
-        return PreparedWeight(weight, w, rw, time.perf_counter() - t0)
+        rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype], checkpoint=checkpoint,
+                        keep_values=keep_values)
+        return PreparedWeight(weight, w if keep_values else None, rw, time.perf_counter() - t0)
 
     def _matmul(self, weight: TensorLike, x: np.ndarray) -> MatmulResult:
         return self.matmul_prepared(self.prepare(weight), x)
