@@ -212,7 +212,10 @@ class Engine:
             lib, b = self._lib, self._batch
             lib.llama_memory_clear(lib.llama_get_memory(self._context), True)
             ctypes.memmove(b.token, tokens.ctypes.data, 4 * n)
-            ctypes.memmove(b.pos, np.arange(n, dtype=np.int32).ctypes.data, 4 * n)
+            # Named, so the array outlives the copy: a temporary's memory is freed once .ctypes.data is read,
+            # and from 256 positions (1 KiB, past numpy's small-block cache) malloc reuses it at once.
+            positions = np.arange(n, dtype=np.int32)
+            ctypes.memmove(b.pos, positions.ctypes.data, 4 * n)
             b.n_tokens = n
             self._observer, self._failure = observer, None
             mark = LOG.mark()
