@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .base import Backend, MatmulResult, TensorLike
+from .bulk_decode import dequantize_rows
 from .rknpu2 import layout
 from .rknpu2.plan import Call, Plan, plan_matmul
 from .rknpu2.platforms import DEFAULT_PLATFORM, get_platform
@@ -42,21 +43,24 @@ CHECKED_BLOCK_ELEMENTS = 1 << 22
 
 
 def dequantize_checked(weight: TensorLike, checkpoint: "Checkpoint | None" = None) -> np.ndarray:
-    """``weight.dequantize()``; with a ``checkpoint``, in row blocks with the checkpoint before each."""
+    """``weight.dequantize()`` (by the faster decoder, :mod:`.bulk_decode`); with a ``checkpoint``, in row blocks.
+
+    The checkpoint runs before each block.
+    """
     if checkpoint is None:
-        return weight.dequantize()
+        return dequantize_rows(weight)
     n, k = weight.n_rows, weight.ne[0]
     out = np.empty((n, k), dtype=np.float32)
     step = max(1, CHECKED_BLOCK_ELEMENTS // max(1, k))
     for start in range(0, n, step):  # blocks of rows, not elements
         checkpoint()
-        out[start:start + step] = weight.dequantize(slice(start, start + step))
+        out[start:start + step] = dequantize_rows(weight, slice(start, start + step))
     return out
 
 
 @dataclass
 class PreparedWeight:
-    """A weight dequantized and requantized once: ``values`` (N, K) float32 and ``requantized``."""
+    """A weight dequantized and requantized once: ``values`` (N, K) float32 (None if not kept) and ``requantized``."""
 
     weight: TensorLike
     values: np.ndarray
@@ -114,16 +118,20 @@ class NpuPipelineBackend(Backend):
         return plan_matmul(self.platform, self.mm.name, m, k, n, group)
 
     def prepare(self, weight: TensorLike, values: "np.ndarray | None" = None,
-                checkpoint: "Checkpoint | None" = None) -> PreparedWeight:
+                checkpoint: "Checkpoint | None" = None, keep_values: bool = True) -> PreparedWeight:
         """Dequantize (unless ``values`` are given) and requantize ``weight`` once for many inputs.
 
         ``checkpoint()`` is called between row blocks; it raises to stop.
+        ``keep_values=False`` keeps the codes and scales only (``values`` and
+        ``requantized.values`` are None): what a run that only multiplies
+        needs, without two float32 copies of every weight.
         """
         weight.require_data("requantize")
         t0 = time.perf_counter()
         w = dequantize_checked(weight, checkpoint) if values is None else values
-        rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype], checkpoint=checkpoint)
-        return PreparedWeight(weight, w, rw, time.perf_counter() - t0)
+        rw = requantize(w, self.weight_quant, CODE_BITS[self.mm.b_dtype], checkpoint=checkpoint,
+                        keep_values=keep_values)
+        return PreparedWeight(weight, w if keep_values else None, rw, time.perf_counter() - t0)
 
     def _matmul(self, weight: TensorLike, x: np.ndarray) -> MatmulResult:
         return self.matmul_prepared(self.prepare(weight), x)
@@ -158,13 +166,16 @@ class NpuPipelineBackend(Backend):
                 out = execute(call, a_native, b_native, runtime_scales)
                 seconds["pack"] += t_packed - t_call
                 seconds["execute"] += time.perf_counter() - t_packed
-                c = layout.unpack_c(out.c_native, p, t.c_dtype, m, call.n).astype(np.float64)
+                c = layout.unpack_c(out.c_native, p, t.c_dtype, m, call.n)
                 if t.c_dtype == "int8":
+                    c = c.astype(np.float64)
                     c *= runtime_scales["c_scale"]
-                acc[:, call.n0:call.n1] += c
+                block = acc[:, call.n0:call.n1]
+                np.add(block, c, out=block)  # integer C widens to float64 exactly, without a copy of its own
                 notes += out.notes
                 findings += getattr(out, "findings", [])
                 overflows += getattr(out, "overflow_count", 0)
+            raw = acc.astype(np.int64) if t.c_dtype in ("int32", "int16") else None  # before rescale overwrites acc
             y = self.rescale(acc, rw.scale, rx.scale, runtime_scales).astype(np.float32)
         seconds["total"] = prepared.seconds + time.perf_counter() - t0
         first = plan.calls[0]
@@ -200,7 +211,6 @@ class NpuPipelineBackend(Backend):
                                          f"activations {self.act_quant}: {self.act_quant.hardware_limit}"])),
             "seconds": seconds,
         }
-        raw = acc.astype(np.int64) if t.c_dtype in ("int32", "int16") else None
         return MatmulResult(y, details, raw=raw)
 
     def runtime_scales(self, rw: Requantized, rx: Requantized, call: Call) -> dict:
@@ -241,14 +251,16 @@ class NpuPipelineBackend(Backend):
         segments (int8 C already multiplied by its ``c_scale``); ``weight_scale`` and
         ``act_scale`` are W's and X's requantization scales; ``runtime_scales`` is the last
         call's :meth:`runtime_scales` dict. Returns Y (M, N), cast to float32 by the caller.
+        ``acc`` is the caller's to give away: it may be scaled in place and returned.
         """
         if self.mm.a_dtype == "fp16":
             return acc
         y = acc
+        # In place: a Gemma-sized output head is 256 MiB of float64, and a fresh array costs its page faults.
         if "a_scale" not in runtime_scales or self.act_quant.kind == "per-token":
-            y = y * act_scale.astype(np.float64).reshape(-1, 1)  # per-row (or single) A scale on the CPU
+            np.multiply(y, act_scale.astype(np.float64).reshape(-1, 1), out=y)  # per-row (or single) A scale
         if "b_scale" not in runtime_scales:
-            y = y * weight_scale.astype(np.float64).reshape(1, -1)  # per-channel (or single) B scale on the CPU
+            np.multiply(y, weight_scale.astype(np.float64).reshape(1, -1), out=y)  # per-channel (or single) B scale
         return y
 
 

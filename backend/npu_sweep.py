@@ -23,6 +23,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .base import TensorLike
+from .bulk_decode import dequantize_rows
 from .npu_sim import NpuSimBackend
 from .rknpu2.emulator import exact_int_matmul
 from .rknpu2.requantize import CODE_BITS, code_max, encode_rows, integer_scale, range_of, requantize
@@ -61,7 +62,7 @@ def sweep(weight: TensorLike, x: np.ndarray, backends: Sequence[NpuSimBackend], 
     for start in range(0, n, step):  # blocks of rows, not elements
         if checkpoint is not None:
             checkpoint()
-        w = weight.dequantize(slice(start, start + step))
+        w = dequantize_rows(weight, slice(start, start + step))
         for i, backend in enumerate(backends):
             scheme = backend.weight_quant
             scale = tensor_scales[i]
@@ -90,7 +91,7 @@ def _tensor_scales(weight: TensorLike, backends, step: int, qmax: int, checkpoin
         for start in range(0, weight.n_rows, step):
             if checkpoint is not None:
                 checkpoint()
-            amax = np.maximum(amax, range_of(weight.dequantize(slice(start, start + step)), tensor))
+            amax = np.maximum(amax, range_of(dequantize_rows(weight, slice(start, start + step)), tensor))
         for i in per_tensor:
             scales[i] = integer_scale(amax, tensor, qmax, weight.ne[0])[0]
     for i, b in enumerate(backends):

@@ -100,12 +100,13 @@ class Requantized:
 
     ``codes`` is int8 (int8 and int4 codes) or float16; ``scale`` broadcasts
     against the (rows, K) input: shape (1, 1), (rows, 1) or (rows, K/G)
-    expanded by :meth:`scale_per_element`.
+    expanded by :meth:`scale_per_element`. ``values`` is None for integer
+    codes requantized with ``keep_values=False``.
     """
 
     codes: np.ndarray
     scale: np.ndarray
-    values: np.ndarray
+    values: Optional[np.ndarray]
     scheme: Scheme
     bits: int
     notes: tuple = field(default=())
@@ -178,12 +179,14 @@ def quotient_codes(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int = 8,
-               checkpoint: Optional[Callable[[], None]] = None) -> Requantized:
+               checkpoint: Optional[Callable[[], None]] = None, keep_values: bool = True) -> Requantized:
     """Requantize a float (rows, K) array: W (N, K) or X (M, K).
 
     ``bits`` is 8 (int8), 4 (int4) or 16 (fp16). Per-channel and per-token
     both mean one scale per row. ``checkpoint()`` is called before each block
-    of rows; it raises to stop the work (a user's cancel).
+    of rows; it raises to stop the work (a user's cancel). ``keep_values=False``
+    leaves :attr:`Requantized.values` None (integer codes: a pass and a float32
+    copy of W saved, for runs that only multiply).
     """
     s = parse_scheme(scheme)
     w = np.asarray(w, dtype=np.float32)
@@ -201,7 +204,7 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
     amax, masked = _range(w, s)
     scale, notes = integer_scale(amax, s, qmax, k)
     codes = np.empty((rows, k), dtype=np.int8)
-    values = np.empty((rows, k), dtype=np.float32)
+    values = np.empty((rows, k), dtype=np.float32) if keep_values else None
     step = max(1, _BLOCK_ELEMENTS // max(1, k))
     # Row blocks keep the temporaries in cache (2x faster than whole-array passes);
     # a loop over blocks of rows, not over elements.
@@ -209,8 +212,11 @@ def requantize(w: np.ndarray, scheme: "str | Scheme" = "per-channel", bits: int 
         if checkpoint is not None:
             checkpoint()
         block = slice(start, min(start + step, rows))
-        codes[block], _ = encode_rows(w[block], scale if scale.shape[0] == 1 else scale[block], s, qmax,
-                                      values=values[block])
+        block_scale = scale if scale.shape[0] == 1 else scale[block]
+        if keep_values:
+            codes[block], _ = encode_rows(w[block], block_scale, s, qmax, values=values[block])
+        else:
+            codes[block] = encode_codes(w[block], block_scale, s, qmax)[0]
     if s.kind == "fixed":
         with np.errstate(invalid="ignore"):  # NaN compares false: not clamped, coded 0
             clipped = int(np.count_nonzero(np.abs(w) > np.float32(s.clamp)))
@@ -322,9 +328,15 @@ def encode_rows(w: np.ndarray, scale: np.ndarray, scheme: Scheme, qmax: int,
     ``w`` small enough to stay in cache: every step is a pass over it. The
     values are written into ``values`` when it is given.
     """
+    codes, per_element = encode_codes(w, scale, scheme, qmax)
+    return codes, np.multiply(codes, per_element, out=values)
+
+
+def encode_codes(w: np.ndarray, scale: np.ndarray, scheme: Scheme, qmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """The codes of :func:`encode_rows` alone, and the per-element scale view they were divided by."""
     rows, k = w.shape
     source = np.clip(w, -np.float32(scheme.clamp), np.float32(scheme.clamp)) if scheme.kind == "fixed" else w
     per_element = expand_scale(scale, scheme, rows, k)
     codes = quotient_codes(source, per_element)
     np.clip(codes, -qmax, qmax, out=codes)
-    return codes, np.multiply(codes, per_element, out=values)
+    return codes, per_element

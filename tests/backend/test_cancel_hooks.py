@@ -64,8 +64,8 @@ def test_prepare_polls_while_dequantizing_and_requantizing(tiny, monkeypatch):
     assert np.array_equal(checked.values, plain.values) and np.array_equal(checked.requantized.codes,
                                                                            plain.requantized.codes)
     decoded = []
-    real = type(weight).dequantize
-    monkeypatch.setattr(type(weight), "dequantize", lambda self, rows=None: decoded.append(rows) or real(self, rows))
+    real = npu_pipeline.dequantize_rows  # the bulk decoder (ggml's to_float or numpy) the pipeline decodes with
+    monkeypatch.setattr(npu_pipeline, "dequantize_rows", lambda w, rows=None: decoded.append(rows) or real(w, rows))
     with pytest.raises(Tripped):
         backend.prepare(weight, checkpoint=Hook(trip=2))
     assert len(decoded) == 1  # the second block was never decoded

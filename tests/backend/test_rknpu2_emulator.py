@@ -30,6 +30,15 @@ def test_extreme_values_stay_exact():
     assert np.array_equal(emulator.exact_int_matmul(a, b), np.full((2, 32), 128 * 128 * 10240))
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_exact_across_block_edges(transposed):
+    # N spans several float32 blocks of B (and a ragged last one), K several exact chunks.
+    m, k, n = 3, 2100, 2 * (emulator._BLOCK_ELEMENTS // 1024) + 77
+    a = _int8((m, k))
+    b = _int8((n, k)).T if transposed else _int8((k, n))  # npu_sweep hands over Wᵀ views
+    assert np.array_equal(emulator.exact_int_matmul(a, b), a.astype(np.int64) @ b.astype(np.int64))
+
+
 def test_a_layout_mistake_reproduces_garbage():
     m, k, n = 4, 256, 64
     a, b = _int8((m, k)), _int8((k, n))

@@ -173,3 +173,20 @@ def test_a_fixed_range_outside_float32_is_refused(text):
     with pytest.raises(ValueError, match="outside float32's normal range"):
         requantize(np.ones((1, 4), np.float32), text)
     assert parse_scheme("fixed:3e38").clamp == 3e38
+
+
+@pytest.mark.parametrize("scheme", ["per-channel", "per-tensor", "per-group:32", "fixed"])
+def test_a_prepared_weight_without_values_multiplies_alike(scheme):
+    from array_weight import ArrayWeight
+
+    from layoutscope.backend import get_backend
+
+    rng = np.random.default_rng(5)
+    weight = ArrayWeight(rng.standard_normal((40, 96)).astype(np.float32) * 0.1)
+    x = rng.standard_normal((3, 96)).astype(np.float32)
+    backend = get_backend("npu-sim", mm="int8-fp32" if scheme.startswith("per-group") else "int8", weight_quant=scheme)
+    full, lean = backend.prepare(weight), backend.prepare(weight, keep_values=False)
+    assert lean.values is None and lean.requantized.values is None
+    assert np.array_equal(lean.requantized.codes, full.requantized.codes)
+    assert np.array_equal(lean.requantized.scale, full.requantized.scale)
+    assert np.array_equal(backend.matmul_prepared(lean, x).y, backend.matmul_prepared(full, x).y)
