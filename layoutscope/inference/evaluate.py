@@ -245,6 +245,11 @@ def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candi
     results = [CandidateResult(c) for c in candidates]
     run = EvalRun(results, 0, len(chunks))
     total, done = len(chunks) * (1 + len(candidates)), 0
+    from threadpoolctl import threadpool_limits
+
+    # llama.cpp's threads wait (spinning) while the NPU side computes inside its graph: BLAS threads of
+    # the NPU side's numpy would only compete with them (measured 10× slower with 2 BLAS threads on 2 cores).
+    blas = threadpool_limits(limits=1, user_api="blas")
     try:
         # Every NPU-side weight is requantized (and every module it needs imported) before the first decode.
         for name in dict.fromkeys(name for c in candidates for name in c.selected):
@@ -267,6 +272,8 @@ def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candi
                 progress("reference" if result is None else result.candidate.label, done, total)
     except KeyboardInterrupt:
         pass
+    finally:
+        blas.unregister()
     run.requantize_seconds = side.requantize_seconds
     return run
 
