@@ -28,12 +28,15 @@ def k_segments(k_op: int, k_limit: int) -> list[int]:
 def n_segments(n: int, cores: int, align: int) -> list[int]:
     """Segment lengths along N, one per core: equal multiples of ``align``, the first ones one ``align`` longer.
 
-    Empty segments are dropped (a small N uses fewer cores).
+    Empty segments are dropped (a small N uses fewer cores). The backend
+    only takes N that is a multiple of ``align``; for any other N (a "what
+    if" the emulator allows) the columns left over form one more segment.
     """
     base = n // cores // align * align
     extra = n - base * cores
-    sizes = [base + (align if i < extra // align else 0) for i in range(cores)]
-    return [s for s in sizes if s > 0]
+    sizes = [s for s in (base + (align if i < extra // align else 0) for i in range(cores)) if s > 0]
+    left = n - sum(sizes)
+    return sizes + [left] if left > 0 else sizes
 
 
 def m_op(m: int, align: int = 64) -> int:
