@@ -73,8 +73,8 @@ def soc(platform: str) -> tuple[int, tuple[int, ...]]:
 
 
 def parse_cores(text: "str | tuple | list | None", default: tuple[int, ...]) -> tuple[int, ...]:
-    """``RKNPU_CORES``: a comma list with ranges ("0,1,2", "0-2"), sorted and de-duplicated; empty → ``default``."""
-    if text is None or (isinstance(text, str) and not text.strip()):
+    """``RKNPU_CORES``: a comma list with ranges ("0,1,2", "0-2"), sorted and de-duplicated; empty or auto → ``default``."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "auto")):
         return tuple(default)
     if not isinstance(text, str):
         cores = {int(c) for c in text}

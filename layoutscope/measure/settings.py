@@ -335,10 +335,10 @@ def clip_factor(text: str, label: str) -> float:
 
 
 def npu_cores(text: str, label: str = "--cores") -> str:
-    """``RKNPU_CORES``: "" (the SoC's cores) or core ids and ranges, e.g. ``0,1,2`` or ``0-2``, canonical."""
-    raw = str(text).strip()
-    if not raw:
-        return ""
+    """``RKNPU_CORES``: ``auto`` (the SoC's cores) or core ids and ranges, e.g. ``0,1,2`` or ``0-2``, canonical."""
+    raw = str(text).strip().lower()
+    if raw in ("", "auto"):
+        return "auto"
     cores: set = set()
     for part in raw.split(","):
         first, dash, last = part.strip().partition("-")
@@ -503,9 +503,9 @@ class RunSettings:
         partial(whole_number, minimum=0, maximum=MAX_SEED, example="0"), group="pipeline", metavar="SEED",
         label="seed", numeric=True)
     cores: str = setting(
-        "", "NPU cores a community pipeline splits N across (RKNPU_CORES; sets the INT4 scale blocks)",
-        npu_cores, group="pipeline", metavar="LIST", show=lambda value: value or "the SoC's",
-        forms=("0,1,2", "0-2"), notes={"0,1,2": "RK3588's"})
+        "auto", "NPU cores a community pipeline splits N across (RKNPU_CORES; sets the INT4 scale blocks)",
+        npu_cores, group="pipeline", metavar="LIST", forms=("auto", "0,1,2", "0-2"),
+        notes={"auto": "the SoC's: 0,1,2 on RK3588, 0,1 on RK3576"})
     int8_weight_scale: str = setting(
         community.INT8_WEIGHT_SCALES[0], "INT8 weight scales: per (K segment, channel), or per core block "
         "(INV-block)", _choice_of(community.INT8_WEIGHT_SCALES), group="pipeline",
