@@ -233,9 +233,13 @@ class CommunityBackend(Backend):
                 codes = np.clip(codes, -7, 7)
         return codes, s_a
 
-    def _details(self, prepared: PreparedCommunity, m: int, k: int, n: int, act_scales: list,
-                 overflows: int, seconds: float) -> dict:
-        p, o, rw = self.pipeline, self.options, prepared.requantized
+    def unconfirmed(self, clipped_weights: bool = False) -> list[str]:
+        """What a run of this pipeline relies on that could not be confirmed (:data:`.options.UNCONFIRMED`).
+
+        ``clipped_weights``: some INT8 weight codes were past ±127 (percentile/mse), so ORG's unknown
+        quantizer matters.
+        """
+        p, o = self.pipeline, self.options
         keys = ["dequantize", "fma"]
         if p.bits == 16:
             keys.append("fp16-accumulation")
@@ -244,12 +248,16 @@ class CommunityBackend(Backend):
         if (p.bits == 8 and o.int8_weight_scale == "per-channel" and o.w8_calib == "mse") or \
                 (p.bits == 4 and o.int4_weight_scale == "block-kl"):
             keys.append("search-cast")
-        if p.bits == 8 and rw.clipped:
+        if p.bits == 8 and clipped_weights:
             keys.append("clipped-weights")
         if p.hadamard:
             keys.append("signs")
-        words = {**o.to_dict()}
-        unconfirmed = [UNCONFIRMED[key].format(**words) for key in keys]
+        return [UNCONFIRMED[key].format(**o.to_dict()) for key in keys]
+
+    def _details(self, prepared: PreparedCommunity, m: int, k: int, n: int, act_scales: list,
+                 overflows: int, seconds: float) -> dict:
+        p, o, rw = self.pipeline, self.options, prepared.requantized
+        unconfirmed = self.unconfirmed(bool(rw.clipped))
         a_scale = np.stack(act_scales, axis=1) if act_scales else np.ones((m, 1), _F32)
         return {
             "backend": self.name,
