@@ -53,3 +53,17 @@ def test_the_real_npu_is_refused_for_a_community_pipeline_and_diagnose_refuses_i
 def test_a_bad_fork_value_is_one_line_and_exit_2():
     r = run("compare", TINY, "blk.0.ffn_up.weight", "--pipeline", "W4A4_STANDARD", "--weight-clip", "1.5")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--weight-clip '1.5'" in r.stderr
+
+
+def test_a_soc_the_community_backend_does_not_define_is_one_line_and_exit_2():
+    r = run("compare", TINY, "blk.0.ffn_up.weight", "--pipeline", "W8A8_STANDARD", "--platform", "rk3566")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "rk3588 and rk3576" in r.stderr
+
+
+def test_the_dialog_names_the_pipeline_when_the_soc_cannot_run_it():
+    from layoutscope.measure.settings import RunSettings
+    from layoutscope.measure.settings_form import combination_problem
+
+    field, message = combination_problem(RunSettings(platform="rk3566", pipeline="W4A4_HADAMARD"))
+    assert field == "pipeline" and "rk3588 and rk3576" in message
+    assert combination_problem(RunSettings(platform="rk3576", pipeline="W4A4_HADAMARD", mm="int4")) is None
