@@ -198,7 +198,7 @@ class CommunityBackend(Backend):
                 c = seg.astype(np.float16).astype(_F32) @ rw.codes[s].astype(_F32).T
                 factor = _F32(1) / hdiv
             else:
-                a_codes, s_a = self._activation_codes(seg)
+                a_codes, s_a = self.quantize_activations(seg)
                 act_scales.append(s_a)
                 product = a_codes @ rw.codes[s].astype(np.float64).T  # exact: |Σ| < 2^53
                 if p.bits == 4:
@@ -215,7 +215,7 @@ class CommunityBackend(Backend):
         details = self._details(prepared, m, k, n, act_scales, overflows, time.perf_counter() - t0)
         return MatmulResult(y, details, raw=raw)
 
-    def _activation_codes(self, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def quantize_activations(self, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Codes (float64, integer-valued) and float32 per-row scales of one K segment of the rotated X."""
         p, o = self.pipeline, self.options
         amax = np.abs(seg).max(axis=1).astype(_F32)
