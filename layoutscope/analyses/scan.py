@@ -106,6 +106,9 @@ class ScanOptions(RunSettings):
         data = {name: getattr(self, name) for name in ("backend", "reference", "platform", "mm")}
         data.update(weight_quants=self.weight_quants, act_quant=self.act_quant, input=self.input, rows=self.rows,
                     threads=self.threads, npu_core=self.npu_core, filter=self.filter, bands=self.bands)
+        if self.pipeline != "classic":  # a community pipeline and its options (classic reports keep their keys)
+            data.update({s.name: getattr(self, s.name) for s in self.declared("pipeline")
+                         if s.name not in ("platform", "mm", "weight_quant", "act_quant")})
         return data
 
 

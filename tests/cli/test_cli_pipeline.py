@@ -67,3 +67,12 @@ def test_the_dialog_names_the_pipeline_when_the_soc_cannot_run_it():
     field, message = combination_problem(RunSettings(platform="rk3566", pipeline="W4A4_HADAMARD"))
     assert field == "pipeline" and "rk3588 and rk3576" in message
     assert combination_problem(RunSettings(platform="rk3576", pipeline="W4A4_HADAMARD", mm="int4")) is None
+
+
+def test_scan_runs_a_pipeline_and_refuses_a_scheme_sweep_with_it():
+    r = run("scan", TINY, "--pipeline", "W8A8_HADAMARD", "--filter", "blk.0.attn", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["options"]["pipeline"] == "W8A8_HADAMARD" and data["backend"] == "rk-community"
+    r = run("scan", TINY, "--pipeline", "W8A8_HADAMARD", "--weight-quant", "per-channel,per-tensor")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "one pipeline at a time" in r.stderr
