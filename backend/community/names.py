@@ -16,9 +16,12 @@ INT8_WEIGHT_SCALES = ("per-channel", "per-block")
 INT4_WEIGHT_SCALES = ("block-kl", "per-channel-amax")
 HADAMARD_LAYOUTS = ("padded", "block-diagonal")
 ACTIVATION_ROUNDINGS = ("half-away", "half-even")
+#: What ORG's INT8 quantizer does past ±127 is UNCONFIRMED (its source was not available); the forks differ.
 CLIPPED_WEIGHTS = ("clamp", "saturate", "wrap")
 RESCALE_ORDERS = ("org", "inv")
+#: UNCONFIRMED: whether the NPU saturates or wraps an INT4 product's int16 C (saturate is assumed by default).
 INT4_OVERFLOWS = ("saturate", "wrap")
+#: UNCONFIRMED: the calibration searches' int8 cast before the clamp (C++ UB; GCC/AArch64 wraps, the default).
 SEARCH_CASTS = ("wrap", "clamp")
 
 #: Every fork option: its choices (the first is ORG's default), or ``float``/``int`` for a factor or the seed.
