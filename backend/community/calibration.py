@@ -82,31 +82,57 @@ def mse_amax(rows: np.ndarray, cast: str = "wrap", steps: int = STEPS, divisor: 
     """Per row of ``rows`` (R, n), the amax with the least int8 round-trip error (``calculate_min_mse_amax``).
 
     Rows whose max is 0 give 0; rows whose 99.9-percentile equals their max give the max.
-    The loop runs over the candidates, each vectorised over every row and value.
+    Rows are searched in blocks that stay in cache; within a block the loop runs over the
+    candidates, each vectorised over every row and value of the block.
     """
     rows = np.atleast_2d(np.asarray(rows, dtype=_F32))
     hi = max_amax(rows)
     lo = percentile_amax(rows, MSE_PERCENTILE)
     best = hi.copy()
+    best[hi == 0] = 0
+    searched = np.flatnonzero((hi > 0) & (lo < hi))
+    per = max(1, _CACHED_ELEMENTS // rows.shape[1])
+    for start in range(0, searched.size, per):
+        chosen = searched[start:start + per]
+        best[chosen] = _mse_search(rows[chosen], lo[chosen], hi[chosen], cast, steps, _F32(divisor), clamp)
+    return best
+
+
+#: Elements of a block of rows searched together (float64 work arrays of 2 MiB).
+_CACHED_ELEMENTS = 1 << 18
+
+
+def _mse_search(rows, lo, hi, cast, steps, divisor, clamp) -> np.ndarray:
+    """The mse search of rows whose range lo < hi is not empty; see :func:`mse_amax`."""
+    best = hi.copy()
     best_error = np.full(rows.shape[0], np.inf)
-    searched = (hi > 0) & (lo < hi)
     step = ((hi - lo) / _F32(steps)).astype(_F32)
     wide = rows.astype(np.float64)
+    product = np.empty(rows.shape, dtype=_F32)
+    codes = np.empty(rows.shape, dtype=np.float64)
+    half = np.empty(rows.shape, dtype=np.float64)
     for i in range(steps):
         amax = (lo + _F32(i) * step).astype(_F32)
-        scale = (amax / _F32(divisor)).astype(_F32)
-        live = searched & (scale >= MIN_SCALE)
+        scale = (amax / divisor).astype(_F32)
+        live = scale >= MIN_SCALE
         if not live.any():
             continue
         safe = np.where(live, scale, _F32(1))
-        iscale = (_F32(1) / safe).astype(_F32)
-        codes = _round_trip_codes(rows, iscale[:, None], clamp, cast)
+        np.multiply(rows, (_F32(1) / safe).astype(_F32)[:, None], out=product)
+        # Round half away from zero: float64 holds a float32 value plus 0.5 exactly, so trunc(p ± 0.5) is exact.
+        codes[...] = product
+        np.copysign(0.5, codes, out=half)
+        np.add(codes, half, out=codes)
+        np.trunc(codes, out=codes)
+        if cast == "wrap" and np.abs(codes).max() > 127:
+            codes[...] = int8_cast(codes, cast)
+        np.clip(codes, -clamp, clamp, out=codes)
         back = (codes.astype(_F32) * safe[:, None]).astype(np.float64)
-        error = np.square(wide - back).sum(axis=1)
+        np.subtract(wide, back, out=back)
+        error = np.einsum("ij,ij->i", back, back)
         better = live & (error < best_error)
         best_error[better] = error[better]
         best[better] = amax[better]
-    best[hi == 0] = 0
     return best
 
 
