@@ -95,7 +95,7 @@ def _():
 @check("layoutscope.backend.get_backend(name) and available_backends()")
 def _():
     names = [name for name, _, _ in layoutscope.backend.available_backends()]
-    assert names == ["cpu", "cpu-numpy", "npu-sim", "npu"]
+    assert names == ["cpu", "cpu-numpy", "npu-sim", "npu", "rk-community"]  # issue 13 registers rk-community
     assert all(isinstance(ok, bool) and isinstance(why, str) for _, ok, why in layoutscope.backend.available_backends())
     assert layoutscope.backend.get_backend("npu-sim", platform="rk3588").name == "npu-sim"
 

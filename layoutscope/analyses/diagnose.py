@@ -497,14 +497,20 @@ class Diagnosis:
 def diagnose(weight, x: np.ndarray, observed: np.ndarray, *, platform: str = DEFAULT_PLATFORM, mm: str = "int8",
              weight_quant: str = "per-channel", act_quant: str = "per-tensor",
              values: Optional[np.ndarray] = None,
-             progress: Optional[Callable[[int, int, str], None]] = None) -> Diagnosis:
+             progress: Optional[Callable[[int, int, str], None]] = None,
+             pipeline: str = "classic", **community) -> Diagnosis:
     """Rank every hypothesis in :data:`HYPOTHESES` by how well it reproduces ``observed``.
 
     ``weight`` is a 2-D tensor (ne = [K, N]), ``x`` float32 (M, K), ``observed``
     a real (M, N) array. ``values`` optionally gives W dequantized already.
     ``progress(done, total, id)`` is called before each hypothesis (a worker
     can raise from it to cancel). ValueError explains bad shapes or options.
+    The bugs are injected into the classic NPU path: a community ``pipeline``
+    is refused (its other options, ``community``, are not used).
     """
+    if pipeline != "classic":
+        raise ValueError(f"diagnose injects layout bugs into the classic NPU path; pipeline {pipeline} has none to "
+                         "inject (compare runs it)")
     ctx = Context(weight, x, platform, mm, weight_quant, act_quant, values)
     obs = np.asarray(observed)
     if obs.ndim != 2 or obs.shape != (ctx.M, ctx.N):

@@ -106,6 +106,9 @@ class ScanOptions(RunSettings):
         data = {name: getattr(self, name) for name in ("backend", "reference", "platform", "mm")}
         data.update(weight_quants=self.weight_quants, act_quant=self.act_quant, input=self.input, rows=self.rows,
                     threads=self.threads, npu_core=self.npu_core, filter=self.filter, bands=self.bands)
+        if self.pipeline != "classic":  # a community pipeline and its options (classic reports keep their keys)
+            data.update({s.name: getattr(self, s.name) for s in self.declared("pipeline")
+                         if s.name not in ("platform", "mm", "weight_quant", "act_quant")})
         return data
 
 
@@ -238,9 +241,12 @@ class Scanner:
         self.cancelled = threading.Event()
         self.notices: list[str] = []
         self.backends = []
+        if options.pipeline != "classic" and len(options.weight_quants) > 1:
+            raise ValueError(f"--weight-quant sweeps the classic schemes; pipeline {options.pipeline} takes none "
+                             "(scan one pipeline at a time)")
         for scheme in options.weight_quants:
-            backend, notice = npu_backend(options.backend, core=options.npu_core, platform=options.platform, mm=options.mm,
-                                          weight_quant=scheme, act_quant=options.act_quant)
+            backend, notice = npu_backend(options.backend, core=options.npu_core,
+                                          **{**options.npu_options(), "weight_quant": scheme})
             self.backends.append(backend)
             self._notice(notice)
         if self.backends[0].name == "npu" and self.jobs > 1:
@@ -309,7 +315,7 @@ class Scanner:
                 findings.append(f"matmul measured over {m.measured} positions finite on both sides, {m.excluded_text}")
             rows.append(ScanRow(
                 tensor=weight.name, layer=weight.layer, role=weight.role, type=weight.type.name,
-                K=weight.ne[0], N=weight.ne[1], weight_quant=str(backend.weight_quant),
+                K=weight.ne[0], N=weight.ne[1], weight_quant=str(getattr(backend, "weight_quant", self.options.weight_quants[0])),
                 weight_nmse=alone.nmse, weight_snr_db=alone.snr_db, weight_max_abs=alone.max_abs,
                 nmse=m.nmse, snr_db=m.snr_db, cosine=m.cosine, max_abs=m.max_abs, mean_abs=m.mean_abs,
                 verdict=m.verdict, seconds=0.0, tied_output=self._tied and weight.name == "token_embd.weight",

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache, partial
 from typing import Any, Callable, Mapping, Optional
 
+from layoutscope.backend.community import names as community
 from layoutscope.backend.rknpu2.platforms import DEFAULT_PLATFORM, MATMUL_TYPES, PLATFORMS
 from layoutscope.backend.sides import AUTO, NPU_REQUESTS, REFERENCE_BACKENDS
 from layoutscope.errors import UsageError
@@ -328,6 +329,36 @@ def position(text: str, label: str = "--at") -> tuple:
     return int(parts[0]), int(parts[1])
 
 
+def pipeline(text: str, label: str = "--pipeline") -> str:
+    """``classic`` or a community pipeline name (any case), in its canonical spelling."""
+    raw = str(text).strip()
+    found = {name.lower(): name for name in community.PIPELINE_CHOICES}.get(raw.lower())
+    if found is None:
+        raise invalid(label, text, f"choose from {', '.join(community.PIPELINE_CHOICES)}")
+    return found
+
+
+def clip_factor(text: str, label: str) -> float:
+    """A clip factor in (0, 1] (UNI's 0.93 and 0.9)."""
+    return positive_float(text, label, 0.0, 1.0, "0.93")
+
+
+def npu_cores(text: str, label: str = "--cores") -> str:
+    """``RKNPU_CORES``: ``auto`` (the SoC's cores) or core ids and ranges, e.g. ``0,1,2`` or ``0-2``, canonical."""
+    raw = str(text).strip().lower()
+    if raw in ("", "auto"):
+        return "auto"
+    cores: set = set()
+    for part in raw.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not _DIGITS.fullmatch(first) or (dash and not _DIGITS.fullmatch(last)) or len(part) > 12:
+            raise invalid(label, text, "core ids or ranges separated by commas, e.g. 0,1,2 or 0-2")
+        low, high = int(first), int(last if dash else first)
+        if high < low or high > max(NPU_CORES):
+            raise invalid(label, text, f"core ids are 0..{max(NPU_CORES)}, ranges low-high")
+        cores.update(range(low, high + 1))
+    return ",".join(map(str, sorted(cores)))
+
 
 # -- the record ------------------------------------------------------------------------------------------
 
@@ -471,6 +502,60 @@ class RunSettings:
     threads: int = setting(
         1, "threads for ggml's CPU matmul", partial(whole_number, minimum=1, maximum=MAX_THREADS),
         metavar="THREADS", numeric=True)
+    # The community RKNPU2 backend's pipelines (backend/community): classic keeps the schemes above.
+    pipeline: str = setting(
+        community.CLASSIC, "NPU pipeline: classic (the --mm/--weight-quant/--act-quant schemes) or one of the "
+        "community RKNPU2 backend's, emulated exactly", pipeline, group="pipeline",
+        choices=community.PIPELINE_CHOICES, label="pipeline")
+    w8_calib: str = setting(
+        community.CALIBRATIONS[0], "INT8 weight amax of the W8A8 pipelines (RKNPU_W8_CALIB)",
+        _choice_of(community.CALIBRATIONS), group="pipeline", choices=community.CALIBRATIONS, label="w8 calib")
+    seed: int = setting(
+        0, "seed of the Hadamard pipelines' sign vectors (the board seeds them with a tensor's address)",
+        partial(whole_number, minimum=0, maximum=MAX_SEED, example="0"), group="pipeline", metavar="SEED",
+        label="seed", numeric=True)
+    cores: str = setting(
+        "auto", "NPU cores a community pipeline splits N across (RKNPU_CORES; sets the INT4 scale blocks)",
+        npu_cores, group="pipeline", metavar="LIST", forms=("auto", "0,1,2", "0-2"),
+        notes={"auto": "the SoC's: 0,1,2 on RK3588, 0,1 on RK3576"})
+    int8_weight_scale: str = setting(
+        community.INT8_WEIGHT_SCALES[0], "INT8 weight scales: per (K segment, channel), or per core block "
+        "(INV-block)", _choice_of(community.INT8_WEIGHT_SCALES), group="pipeline",
+        choices=community.INT8_WEIGHT_SCALES, label="int8 scale")
+    int4_weight_scale: str = setting(
+        community.INT4_WEIGHT_SCALES[0], "INT4 weight scales: per core block by KL search, or per channel amax/7 "
+        "(INV-perchan, UNI)", _choice_of(community.INT4_WEIGHT_SCALES), group="pipeline",
+        choices=community.INT4_WEIGHT_SCALES, label="int4 scale")
+    hadamard_blocks: str = setting(
+        community.HADAMARD_LAYOUTS[0], "Hadamard transform: one of next_pow2(K), zero-padded, or blocks of the "
+        "largest power of two dividing K (UNI)", _choice_of(community.HADAMARD_LAYOUTS), group="pipeline",
+        choices=community.HADAMARD_LAYOUTS, label="hadamard")
+    weight_clip: float = setting(
+        1.0, "INT4 weight scale factor (UNI's B_CLIP: 0.93)", clip_factor, group="pipeline", metavar="F",
+        label="weight clip", numeric=True, show=lambda value: f"{value:g}")
+    activation_clip: float = setting(
+        1.0, "INT4 activation scale factor (UNI's A_CLIP: 0.9)", clip_factor, group="pipeline", metavar="F",
+        label="act clip", numeric=True, show=lambda value: f"{value:g}")
+    activation_rounding: str = setting(
+        community.ACTIVATION_ROUNDINGS[0], "INT8 activation rounding (half-even: pty819)",
+        _choice_of(community.ACTIVATION_ROUNDINGS), group="pipeline", choices=community.ACTIVATION_ROUNDINGS,
+        label="act rounding")
+    clipped_weights: str = setting(
+        community.CLIPPED_WEIGHTS[0], "INT8 weight codes past ±127 after percentile/mse: clamp to ±127 (marfrit), "
+        "saturate to -128..127 (INV), wrap (UNI); UNCONFIRMED for ORG", _choice_of(community.CLIPPED_WEIGHTS),
+        group="pipeline", choices=community.CLIPPED_WEIGHTS, label="clipped W")
+    rescale_order: str = setting(
+        community.RESCALE_ORDERS[0], "float32 rescale: org sB·(sA/hdiv), inv (sA·sB)/hdiv (INV, pty819)",
+        _choice_of(community.RESCALE_ORDERS), group="pipeline", choices=community.RESCALE_ORDERS,
+        label="rescale")
+    int4_overflow: str = setting(
+        community.INT4_OVERFLOWS[0], "INT4 pipelines' int16 C past its range (UNCONFIRMED on the NPU)",
+        _choice_of(community.INT4_OVERFLOWS), group="pipeline", choices=community.INT4_OVERFLOWS,
+        label="int4 overflow")
+    search_cast: str = setting(
+        community.SEARCH_CASTS[0], "int8 cast before the clamp in the mse/KL searches (UNCONFIRMED: GCC/AArch64 "
+        "wraps)", _choice_of(community.SEARCH_CASTS), group="pipeline", choices=community.SEARCH_CASTS,
+        label="search cast")
 
     @classmethod
     def declared(cls, *groups: str) -> tuple[Setting, ...]:
@@ -491,7 +576,8 @@ class RunSettings:
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
     def npu_options(self) -> dict:
-        """Keyword options of the NPU-side pipeline (platform, mm, weight_quant, act_quant)."""
+        """Keyword options of the NPU side: the classic pipeline's (platform, mm, weight_quant, act_quant), then
+        ``pipeline`` and the community backend's options (``layoutscope.backend.get_backend`` takes them all)."""
         return {s.name: getattr(self, s.name) for s in self.declared("pipeline")}
 
     @property

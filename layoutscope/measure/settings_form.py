@@ -124,6 +124,13 @@ def combination_problem(settings: RunSettings) -> Optional[tuple[str, str]]:
     from layoutscope.backend import get_backend
     from layoutscope.backend.rknpu2.platforms import get_platform
 
+    if settings.pipeline != "classic":
+        # A community pipeline ignores mm and the schemes; only its SoC and options can fail together.
+        try:
+            get_backend("npu-sim", **settings.npu_options())
+        except ValueError as exc:
+            return "pipeline", str(invalid("pipeline", settings.pipeline, in_field_words(str(exc))))
+        return None
     platform = get_platform(settings.platform)
     if not platform.supports(settings.mm):
         return "mm", str(invalid("mm", settings.mm, f"{platform.name} has no such matmul; it has "

@@ -17,8 +17,9 @@ def as_text(report, top: int = 20, written=()) -> str:
     state = f"INTERRUPTED after {scanned} of {report.total}" if report.interrupted else f"{scanned}"
     lines = [
         f"scan of {report.file}: {state} matmul weights, {len(report.skipped)} other tensors skipped",
-        f"  {report.backend} ({o.platform}, --mm {o.mm}, weights {', '.join(o.weight_quants)}, "
-        f"activations {o.act_quant}) vs {report.reference}",
+        (f"  {report.backend} ({o.platform}, --mm {o.mm}, weights {', '.join(o.weight_quants)}, "
+         f"activations {o.act_quant}) vs {report.reference}" if o.pipeline == "classic" else
+         f"  {report.backend} ({o.platform}, pipeline {o.pipeline}, seed {o.seed}) vs {report.reference}"),
     ]
     if report.inputs:
         lines.append("  input: " + "; ".join(d if k == "real" else f"K={k}: {d}" for k, d in report.inputs.items()))

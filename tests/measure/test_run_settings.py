@@ -14,9 +14,11 @@ from layoutscope.backend.rknpu2.platforms import DEFAULT_PLATFORM, MATMUL_TYPES,
 from layoutscope.measure.metrics import DEFAULT_BANDS
 from layoutscope.measure.settings import OptionError, RunSettings
 
-#: Every setting the record must hold (issue 11); issue 12 adds to it.
+#: Every setting the record must hold (issue 11); issue 12 adds to it, issue 13 the community pipelines' options.
 SETTINGS = ("backend", "reference", "platform", "mm", "weight_quant", "act_quant", "input", "rows", "threshold",
-            "npu_core", "threads")
+            "npu_core", "threads", "pipeline", "w8_calib", "seed", "cores", "int8_weight_scale", "int4_weight_scale",
+            "hadamard_blocks", "weight_clip", "activation_clip", "activation_rounding", "clipped_weights",
+            "rescale_order", "int4_overflow", "search_cast")
 
 
 def test_every_run_setting_is_declared_once_with_a_validator_and_help():
@@ -62,8 +64,11 @@ def test_from_args_reads_the_parsed_settings_and_keeps_defaults_for_the_rest():
                               tensor="x", observed="y.npy")
     settings = RunSettings.from_args(args)
     assert settings == RunSettings(platform="rk3576", mm="fp16", weight_quant="per-tensor", act_quant="per-token")
-    assert settings.npu_options() == dict(platform="rk3576", mm="fp16", weight_quant="per-tensor",
-                                          act_quant="per-token")
+    options = settings.npu_options()
+    assert dict(list(options.items())[:4]) == dict(platform="rk3576", mm="fp16", weight_quant="per-tensor",
+                                                   act_quant="per-token")
+    # Then the pipeline (classic: the four above) and the community backend's options, all at their defaults.
+    assert options["pipeline"] == "classic" and options["seed"] == 0 and options["w8_calib"] == "max"
 
 
 def test_a_scan_is_the_run_settings_plus_a_filter():

@@ -15,7 +15,12 @@ from layoutscope.tui.app import LayoutscopeApp
 SIM = RunSettings(backend="npu-sim")
 #: A value each setting refuses, by the same rule on the command line and in the dialog.
 BAD = {"backend": "gpu", "reference": "gpu", "platform": "rk9", "mm": "int9", "weight_quant": "per-group:0",
-       "act_quant": "fixed:1e39", "input": "tokens:1,,2", "rows": "0", "threshold": "abc"}
+       "act_quant": "fixed:1e39", "input": "tokens:1,,2", "rows": "0", "threshold": "abc",
+       # issue 13: the community pipelines and their options
+       "pipeline": "W9A9_STANDARD", "w8_calib": "kl", "seed": "-1", "int8_weight_scale": "per-row",
+       "int4_weight_scale": "kl", "hadamard_blocks": "none", "weight_clip": "1.5", "activation_clip": "0",
+       "activation_rounding": "down", "clipped_weights": "drop", "rescale_order": "fma", "int4_overflow": "trap",
+       "search_cast": "none"}
 LABELLED = [s for s in RunSettings.declared() if s.label]
 
 

@@ -73,17 +73,24 @@ def as_text(result, weight, notices) -> str:
         f"{result.backend} vs {result.reference}",
     ]
     lines += [f"  note: {n}" for n in notices]
-    lines += [
-        f"  NPU: {d['platform']}, {d['rknn_matmul_type']}, weights {d['weight_quant']}, activations {d['act_quant']}",
-    ]
+    if "pipeline" in d:
+        lines += pipeline_lines(d)
+    else:
+        lines.append(f"  NPU: {d['platform']}, {d['rknn_matmul_type']}, weights {d['weight_quant']}, "
+                     f"activations {d['act_quant']}")
     if "runtime" in d:
         lines.append(f"  runtime: {d['runtime']}, NPU core {d['npu_core']}")
     lines += [f"  FINDING: {f}" for f in result.findings]
     calls = "" if d.get("calls", 1) == 1 else f" in {d['calls']} NPU calls"
+    if "pipeline" in d:
+        shapes = (f"  shapes: M={d['M']} K={d['K']} N={d['N']} (M_op={d['M_op']} K_op={d['K_op']}); K segments "
+                  f"{d['k_segments']}, N per core {d['n_segments']}")
+    else:
+        shapes = (f"  shapes: M={d['M']} K={d['K']} N={d['N']} (padded K={d['K_padded']} N={d['N_padded']}){calls}; "
+                  "native " + "  ".join(f"{k} {tuple(v)}" for k, v in d["native_shapes"].items()))
     lines += [
         f"  input: {result.input}",
-        f"  shapes: M={d['M']} K={d['K']} N={d['N']} (padded K={d['K_padded']} N={d['N_padded']}){calls}; native "
-        + "  ".join(f"{k} {tuple(v)}" for k, v in d["native_shapes"].items()),
+        shapes,
         "",
         f"  matmul:       NMSE {m.nmse:.3e}  SNR {m.snr_db:.1f} dB  cosine {m.cosine:.6f}  "
         f"max|err| {m.max_abs:.4g}  mean|err| {m.mean_abs:.4g}  verdict {m.verdict.upper()}",
@@ -102,7 +109,7 @@ def as_text(result, weight, notices) -> str:
         w = result.weight_error
         lines.append(
             f"  weight alone: NMSE {w.nmse:.3e}  SNR {w.snr_db:.1f} dB  max|err| {w.max_abs:.4g}  "
-            f"(W requantized {d['weight_quant']} vs W dequantized: the scheme's own error)"
+            f"(W requantized {d.get('pipeline') or d['weight_quant']} vs W dequantized: the scheme's own error)"
         )
         if w.excluded_text:
             lines.append(f"  weight alone measured over its {w.measured} positions finite on both sides, {w.excluded_text}")
@@ -113,3 +120,20 @@ def as_text(result, weight, notices) -> str:
     if notes:
         lines += ["", "  notes:"] + [f"  - {n}" for n in notes]
     return printable_lines(lines)
+
+
+def pipeline_lines(d: dict) -> list:
+    """A community pipeline's NPU lines: pipeline, types, the fork options that differ from ORG, UNCONFIRMED."""
+    from layoutscope.backend.community.options import CommunityOptions
+
+    orig = CommunityOptions().to_dict()
+    forks = [f"{k.replace('_', '-')} {v}" for k, v in d["options"].items() if k != "seed" and v != orig.get(k)]
+    types = d["types"]
+    lines = [f"  NPU: {d['backend']} {d['pipeline']} on {d['platform']} (cores {','.join(map(str, d['cores']))}): "
+             f"A {types['A']} B {types['B']} C {types['C']}, {d['rknn_matmul_type']}, seed {d['seed']}"]
+    if forks:
+        lines.append(f"  forks: {', '.join(forks)}")
+    if d.get("int16_overflows"):
+        lines.append(f"  int16 C overflowed at {d['int16_overflows']} outputs ({d['options']['int4_overflow']}d)")
+    lines += [f"  UNCONFIRMED: {u}" for u in d.get("unconfirmed", [])]
+    return lines

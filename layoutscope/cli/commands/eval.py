@@ -57,13 +57,22 @@ def npu_side(requested: str, settings):
             "--backend cpu: the NPU side is ggml's CPU matmul on the same input (the null test: the KL divergence "
             "must be 0)"]
     backend, notice = npu_backend(requested, core=settings.npu_core, **settings.npu_options())
-    return backend, [notice] if notice else []
+    unconfirmed = [f"UNCONFIRMED: {u}" for u in getattr(backend, "unconfirmed", lambda: [])()]
+    return backend, ([notice] if notice else []) + unconfirmed
 
 
 def _options(backend, settings) -> dict:
     if backend.name == "cpu":
         return {}
-    return {**settings.npu_options(), **({"npu_core": settings.npu_core} if backend.name == "npu" else {})}
+    options = settings.npu_options()
+    if backend.name == "rk-community":
+        # The pipeline, its seed and the options that differ from the backend's defaults (ORG's).
+        defaults = type(settings)().npu_options()
+        shown = {"platform", "pipeline", "seed"}
+        return {k: v for k, v in options.items() if k in shown or (k not in (
+            "mm", "weight_quant", "act_quant") and v != defaults[k])}
+    classic = ("platform", "mm", "weight_quant", "act_quant")
+    return {**{k: options[k] for k in classic}, **({"npu_core": settings.npu_core} if backend.name == "npu" else {})}
 
 
 class Progress:

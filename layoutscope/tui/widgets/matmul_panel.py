@@ -69,7 +69,10 @@ def results_text(comparison, notices) -> Text:
     if w is not None:
         text.append(f"weight alone: NMSE {w.nmse:.3e}   SNR {w.snr_db:.1f} dB   max|err| {w.max_abs:.4g}\n")
         text.append("  (W requantized vs W dequantized: the scheme's own error)\n", style="dim")
-    if d:
+    if d and "pipeline" in d:
+        text.append(f"M={d.get('M')} K={d.get('K')} N={d.get('N')} (K_op={d.get('K_op')}) · {d['pipeline']} "
+                    f"seed {d.get('seed')}\n")
+    elif d:
         text.append(f"M={d.get('M')} K={d.get('K')} N={d.get('N')} (padded K={d.get('K_padded')} N={d.get('N_padded')}) · "
                     f"{d.get('rknn_matmul_type', '')}\n")
     text.append(f"input: {printable(comparison.input)}\n")
@@ -85,10 +88,12 @@ def notes_text(comparison, side=None) -> Text:
     """The NPU side's details and the backend's notes; UNCERTAIN hardware behaviour is highlighted."""
     notes = side_notes(side)
     if comparison is not None:
-        notes += [n for n in comparison.details.get("backend", {}).get("notes", []) if n]
+        backend = comparison.details.get("backend", {})
+        notes += [n for n in backend.get("notes", []) if n]
+        notes += [f"UNCONFIRMED: {n}" for n in backend.get("unconfirmed", [])]  # a community pipeline's
     text = Text()
     for n in notes:
-        text.append(f"- {printable(n)}\n", style="bold yellow" if "UNCERTAIN" in n else "")
+        text.append(f"- {printable(n)}\n", style="bold yellow" if "UNCERTAIN" in n or "UNCONFIRMED" in n else "")
     return text
 
 
