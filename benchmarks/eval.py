@@ -74,21 +74,6 @@ class Offload:
         y[...] = self.backend.matmul_prepared(self.prepared[weight], x).y
 
 
-class Names:
-    """Records which weights a decode multiplies."""
-
-    layers = False
-
-    def __init__(self):
-        self.seen = []
-
-    def wants(self, weight):
-        return True
-
-    def matmul(self, weight, x, y):
-        self.seen.append(weight)
-
-
 def best_interleaved(fns, repeat: int) -> list[float]:
     """Best wall time of each of ``fns``, called in turn ``repeat`` times: a busy machine slows them alike."""
     best = [float("inf")] * len(fns)
@@ -110,6 +95,7 @@ def run_one(path: str, tokens: int, threads: int, repeat: int) -> None:
     from layoutscope.backend import get_backend
     from layoutscope.backend.libggml import load
     from layoutscope.inference.engine import Engine
+    from layoutscope.inference.evaluate import matmul_weights
     from layoutscope.inference.text import read_text
     from threadpoolctl import threadpool_limits
 
@@ -118,12 +104,11 @@ def run_one(path: str, tokens: int, threads: int, repeat: int) -> None:
     sim = get_backend("npu-sim")
     with Engine(path, [t.name for t in model.tensors], ctx=tokens, threads=threads) as engine:
         ids = np.concatenate([[engine.bos], engine.tokenize(read_text(None)[0])])[:tokens].astype(np.int32)
-        names = Names()
-        engine.decode(ids, names)
-        weights = [model.tensor(name) for name in dict.fromkeys(names.seen)]
+        seen = matmul_weights(engine, ids)  # llama.cpp runs each weight once per forward
+        weights = [model.tensor(name) for name in seen]
         elements = sum(w.n_elements for w in weights)
         types = sorted({w.type.name for w in weights})
-        print(f"{os.path.basename(path)}: {len(ids)} tokens, {len(names.seen)} weight matmuls per forward "
+        print(f"{os.path.basename(path)}: {len(ids)} tokens, {len(seen)} weight matmuls per forward "
               f"({len(weights)} weights, {elements / 1e6:.1f} M elements, {'/'.join(types)}), "
               f"llama.cpp threads {engine.facts.threads}")
 

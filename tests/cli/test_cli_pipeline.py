@@ -21,7 +21,7 @@ def test_compare_runs_a_community_pipeline_end_to_end():
     r = run("compare", TINY, "blk.0.ffn_down.weight", "--pipeline", "W8A8_HADAMARD", "--seed", "7",
             "--w8-calib", "mse", "--rows", "4")
     assert r.returncode == 0, r.stderr
-    assert "rk-community vs cpu" in r.stdout and "W8A8_HADAMARD" in r.stdout and "seed 7" in r.stdout
+    assert "rk-community vs llama.cpp" in r.stdout  # the default input is real: llama.cpp is the reference and "W8A8_HADAMARD" in r.stdout and "seed 7" in r.stdout
     assert "forks: w8-calib mse" in r.stdout and "K_op=1024" in r.stdout and "verdict" in r.stdout
     assert "UNCONFIRMED: upstream seeds the signs" in r.stdout and "UNCONFIRMED: the mse/KL searches" in r.stdout
 

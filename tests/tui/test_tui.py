@@ -500,11 +500,26 @@ def scan_table_names(scan) -> list[str]:
     return [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
 
 
+def test_scan_screen_runs_on_the_real_input_by_default(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=RunSettings(backend="npu-sim"))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await opened(app, pilot)
+            await pilot.press("S", "r")
+            await settle(app, pilot)
+            report = app.screen.report
+            # The same capture as the Matmul panel's: llama.cpp's own outputs are the reference of every weight.
+            assert report.reference == "llama.cpp" and report.inputs["real"].startswith("real, 8 rows per weight (29")
+            assert len(report.rows) == 29
+    run(body())
+
+
 def test_scan_ranks_every_matmul_weight_and_enter_jumps_to_it(tiny_llama_path):
     from layoutscope.tui.screens.scan import ScanScreen
 
     async def body():
-        app = LayoutscopeApp(tiny_llama_path, settings=SIM)
+        # Random rows: the planted outlier of blk.3.ffn_down ranks first on them.
+        app = LayoutscopeApp(tiny_llama_path, settings=SIM.with_changes(input="random"))
         async with app.run_test(size=(80, 24)) as pilot:
             main = await opened(app, pilot)
             await pilot.press("S")
