@@ -25,7 +25,7 @@ from layoutscope.measure.settings import RunSettings
 #: ``--cols -1:`` is read as ``--cols=-1:``, not as an unknown option.
 #: The subcommands, in the order of --help. ``layoutscope FILE`` is a file because FILE is none of them.
 COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor", "eval", "capture")
-NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs", "--ctx", "--chunks", "--kld-ok"} |
+NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs", "--ctx", "--chunks", "--kld-ok", "--seeds"} |
                             {s.flag for s in RunSettings.declared() if s.numeric})
 #: argparse's "argument --x: message" prefix.
 _ARGPARSE_PREFIX = re.compile(r"^argument (?P<names>[^:]+): (?P<rest>.*)$", re.DOTALL)
@@ -321,6 +321,9 @@ def _add_eval(sub, common, report) -> None:
     add_setting(ev, "threads", default=None, help="threads for llama.cpp and ggml's CPU matmul (default: every core)")
     ev.add_argument("--sweep", default=None, type=_checked(options.choice, "--sweep", choices=("first-k",)),
                     metavar="first-k", help="also run k = 0..L leading layers on the NPU side; table and plot against k")
+    ev.add_argument("--seeds", type=_count("--seeds", 1, 64, example="5"), default=1, metavar="N",
+                    help="HADAMARD pipelines: also run seeds --seed+1 .. --seed+N-1 and report the spread of the "
+                    "end-to-end figures (how much a board run can vary; default 1)")
     ev.add_argument("--top", type=_count("--top", 0), default=10, metavar="K",
                     help="worst single weights to list (default 10)")
     ev.add_argument("--csv", metavar="PATH|-", default=None,

@@ -117,6 +117,9 @@ class Candidate:
     label: str
     selected: tuple[str, ...]
     k: Optional[int] = None
+    #: Another NPU side for this candidate alone (e.g. the same pipeline with another sign seed), and its seed.
+    side: Optional[object] = field(default=None, compare=False)
+    seed: Optional[int] = None
 
 
 def sweep_first_k(weights: Sequence[str], n_layer: int) -> list[Candidate]:
@@ -252,8 +255,9 @@ def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candi
     blas = threadpool_limits(limits=1, user_api="blas")
     try:
         # Every NPU-side weight is requantized (and every module it needs imported) before the first decode.
-        for name in dict.fromkeys(name for c in candidates for name in c.selected):
-            side.prepare(name)
+        for c in candidates:
+            for name in c.selected:
+                (c.side or side).prepare(name)
         for chunk in chunks:
             t0 = time.perf_counter()
             reference = _Reference()
@@ -262,8 +266,8 @@ def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candi
             measured: list = []
             for step, result in enumerate([None, *results]):  # the reference's step, then each candidate's
                 if result is not None:
-                    measured.append(_run_candidate(engine, chunk, result.candidate, side, reference,
-                                                   reference_logits))
+                    measured.append(_run_candidate(engine, chunk, result.candidate, result.candidate.side or side,
+                                                   reference, reference_logits))
                 if step == len(results):  # the chunk is whole: it counts before its last progress report
                     for whole, chunk_result in zip(results, measured):
                         whole.merge(chunk_result)
@@ -274,7 +278,7 @@ def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candi
         pass
     finally:
         blas.unregister()
-    run.requantize_seconds = side.requantize_seconds
+    run.requantize_seconds = side.requantize_seconds + sum(c.side.requantize_seconds for c in candidates if c.side)
     return run
 
 
@@ -319,12 +323,13 @@ class EvalOutcome:
 
 
 def eval_model(model, request: EvalRequest, backend, progress: Progress = lambda step, done, total: None,
-               candidates_only: bool = False) -> EvalOutcome:
+               candidates_only: bool = False, seeded: Sequence[tuple] = ()) -> EvalOutcome:
     """Load ``model`` (a :class:`~layoutscope.gguf.Model`) into llama.cpp and evaluate ``request`` with ``backend``.
 
     The candidates are the ``--npu`` selection, then the sweep's points; with
     ``candidates_only`` the selection is left out (a scan's ``--end-to-end``
-    wants the sweep alone).
+    wants the sweep alone). ``seeded`` holds ``(seed, backend)`` pairs: the
+    selection again on each of those backends (``--seeds``).
     """
     from layoutscope.inference.selection import select
     from layoutscope.inference.text import chunks, read_text
@@ -335,7 +340,10 @@ def eval_model(model, request: EvalRequest, backend, progress: Progress = lambda
         todo = chunks(engine.tokenize(text), facts.ctx, engine.bos if facts.add_bos else None,
                       limit=request.chunks, scoring=request.scoring)
         weights = matmul_weights(engine, todo[0].tokens)
-        candidates = [] if candidates_only else [Candidate(request.npu, select(request.npu, weights, facts.n_layer))]
+        selected = select(request.npu, weights, facts.n_layer)
+        candidates = [] if candidates_only else [Candidate(request.npu, selected)]
+        candidates += [Candidate(f"seed {seed}", selected, side=NpuMatmuls(other, model), seed=seed)
+                       for seed, other in seeded]
         if request.sweep == "first-k":
             candidates += sweep_first_k(weights, facts.n_layer)
         run = evaluate(engine, todo, candidates, NpuMatmuls(backend, model), progress)

@@ -36,6 +36,8 @@ class EvalContext:
     weights: list
     kld_ok: float = 0.01
     notices: list = field(default_factory=list)
+    #: The sign seed of the main candidate (``--seed``), when ``--seeds`` ran others.
+    seed: int = 0
 
 
 def last_within(sweep: list, bound: float) -> Optional[int]:
@@ -46,6 +48,27 @@ def last_within(sweep: list, bound: float) -> Optional[int]:
             break
         last = result.candidate.k
     return last
+
+
+def split_results(run: EvalRun) -> tuple:
+    """``(main, sweep points, seed runs)``: the ``--npu`` selection first, then the others by kind."""
+    rest = run.results[1:]
+    return (run.results[0], [r for r in rest if r.candidate.k is not None],
+            [r for r in rest if r.candidate.seed is not None])
+
+
+def seed_spread(main: CandidateResult, seeds: list, first_seed: int) -> dict:
+    """Per seed the end-to-end figures, and their spread (min, max, standard deviation) over the seeds."""
+    import statistics
+
+    rows = [{"seed": first_seed, "kld_mean": main.quality.kld_mean, "top1_agreement": main.quality.top1_agreement,
+             "ppl": main.quality.ppl_candidate}]
+    rows += [{"seed": r.candidate.seed, "kld_mean": r.quality.kld_mean, "top1_agreement": r.quality.top1_agreement,
+              "ppl": r.quality.ppl_candidate} for r in seeds]
+    spread = {key: {"min": min(row[key] for row in rows), "max": max(row[key] for row in rows),
+                    "std": statistics.pstdev(row[key] for row in rows)}
+              for key in ("kld_mean", "top1_agreement", "ppl")}
+    return {"runs": rows, "spread": spread}
 
 
 def _layers(result: CandidateResult) -> list:
@@ -60,7 +83,7 @@ def _weights(result: CandidateResult) -> list:
 
 def as_dict(run: EvalRun, context: EvalContext) -> dict:
     """The JSON report (the keys the issue fixes, and more)."""
-    main, sweep = run.results[0], run.results[1:]
+    main, sweep, seeds = split_results(run)
     q = main.quality
     data = {
         "model": context.model,
@@ -82,6 +105,8 @@ def as_dict(run: EvalRun, context: EvalContext) -> dict:
                     "requantize": run.requantize_seconds},
         "notices": context.notices,
     }
+    if seeds:
+        data["seeds"] = seed_spread(main, seeds, context.seed)
     if sweep:
         data["sweep"] = [{"k": r.candidate.k, "kld_mean": r.quality.kld_mean, "kld_p99": r.quality.kld_p99,
                           "top1_agreement": r.quality.top1_agreement, "ppl": r.quality.ppl_candidate,
@@ -96,7 +121,7 @@ def _figure(x: float, spec: str = ".4g") -> str:
 
 def as_text(run: EvalRun, context: EvalContext, written: list = (), top: int = 10) -> str:
     """The report a user reads: the verdict first, then where the error enters and where it grows."""
-    main, sweep = run.results[0], run.results[1:]
+    main, sweep, seeds = split_results(run)
     q = main.quality
     selected = main.candidate.selected
     out = [f"model: {printable(context.model)}",
@@ -134,6 +159,15 @@ def as_text(run: EvalRun, context: EvalContext, written: list = (), top: int = 1
         if shown:
             out += ["", f"worst single weights (of {len(ranked)}): NPU side vs llama.cpp on the same input",
                     *(f"  {printable(name):<40} NMSE {nmse_text(tally.nmse)}" for name, tally in shown)]
+    if seeds:
+        spread = seed_spread(main, seeds, context.seed)
+        out += ["", f"over {len(spread['runs'])} sign seeds (upstream seeds them with a tensor's address, so a "
+                    "board run may land anywhere in this spread):",
+                f"{'seed':>6}  {'KLD mean':>10}  {'top-1':>7}  {'PPL':>9}"]
+        out += [f"{row['seed']:>6}  {_figure(row['kld_mean']):>10}  {_figure(100 * row['top1_agreement'], '.1f'):>6}%  "
+                f"{_figure(row['ppl']):>9}" for row in spread["runs"]]
+        k = spread["spread"]["kld_mean"]
+        out.append(f"KLD mean from {_figure(k['min'])} to {_figure(k['max'])} (std {_figure(k['std'], '.2g')})")
     if sweep:
         out += ["", "sweep: the first k layers on the NPU side",
                 f"{'k':>3}  {'weights':>7}  {'KLD mean':>10}  {'KLD p99':>10}  {'top-1':>7}  {'PPL':>9}"]

@@ -86,6 +86,10 @@ REFUSALS = [
     Refusal("unknown-selector", ("eval", "tiny.gguf", "--npu", "nonesuch", *FAST), 2,
             ("--npu nonesuch", "matches none of the 29")),
     Refusal("bad-regex", ("eval", "tiny.gguf", "--npu", "blk.[", *FAST), 2, ("not a valid regex",)),
+    Refusal("seeds-without-signs", ("eval", "tiny.gguf", "--seeds", "3", *FAST), 2,
+            ("--seeds 3", "only the HADAMARD pipelines draw random signs")),
+    Refusal("seeds-zero", ("eval", "tiny.gguf", "--pipeline", "W8A8_HADAMARD", "--seeds", "0", *FAST), 2,
+            ("--seeds",)),
     Refusal("layers-out-of-range", ("eval", "tiny.gguf", "--npu", "layers:2-4", *FAST), 2, ("layers 0-3",)),
     Refusal("layers-reversed", ("eval", "tiny.gguf", "--npu", "layers:3-1", *FAST), 2, ("A <= B",)),
     Refusal("first-beyond-layers", ("eval", "tiny.gguf", "--npu", "first:5", *FAST), 2, ("K from 0 to 4",)),
@@ -280,3 +284,21 @@ def test_npu_on_the_fake_librknnrt_equals_npu_sim(work, fake_rknnrt):
     for key in FIGURES:
         assert npu[key] == sim[key], key
     assert npu["kld"]["mean"] > 0
+
+
+def test_seeds_report_the_spread_over_sign_seeds(work):
+    base = ("eval", "tiny.gguf", "--backend", "npu-sim", "--pipeline", "W8A8_HADAMARD", "--json", *FAST)
+    many = run_cli((*base, "--seed", "5", "--seeds", "3"), cwd=work)
+    assert_clean(many)
+    assert many.returncode == 0, many.stderr
+    data = strict_json(many.stdout)
+    runs, spread = data["seeds"]["runs"], data["seeds"]["spread"]
+    assert [r["seed"] for r in runs] == [5, 6, 7]
+    # The first run is the main candidate itself, and each seed's run is what --seed alone gives.
+    assert runs[0]["kld_mean"] == data["kld"]["mean"]
+    alone = strict_json(run_cli((*base, "--seed", "7"), cwd=work).stdout)
+    assert runs[2]["kld_mean"] == alone["kld"]["mean"] and runs[2]["top1_agreement"] == alone["top1_agreement"]
+    klds = [r["kld_mean"] for r in runs]
+    assert len(set(klds)) == 3  # other signs, other rounding: the seeds do move the result
+    assert spread["kld_mean"]["min"] == min(klds) and spread["kld_mean"]["max"] == max(klds)
+    assert spread["kld_mean"]["std"] > 0

@@ -26,14 +26,15 @@ def run(args) -> int:
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths, inputs=[args.text] if args.text not in (None, "-") else [])
         backend, notices = npu_side(args.backend, settings)
+        seeded = _other_seeds(args, settings)
         request = EvalRequest(text=args.text, ctx=args.ctx, chunks=args.chunks, scoring=args.score, npu=args.npu,
                               sweep=args.sweep, threads=args.threads)
         with Progress("evaluating") as step:
-            outcome = eval_model(model, request, backend, step)
+            outcome = eval_model(model, request, backend, step, seeded=seeded)
     result, facts, weights = outcome.run, outcome.facts, outcome.weights
     context = EvalContext(model=args.file, text=outcome.text_label, scoring=args.score, engine=facts.to_dict(),
                           backend=backend.name, options=_options(backend, settings), weights=weights,
-                          kld_ok=args.kld_ok, notices=notices)
+                          kld_ok=args.kld_ok, notices=notices, seed=settings.seed)
     outputs.export("--csv", lambda stream: write_weights_csv(stream, result))
     data = as_dict(result, context)
     outputs.export_json(data)
@@ -44,6 +45,19 @@ def run(args) -> int:
               "the report holds the chunks finished", file=sys.stderr)
         return interrupts.exit_code()
     return 0
+
+
+def _other_seeds(args, settings) -> list:
+    """``(seed, backend)`` for --seeds beyond the first; UsageError when the pipeline draws no signs."""
+    from layoutscope.errors import UsageError
+
+    if args.seeds <= 1:
+        return []
+    if "HADAMARD" not in str(settings.pipeline):
+        raise UsageError(f"--seeds {args.seeds}: only the HADAMARD pipelines draw random signs; "
+                         f"add --pipeline W8A8_HADAMARD (or another *_HADAMARD), or drop --seeds")
+    return [(seed, npu_side(args.backend, settings.with_changes(seed=seed))[0])
+            for seed in range(settings.seed + 1, settings.seed + args.seeds)]
 
 
 def npu_side(requested: str, settings):
