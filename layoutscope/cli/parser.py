@@ -324,6 +324,13 @@ def _add_eval(sub, common, report) -> None:
     ev.add_argument("--seeds", type=_count("--seeds", 1, 64, example="5"), default=1, metavar="N",
                     help="HADAMARD pipelines: also run seeds --seed+1 .. --seed+N-1 and report the spread of the "
                     "end-to-end figures (how much a board run can vary; default 1)")
+    ev.add_argument("--hybrid", default=None, metavar="PATTERN|default",
+                    help="predict RKNPU_HYBRID: cycle the comma-separated pipeline names over the eligible weights "
+                    "(F16, Q8_0, Q6_K, Q4_0) in the backend's numbering order (UNCONFIRMED); unknown names keep a "
+                    "weight on the CPU; 'default' applies the backend's mapping by type")
+    ev.add_argument("--hybrid-hadamard", action="store_true",
+                    help="with --hybrid default: Q8_0 (and Q6_K's INT8 leg) use W8A8_HADAMARD "
+                    "(RKNPU_DEFAULT_HADAMARD)")
     ev.add_argument("--top", type=_count("--top", 0), default=10, metavar="K",
                     help="worst single weights to list (default 10)")
     ev.add_argument("--csv", metavar="PATH|-", default=None,

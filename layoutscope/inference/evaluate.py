@@ -323,13 +323,16 @@ class EvalOutcome:
 
 
 def eval_model(model, request: EvalRequest, backend, progress: Progress = lambda step, done, total: None,
-               candidates_only: bool = False, seeded: Sequence[tuple] = ()) -> EvalOutcome:
+               candidates_only: bool = False, seeded: Sequence[tuple] = (),
+               hybrid: Optional[Callable[[list], Candidate]] = None) -> EvalOutcome:
     """Load ``model`` (a :class:`~layoutscope.gguf.Model`) into llama.cpp and evaluate ``request`` with ``backend``.
 
     The candidates are the ``--npu`` selection, then the sweep's points; with
     ``candidates_only`` the selection is left out (a scan's ``--end-to-end``
     wants the sweep alone). ``seeded`` holds ``(seed, backend)`` pairs: the
-    selection again on each of those backends (``--seeds``).
+    selection again on each of those backends (``--seeds``). ``hybrid`` makes
+    the main candidate from llama.cpp's matmul weights instead of ``--npu``
+    (``--hybrid``: each weight on its own pipeline's side).
     """
     from layoutscope.inference.selection import select
     from layoutscope.inference.text import chunks, read_text
@@ -341,7 +344,8 @@ def eval_model(model, request: EvalRequest, backend, progress: Progress = lambda
                       limit=request.chunks, scoring=request.scoring)
         weights = matmul_weights(engine, todo[0].tokens)
         selected = select(request.npu, weights, facts.n_layer)
-        candidates = [] if candidates_only else [Candidate(request.npu, selected)]
+        main = hybrid(weights) if hybrid is not None else Candidate(request.npu, selected)
+        candidates = [] if candidates_only else [main]
         candidates += [Candidate(f"seed {seed}", selected, side=NpuMatmuls(other, model), seed=seed)
                        for seed, other in seeded]
         if request.sweep == "first-k":

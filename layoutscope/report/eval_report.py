@@ -38,6 +38,8 @@ class EvalContext:
     notices: list = field(default_factory=list)
     #: The sign seed of the main candidate (``--seed``), when ``--seeds`` ran others.
     seed: int = 0
+    #: The ``--hybrid`` tensor → pipeline table (:class:`~layoutscope.inference.hybrid.HybridPlan`), if any.
+    hybrid: Optional[object] = None
 
 
 def last_within(sweep: list, bound: float) -> Optional[int]:
@@ -105,6 +107,8 @@ def as_dict(run: EvalRun, context: EvalContext) -> dict:
                     "requantize": run.requantize_seconds},
         "notices": context.notices,
     }
+    if context.hybrid is not None:
+        data["hybrid"] = context.hybrid.to_dict()
     if seeds:
         data["seeds"] = seed_spread(main, seeds, context.seed)
     if sweep:
@@ -185,6 +189,10 @@ def as_text(run: EvalRun, context: EvalContext, written: list = (), top: int = 1
                      if last is not None else f"even k = 0 exceeds --kld-ok {context.kld_ok:g}")]
     out += ["", f"time: reference {run.reference_seconds:.2f} s, candidate {main.seconds:.2f} s, "
                 f"one-time requantization {run.requantize_seconds:.2f} s"]
+    if context.hybrid is not None:
+        from layoutscope.inference.hybrid import as_text as hybrid_table
+
+        out += ["", hybrid_table(context.hybrid)]
     out += [f"note: {n}" for n in context.notices]
     out += list(written)
     return "\n".join(out) + "\n"

@@ -25,16 +25,23 @@ def run(args) -> int:
     settings = RunSettings.from_args(args)
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths, inputs=[args.text] if args.text not in (None, "-") else [])
+        hybrid = _Hybrid(args, settings, model) if args.hybrid is not None else None
         backend, notices = npu_side(args.backend, settings)
         seeded = _other_seeds(args, settings)
         request = EvalRequest(text=args.text, ctx=args.ctx, chunks=args.chunks, scoring=args.score, npu=args.npu,
                               sweep=args.sweep, threads=args.threads)
         with Progress("evaluating") as step:
-            outcome = eval_model(model, request, backend, step, seeded=seeded)
+            outcome = eval_model(model, request, backend, step, seeded=seeded, hybrid=hybrid)
+        if hybrid is not None:
+            notices = hybrid.notices
     result, facts, weights = outcome.run, outcome.facts, outcome.weights
+    backend_name, options = backend.name, _options(backend, settings)
+    if hybrid is not None:
+        backend_name, options = hybrid.backend_name or backend_name, hybrid.options()
     context = EvalContext(model=args.file, text=outcome.text_label, scoring=args.score, engine=facts.to_dict(),
-                          backend=backend.name, options=_options(backend, settings), weights=weights,
-                          kld_ok=args.kld_ok, notices=notices, seed=settings.seed)
+                          backend=backend_name, options=options, weights=weights,
+                          kld_ok=args.kld_ok, notices=notices, seed=settings.seed,
+                          hybrid=hybrid.plan if hybrid is not None else None)
     outputs.export("--csv", lambda stream: write_weights_csv(stream, result))
     data = as_dict(result, context)
     outputs.export_json(data)
@@ -45,6 +52,47 @@ def run(args) -> int:
               "the report holds the chunks finished", file=sys.stderr)
         return interrupts.exit_code()
     return 0
+
+
+class _Hybrid:
+    """``--hybrid``: checks the request, then makes the main candidate once llama.cpp's matmul weights are known."""
+
+    def __init__(self, args, settings, model):
+        from layoutscope.errors import UsageError
+        from layoutscope.inference.hybrid import malformed
+
+        why = malformed(args.hybrid)
+        if why is not None:
+            raise UsageError(why)
+        for clash, wrong in (("--npu", args.npu != "all"), ("--pipeline", settings.pipeline != "classic"),
+                             ("--sweep", args.sweep is not None), ("--seeds", args.seeds > 1)):
+            if wrong:
+                raise UsageError(f"--hybrid chooses the pipeline of every weight itself: drop {clash}")
+        self.args, self.settings, self.model = args, settings, model
+        self.plan = None
+        self.notices: list = []
+        self.backend_name = None
+
+    def __call__(self, weights):
+        from layoutscope.inference.evaluate import Candidate, NpuMatmuls
+        from layoutscope.inference.hybrid import UNCONFIRMED, HybridSide, assign
+
+        self.plan = assign(self.model, self.args.hybrid, self.args.hybrid_hadamard, matmul=weights)
+        sides, notices = {}, []
+        for pipeline in dict.fromkeys(self.plan.offloaded.values()):
+            backend, told = npu_side(self.args.backend, self.settings.with_changes(pipeline=pipeline))
+            sides[pipeline] = NpuMatmuls(backend, self.model)
+            self.backend_name = backend.name
+            notices += [n for n in told if n not in notices]
+        self.notices = notices + [f"UNCONFIRMED: {UNCONFIRMED}"]
+        return Candidate(f"hybrid:{self.args.hybrid}", tuple(self.plan.offloaded), side=HybridSide(self.plan, sides))
+
+    def options(self) -> dict:
+        """What the report shows as the NPU side's options: the pattern, the pipelines it used, calibration, seed."""
+        used = sorted(set(self.plan.offloaded.values())) if self.plan else []
+        return {"hybrid": self.args.hybrid, "pipelines": ",".join(used) or "none",
+                "hybrid_hadamard": self.args.hybrid_hadamard, "w8_calib": self.settings.w8_calib,
+                "seed": self.settings.seed}
 
 
 def _other_seeds(args, settings) -> list:
