@@ -109,6 +109,15 @@ REFUSALS = [
     Refusal("json-file-onto-the-model", ("eval", "tiny.gguf", "--json-file", "tiny.gguf", *FAST), 2,
             ("refused", "input model")),
     Refusal("npu-unavailable", ("eval", "tiny.gguf", "--backend", "npu", *FAST), 1, ("librknnrt",)),
+    Refusal("hybrid-space", ("eval", "tiny.gguf", "--hybrid", "W8A8_STANDARD, W4A4_HADAMARD", *FAST), 2,
+            ("' W4A4_HADAMARD' has a space", "the backend would keep those tensors on the CPU")),
+    Refusal("hybrid-empty-token", ("eval", "tiny.gguf", "--hybrid", "W8A8_STANDARD,,CPU_STANDARD", *FAST), 2,
+            ("empty token", "cycle W8A8_STANDARD,CPU_STANDARD")),
+    Refusal("hybrid-no-name", ("eval", "tiny.gguf", "--hybrid", ",", *FAST), 2, ("no pipeline name",)),
+    Refusal("hybrid-with-npu", ("eval", "tiny.gguf", "--hybrid", "default", "--npu", "first:1", *FAST), 2,
+            ("--hybrid", "drop --npu")),
+    Refusal("hybrid-with-pipeline", ("eval", "tiny.gguf", "--hybrid", "default", "--pipeline", "W8A8_STANDARD",
+                                     *FAST), 2, ("--hybrid", "drop --pipeline")),
 ]
 
 
@@ -302,3 +311,41 @@ def test_seeds_report_the_spread_over_sign_seeds(work):
     assert len(set(klds)) == 3  # other signs, other rounding: the seeds do move the result
     assert spread["kld_mean"]["min"] == min(klds) and spread["kld_mean"]["max"] == max(klds)
     assert spread["kld_mean"]["std"] > 0
+
+
+# == --hybrid ==============================================================================
+
+def _eval_json(work, *argv):
+    result = run_cli(("eval", "tiny.gguf", "--json", *FAST, *argv), cwd=work)
+    assert_clean(result)
+    assert result.returncode == 0, result.stderr
+    return strict_json(result.stdout)
+
+
+def test_a_one_name_pattern_is_that_pipeline_on_every_weight(work):
+    hybrid = _eval_json(work, "--hybrid", "W8A8_STANDARD")
+    plain = _eval_json(work, "--pipeline", "W8A8_STANDARD")
+    assert hybrid["kld"] == plain["kld"] and hybrid["kld"]["mean"] > 0  # bit for bit
+    assert sorted(hybrid["npu"]["selected"]) == sorted(plain["npu"]["selected"])
+    table = hybrid["hybrid"]
+    assert table["pattern"] == "W8A8_STANDARD" and "UNCONFIRMED" in table["order_source"]
+    assert [row["seq"] for row in table["assignments"]] == list(range(29))
+    assert {row["pipeline"] for row in table["assignments"]} == {"W8A8_STANDARD"}
+
+
+def test_a_cpu_only_pattern_changes_nothing(work):
+    data = _eval_json(work, "--hybrid", "CPU_STANDARD,NOT_A_PIPELINE")
+    assert data["kld"]["mean"] == 0 and data["identical_logits"] and data["npu"]["selected"] == []
+    assert {row["pipeline"] for row in data["hybrid"]["assignments"]} == {"CPU"}
+
+
+def test_the_text_report_prints_the_table_and_says_unconfirmed(work):
+    result = run_cli(("eval", "tiny.gguf", *FAST, "--hybrid", "W8A8_STANDARD,CPU_STANDARD"), cwd=work)
+    assert_clean(result)
+    assert result.returncode == 0, result.stderr
+    assert "15 of 29 matmul weights" in result.stdout
+    assert "UNCONFIRMED" in result.stdout
+    table = result.stdout.split("hybrid pattern 'W8A8_STANDARD,CPU_STANDARD'", 1)[1].splitlines()
+    assert table[2].split() == ["0", "output.weight", "Q8_0", "W8A8_STANDARD"]
+    assert table[3].split()[:4] == ["1", "blk.0.attn_q.weight", "Q8_0", "CPU"]
+    assert "'CPU_STANDARD' is no pipeline name" in table[3]
