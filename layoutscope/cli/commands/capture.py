@@ -10,8 +10,7 @@ archive, meant for a file.
 
 from __future__ import annotations
 
-import sys
-
+from layoutscope.cli.progress import Progress
 from layoutscope.errors import printable
 
 
@@ -25,38 +24,14 @@ def run(args) -> int:
         shards = list(model.paths)
     inputs = [args.text] if args.text not in (None, "-") else []
     destination = prepare({"--output": args.output}, models=shards, inputs=inputs, allow_stdout=False)["--output"]
-    with _progress() as on_chunk:
+    with Progress("decoding") as update:
         acts = capture(args.file, text=args.text, ctx=args.ctx, rows=args.rows, filter=args.filter,
-                       threads=args.threads, on_chunk=on_chunk)
+                       threads=args.threads,
+                       on_chunk=lambda p: update(p.done, p.total, "", f"[{p.done}/{p.total}] chunks decoded"
+                                                 if p.done else ""))
     with destination.open(binary=True) as stream:
         acts.write(stream)
     rows = len(next(iter(acts.weights.values())).x)
     print(printable(f"captured {rows} rows of each of {len(acts.weights)} matmul weights from {acts.text} "
                     f"({acts.tokens} tokens, {acts.chunks} chunk(s) of at most {acts.ctx}) to {destination.path}"))
     return 0
-
-
-class _progress:
-    """A context manager yielding the per-chunk callback: a rich bar on a terminal, plain lines otherwise."""
-
-    def __enter__(self):
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                console=Console(stderr=True), transient=True)
-            self.bar.start()
-            task = self.bar.add_task("", total=None)
-            return lambda p: self.bar.update(task, completed=p.done, total=p.total)
-        self.bar = None
-
-        def on_line(p):
-            if p.done:
-                print(f"[{p.done}/{p.total}] chunks decoded", file=sys.stderr, flush=True)
-
-        return on_line
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from layoutscope.cli.outputs import Outputs
-from layoutscope.errors import printable
+from layoutscope.cli.progress import Progress
 
 
 def run(args) -> int:
@@ -30,8 +30,8 @@ def run(args) -> int:
         seeded = _other_seeds(args, settings)
         request = EvalRequest(text=args.text, ctx=args.ctx, chunks=args.chunks, scoring=args.score, npu=args.npu,
                               sweep=args.sweep, threads=args.threads)
-        with Progress("evaluating") as step:
-            outcome = eval_model(model, request, backend, step, seeded=seeded, hybrid=hybrid)
+        with Progress("evaluating") as update:
+            outcome = eval_model(model, request, backend, decode_steps(update), seeded=seeded, hybrid=hybrid)
         if hybrid is not None:
             notices = hybrid.notices
     result, facts, weights = outcome.run, outcome.facts, outcome.weights
@@ -95,6 +95,11 @@ class _Hybrid:
                 "seed": self.settings.seed}
 
 
+def decode_steps(update):
+    """The ``(step, done, total)`` callback of a whole-model run, shown through a :class:`Progress` update."""
+    return lambda step, done, total: update(done, total, step, f"[{done}/{total}] {step}")
+
+
 def _other_seeds(args, settings) -> list:
     """``(seed, backend)`` for --seeds beyond the first; UsageError when the pipeline draws no signs."""
     from layoutscope.errors import UsageError
@@ -135,38 +140,3 @@ def _options(backend, settings) -> dict:
             "mm", "weight_quant", "act_quant") and v != defaults[k])}
     classic = ("platform", "mm", "weight_quant", "act_quant")
     return {**{k: options[k] for k in classic}, **({"npu_core": settings.npu_core} if backend.name == "npu" else {})}
-
-
-class Progress:
-    """A context manager yielding the per-decode callback ``(step, done, total)``: a rich bar on a terminal,
-    a line per decode otherwise."""
-
-    def __init__(self, verb: str):
-        self.verb = verb
-
-    def __enter__(self):
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.markup import escape
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-            from rich.progress import Progress as Bar
-
-            self.bar = Bar(TextColumn(self.verb), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                           TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
-            self.bar.start()
-            task = self.bar.add_task("", total=None)
-
-            def on_step(step: str, done: int, total: int) -> None:
-                self.bar.update(task, completed=done, total=total, description=escape(printable(step)))
-
-            return on_step
-        self.bar = None
-
-        def on_line(step: str, done: int, total: int) -> None:
-            print(f"[{done}/{total}] {printable(step)}", file=sys.stderr, flush=True)
-
-        return on_line
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()

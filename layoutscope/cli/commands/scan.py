@@ -13,10 +13,10 @@ import sys
 from layoutscope.measure.metrics import fails
 from layoutscope.errors import EXIT_VERDICT
 from layoutscope.gguf import Model
-from layoutscope.errors import printable
 from layoutscope.report.scan_text import as_text
 
 from layoutscope.cli.outputs import Outputs
+from layoutscope.cli.progress import Progress
 
 
 def run(args) -> int:
@@ -41,8 +41,10 @@ def run(args) -> int:
         real = plan_inputs(options.input, model, [t.name for t in scan_targets(model, options.filter)[0]],
                            options.rows)
         scanner = Scanner(model, options, jobs=jobs, real=real)
-        with _progress() as on_row:
-            report = scanner.run(on_row)
+        with Progress("scanning") as update:
+            report = scanner.run(lambda row, done, total: update(
+                done, total, f"{row.tensor} {row.verdict}",
+                f"[{done}/{total}] {row.tensor} {row.verdict} (NMSE {row.nmse:.2e})"))
         if args.end_to_end and not report.interrupted:
             report.end_to_end, report.kld_ok = _end_to_end(model, args), args.kld_ok
     outputs.export("--csv", lambda stream: write_scan_csv(stream, report))
@@ -61,7 +63,7 @@ def run(args) -> int:
 
 def _end_to_end(model, args) -> list:
     """The eval sweep's points (k leading layers on the NPU side, the scan's first weight scheme)."""
-    from layoutscope.cli.commands.eval import Progress, npu_side
+    from layoutscope.cli.commands.eval import decode_steps, npu_side
     from layoutscope.inference.evaluate import EvalRequest, eval_model
     from layoutscope.measure.settings import RunSettings
 
@@ -70,41 +72,7 @@ def _end_to_end(model, args) -> list:
     backend, _ = npu_side(settings.backend, settings)
     request = EvalRequest(text=args.text, ctx=args.ctx, chunks=args.chunks, scoring=args.score, sweep="first-k",
                           threads=args.threads)
-    with Progress("end to end") as step:
-        outcome = eval_model(model, request, backend, step, candidates_only=True)
+    with Progress("end to end") as update:
+        outcome = eval_model(model, request, backend, decode_steps(update), candidates_only=True)
     return [{"k": r.candidate.k, "kld_mean": r.quality.kld_mean, "top1_agreement": r.quality.top1_agreement,
              "tokens": r.quality.tokens} for r in outcome.run.results]
-
-
-class _progress:
-    """A context manager yielding the per-row callback: a rich bar on a terminal, plain lines otherwise."""
-
-    def __enter__(self):
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.markup import escape
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            # rich's default console is stdout, which may carry the report itself (--csv -, --json).
-            self.bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("", total=None)
-
-            def on_row(row, done, total):
-                # Escaped twice over: for the terminal (controls) and for rich (its [markup]).
-                description = escape(f"{printable(row.tensor)} {row.verdict}")
-                self.bar.update(self.task, completed=done, total=total, description=description)
-
-            return on_row
-        self.bar = None
-
-        def on_line(row, done, total):
-            print(f"[{done}/{total}] {printable(row.tensor)} {row.verdict} (NMSE {row.nmse:.2e})", file=sys.stderr,
-                  flush=True)
-
-        return on_line
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
