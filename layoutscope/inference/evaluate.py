@@ -110,6 +110,27 @@ class NpuMatmuls:
         return self.backend.matmul_prepared(prepared, x).y
 
 
+class PerWeightSide:
+    """An NPU side that sends each weight to the side of its own pipeline (a hybrid pattern, a plan)."""
+
+    def __init__(self, assignment: dict, sides: dict):
+        #: weight name -> pipeline name; ``sides``: pipeline name -> :class:`NpuMatmuls`.
+        self.assignment = dict(assignment)
+        self._sides = sides
+
+    @property
+    def requantize_seconds(self) -> float:
+        """The one-time requantization cost of every pipeline's side."""
+        return sum(side.requantize_seconds for side in self._sides.values())
+
+    def prepare(self, name: str):
+        """The weight's prepared form under its pipeline."""
+        return self._sides[self.assignment[name]].prepare(name)
+
+    def __call__(self, name: str, x: np.ndarray) -> np.ndarray:
+        return self._sides[self.assignment[name]](name, x)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One candidate run: its label, its sweep point (k leading layers) if any, and its NPU-side weights."""
@@ -243,8 +264,14 @@ Progress = Callable[[str, int, int], None]
 
 
 def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candidate], side: NpuMatmuls,
-             progress: Progress = lambda step, done, total: None) -> EvalRun:
-    """Run the reference and every candidate over ``chunks``; a Ctrl-C returns what the whole chunks measured."""
+             progress: Progress = lambda step, done, total: None,
+             references: Optional[dict] = None) -> EvalRun:
+    """Run the reference and every candidate over ``chunks``; a Ctrl-C returns what the whole chunks measured.
+
+    ``references`` (chunk index -> its reference run), when given, keeps the
+    reference runs for the next call over the same chunks (a planner's many
+    passes decode each reference once); a chunk found there is not decoded.
+    """
     results = [CandidateResult(c) for c in candidates]
     run = EvalRun(results, 0, len(chunks))
     total, done = len(chunks) * (1 + len(candidates)), 0
@@ -258,10 +285,16 @@ def evaluate(engine: Engine, chunks: Sequence[Chunk], candidates: Sequence[Candi
         for c in candidates:
             for name in c.selected:
                 (c.side or side).prepare(name)
-        for chunk in chunks:
+        for index, chunk in enumerate(chunks):
             t0 = time.perf_counter()
-            reference = _Reference()
-            reference_logits = np.array(engine.decode(chunk.tokens, reference), copy=True)
+            kept = references.get(index) if references is not None else None
+            if kept is None:
+                reference = _Reference()
+                reference_logits = np.array(engine.decode(chunk.tokens, reference), copy=True)
+                if references is not None:
+                    references[index] = (reference, reference_logits)
+            else:
+                reference, reference_logits = kept
             run.reference_seconds += time.perf_counter() - t0
             measured: list = []
             for step, result in enumerate([None, *results]):  # the reference's step, then each candidate's

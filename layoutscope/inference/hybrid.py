@@ -30,6 +30,7 @@ from layoutscope.backend.community.eligibility import eligible
 from layoutscope.backend.community.pipelines import PIPELINES
 from layoutscope.errors import printable
 from layoutscope.gguf.tensor import parse_layer
+from layoutscope.inference.evaluate import PerWeightSide
 
 #: The ``--hybrid`` value that applies the backend's default mapping by GGUF type.
 DEFAULT = "default"
@@ -158,24 +159,11 @@ def assign(model, pattern: str, hadamard: bool = False, matmul: Optional[Sequenc
     return HybridPlan(pattern, source, tuple(rows))
 
 
-class HybridSide:
+class HybridSide(PerWeightSide):
     """The NPU side of a hybrid candidate: each weight goes to the :class:`NpuMatmuls` of its pipeline."""
 
     def __init__(self, plan: HybridPlan, sides: dict):
-        self._pipeline = plan.offloaded
-        self._sides = sides
-
-    @property
-    def requantize_seconds(self) -> float:
-        """The one-time requantization cost of every pipeline's side."""
-        return sum(side.requantize_seconds for side in self._sides.values())
-
-    def prepare(self, name: str):
-        """The weight's prepared form under its pipeline."""
-        return self._sides[self._pipeline[name]].prepare(name)
-
-    def __call__(self, name: str, x):
-        return self._sides[self._pipeline[name]](name, x)
+        super().__init__(plan.offloaded, sides)
 
 
 def as_text(plan: HybridPlan) -> str:

@@ -115,17 +115,9 @@ def _other_seeds(args, settings) -> list:
 
 def npu_side(requested: str, settings):
     """The backend that computes the NPU side (``cpu`` too: the null test), and notices saying why it was chosen."""
-    from layoutscope.backend import get_backend, npu_backend
-    from layoutscope.inference.engine import default_threads
+    from layoutscope.inference.npu_sides import npu_side_for
 
-    if requested == "cpu":
-        # ggml's own CPU result on the same input, written back through the same path.
-        return get_backend("cpu", threads=settings.threads or default_threads()), [
-            "--backend cpu: the NPU side is ggml's CPU matmul on the same input (the null test: the KL divergence "
-            "must be 0)"]
-    backend, notice = npu_backend(requested, core=settings.npu_core, **settings.npu_options())
-    unconfirmed = [f"UNCONFIRMED: {u}" for u in getattr(backend, "unconfirmed", lambda: [])()]
-    return backend, ([notice] if notice else []) + unconfirmed
+    return npu_side_for(requested, settings)
 
 
 def _options(backend, settings) -> dict:
