@@ -24,8 +24,8 @@ from layoutscope.measure.settings import RunSettings
 #: Options whose value may start with '-' (a negative index or a refused negative count):
 #: ``--cols -1:`` is read as ``--cols=-1:``, not as an unknown option.
 #: The subcommands, in the order of --help. ``layoutscope FILE`` is a file because FILE is none of them.
-COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor", "eval", "capture")
-NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs", "--ctx", "--chunks", "--kld-ok", "--seeds"} |
+COMMANDS = ("info", "explain", "dump", "compare", "scan", "diagnose", "diff", "doctor", "eval", "plan", "capture")
+NUMERIC_OPTIONS = frozenset({"--cols", "--at", "--top", "--jobs", "--ctx", "--chunks", "--kld-ok", "--seeds", "--kld-budget"} |
                             {s.flag for s in RunSettings.declared() if s.numeric})
 #: argparse's "argument --x: message" prefix.
 _ARGPARSE_PREFIX = re.compile(r"^argument (?P<names>[^:]+): (?P<rest>.*)$", re.DOTALL)
@@ -253,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(doctor, "npu_core", help="NPU core to probe (default 0)")
     doctor.set_defaults(run="doctor")
     _add_eval(sub, common, report)
+    _add_plan(sub, common, report)
 
     capture = sub.add_parser("capture", parents=[common, text_parent()],
                              help="real activations of every matmul weight, to an .npz",
@@ -283,14 +284,21 @@ def text_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def whole_model_parent() -> argparse.ArgumentParser:
-    """The options of an evaluation of the whole model in llama.cpp (eval, and scan's --end-to-end), declared once."""
+def chunks_parent(default: Optional[int] = None) -> argparse.ArgumentParser:
+    """How much of the text an evaluation scores: --chunks and --score (eval, scan's --end-to-end, plan)."""
     parent = argparse.ArgumentParser(add_help=False, parents=[text_parent()])
-    parent.add_argument("--chunks", type=_count("--chunks", 1, example="4"), default=None, metavar="N",
-                        help="run only the first N chunks of the text (default: all of it)")
+    parent.add_argument("--chunks", type=_count("--chunks", 1, example="4"), default=default, metavar="N",
+                        help="run only the first N chunks of the text (default: "
+                        f"{'all of it' if default is None else default})")
     parent.add_argument("--score", default="all", metavar="{all,second-half}",
                         type=_checked(options.choice, "--score", choices=("all", "second-half")),
                         help="positions scored: all (default), or each chunk's second half as llama-perplexity does")
+    return parent
+
+
+def whole_model_parent() -> argparse.ArgumentParser:
+    """The options of an evaluation of the whole model in llama.cpp (eval, and scan's --end-to-end), declared once."""
+    parent = argparse.ArgumentParser(add_help=False, parents=[chunks_parent()])
     parent.add_argument("--kld-ok", type=_checked(options.positive_float, "--kld-ok", example="0.01"), default=0.01,
                         metavar="X", help="a sweep's bound: the last k whose mean KL divergence stays within X "
                         "(default 0.01)")
@@ -299,6 +307,74 @@ def whole_model_parent() -> argparse.ArgumentParser:
 
 #: What eval's --backend may name: the NPU sides, and ``cpu`` (ggml's own result: the null test).
 EVAL_BACKENDS = ("auto", "npu-sim", "npu", "cpu")
+#: The run settings of a community pipeline that ``plan`` takes (it chooses the pipelines themselves).
+_PLAN_SETTINGS_SKIPPED = ("pipeline", "mm", "weight_quant", "act_quant")
+#: plan's default number of chunks: a plan runs dozens of evaluations of the whole model.
+PLAN_CHUNKS = 2
+
+
+def _pipeline_list(text: str, label: str) -> tuple:
+    """A comma list of community pipeline names (any case), canonical and each once; 'classic' is refused."""
+    from layoutscope.backend.community.pipelines import PIPELINES
+
+    names = []
+    for part in str(text).split(","):
+        if part.strip().lower() == "classic":
+            raise UsageError(f"{label}: 'classic' is layoutscope's own scheme, not a community pipeline; "
+                             f"plan chooses among {', '.join(PIPELINES)}")
+        name = options.pipeline(part, label)
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _add_plan(sub, common, report) -> None:
+    """``plan``: the most the NPU can take, and how, within a KL divergence budget, verified by eval."""
+    plan = sub.add_parser(
+        "plan", parents=[common, report, chunks_parent(PLAN_CHUNKS)],
+        help="which weights can go to the NPU, with which pipeline, within a KL divergence budget",
+        description="Measure each layer's (or weight's) end-to-end sensitivity under each community pipeline "
+        "(cheapest first: INT4 < INT8 < FP16, STANDARD before HADAMARD), grow a plan by increasing sensitivity "
+        "while the measured KL divergence of the whole plan stays within --kld-budget, and verify it with one "
+        "more eval. Prints the table per layer, the share of bytes and multiply-accumulates offloaded, the "
+        "verified figures and an RKNPU_HYBRID line that reproduces the plan (its numbering order is "
+        "UNCONFIRMED). An infeasible budget is a result (exit 0; --fail-on infeasible: 3).")
+    plan.add_argument("file", help="GGUF model that llama.cpp can run")
+    plan.add_argument("--kld-budget", type=_checked(options.positive_float, "--kld-budget", example="0.01"),
+                      default=0.01, metavar="X",
+                      help="the bound on the whole plan's mean KL divergence (default 0.01)")
+    plan.add_argument("--pipelines", type=_checked(_pipeline_list, "--pipelines"), default=None, metavar="LIST",
+                      help="comma-separated community pipelines to choose from (default: all six)")
+    plan.add_argument("--objective", default="bytes", metavar="{bytes,macs}",
+                      type=_checked(options.choice, "--objective", choices=("bytes", "macs")),
+                      help="what to maximise on the NPU: weight bytes (default) or multiply-accumulates")
+    plan.add_argument("--unit", default="layer", metavar="{layer,weight}",
+                      type=_checked(options.choice, "--unit", choices=("layer", "weight")),
+                      help="offload whole layers (default; fewer evaluations) or single weights (finer)")
+    add_any_type(plan)
+    add_setting(plan, "backend", type=_checked(options.choice, "--backend", choices=EVAL_BACKENDS[:3]),
+                metavar="{" + ",".join(EVAL_BACKENDS[:3]) + "}",
+                help="NPU side: auto (npu if available, else npu-sim), npu-sim (exact emulator), npu")
+    for s in RunSettings.declared("pipeline"):
+        if s.name not in _PLAN_SETTINGS_SKIPPED:
+            add_setting(plan, s.name)
+    add_setting(plan, "npu_core")
+    add_setting(plan, "threads", default=None, help="threads for llama.cpp (default: every core)")
+    plan.add_argument("-o", "--output", metavar="PLAN.json", default=None,
+                      help="write the verified plan (atomically) for eval --plan to re-verify")
+    plan.add_argument("--csv", metavar="PATH|-", default=None,
+                      help="the sensitivity table: one row per unit and pipeline measured")
+    plan.add_argument("--fail-on", default=None, metavar="infeasible",
+                      type=_checked(options.choice, "--fail-on", choices=("infeasible",)),
+                      help="exit 3 when no plan fits the budget (default: report it and exit 0)")
+    plan.set_defaults(run="plan")
+
+
+def add_any_type(parser: argparse.ArgumentParser) -> None:
+    """``--any-type``: also offload the weight types the community backend keeps on the CPU (declared once)."""
+    parser.add_argument("--any-type", action="store_true",
+                        help="also offload the types the community backend keeps on the CPU (Q4_K, Q5_*, ...): "
+                        "a what-if for your own backend")
 
 
 def _add_eval(sub, common, report) -> None:
@@ -331,6 +407,9 @@ def _add_eval(sub, common, report) -> None:
     ev.add_argument("--hybrid-hadamard", action="store_true",
                     help="with --hybrid default: Q8_0 (and Q6_K's INT8 leg) use W8A8_HADAMARD "
                     "(RKNPU_DEFAULT_HADAMARD)")
+    ev.add_argument("--plan", default=None, metavar="PLAN.json",
+                    help="re-verify a plan written by layoutscope plan -o: its weights on their pipelines, under "
+                    "its settings, on the chunks it was measured on (unless --ctx/--chunks say otherwise)")
     ev.add_argument("--top", type=_count("--top", 0), default=10, metavar="K",
                     help="worst single weights to list (default 10)")
     ev.add_argument("--csv", metavar="PATH|-", default=None,

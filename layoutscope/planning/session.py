@@ -113,6 +113,11 @@ class OffloadSession:
         return run
 
     @property
+    def backend_name(self) -> str:
+        """The name of the backend computing the NPU side ("" before the first pipeline's side is made)."""
+        return next((side.backend.name for side in self._sides.values()), "")
+
+    @property
     def requantize_seconds(self) -> float:
         """The one-time requantization cost of every pipeline's side so far."""
         return sum(side.requantize_seconds for side in self._sides.values())

@@ -25,15 +25,20 @@ def run(args) -> int:
     settings = RunSettings.from_args(args)
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths, inputs=[args.text] if args.text not in (None, "-") else [])
-        hybrid = _Hybrid(args, settings, model) if args.hybrid is not None else None
+        if args.plan is not None:
+            hybrid = _Planned(args, settings, model)
+            settings = hybrid.settings
+        else:
+            hybrid = _Hybrid(args, settings, model) if args.hybrid is not None else None
         backend, notices = npu_side(args.backend, settings)
         seeded = _other_seeds(args, settings)
-        request = EvalRequest(text=args.text, ctx=args.ctx, chunks=args.chunks, scoring=args.score, npu=args.npu,
+        ctx, chunks = (args.ctx, args.chunks) if args.plan is None else hybrid.chunking()
+        request = EvalRequest(text=args.text, ctx=ctx, chunks=chunks, scoring=args.score, npu=args.npu,
                               sweep=args.sweep, threads=args.threads)
         with Progress("evaluating") as update:
             outcome = eval_model(model, request, backend, decode_steps(update), seeded=seeded, hybrid=hybrid)
         if hybrid is not None:
-            notices = hybrid.notices
+            notices = hybrid.notices + hybrid.verdict(outcome.run.results[0].quality)
     result, facts, weights = outcome.run, outcome.facts, outcome.weights
     backend_name, options = backend.name, _options(backend, settings)
     if hybrid is not None:
@@ -41,7 +46,7 @@ def run(args) -> int:
     context = EvalContext(model=args.file, text=outcome.text_label, scoring=args.score, engine=facts.to_dict(),
                           backend=backend_name, options=options, weights=weights,
                           kld_ok=args.kld_ok, notices=notices, seed=settings.seed,
-                          hybrid=hybrid.plan if hybrid is not None else None)
+                          hybrid=hybrid.plan if hybrid is not None and args.plan is None else None)
     outputs.export("--csv", lambda stream: write_weights_csv(stream, result))
     data = as_dict(result, context)
     outputs.export_json(data)
@@ -87,12 +92,80 @@ class _Hybrid:
         self.notices = notices + [f"UNCONFIRMED: {UNCONFIRMED}"]
         return Candidate(f"hybrid:{self.args.hybrid}", tuple(self.plan.offloaded), side=HybridSide(self.plan, sides))
 
+    def verdict(self, quality) -> list:
+        """Nothing to add: a pattern has no recorded figures to check."""
+        return []
+
     def options(self) -> dict:
         """What the report shows as the NPU side's options: the pattern, the pipelines it used, calibration, seed."""
         used = sorted(set(self.plan.offloaded.values())) if self.plan else []
         return {"hybrid": self.args.hybrid, "pipelines": ",".join(used) or "none",
                 "hybrid_hadamard": self.args.hybrid_hadamard, "w8_calib": self.settings.w8_calib,
                 "seed": self.settings.seed}
+
+
+class _Planned:
+    """``--plan FILE``: the plan's weights, each on its pipeline's side, under the plan's settings; then its check."""
+
+    def __init__(self, args, settings, model):
+        from layoutscope.errors import UsageError
+        from layoutscope.planning.plan_file import read_plan, settings_from_plan
+
+        for clash, wrong in (("--npu", args.npu != "all"), ("--pipeline", settings.pipeline != "classic"),
+                             ("--hybrid", args.hybrid is not None), ("--sweep", args.sweep is not None),
+                             ("--seeds", args.seeds > 1), ("--backend cpu", args.backend == "cpu")):
+            if wrong:
+                raise UsageError(f"--plan gives every weight its pipeline itself: drop {clash}")
+        self.args, self.model = args, model
+        self.file = read_plan(args.plan, model)
+        self.settings = settings_from_plan(self.file, settings, args.plan)
+        self.plan = None
+        self.notices: list = []
+        self.backend_name = None
+
+    def chunking(self) -> tuple:
+        """``(ctx, chunks)``: the command line's, else those the plan was measured on (to repeat its figures)."""
+        measured = self.file.measured
+        ctx = self.args.ctx if self.args.ctx is not None else measured.get("ctx")
+        chunks = self.args.chunks if self.args.chunks is not None else measured.get("chunks")
+        return (ctx if isinstance(ctx, int) and ctx >= 2 else None,
+                chunks if isinstance(chunks, int) and chunks >= 1 else None)
+
+    def __call__(self, weights):
+        from layoutscope.errors import UsageError
+        from layoutscope.inference.evaluate import Candidate, NpuMatmuls, PerWeightSide
+
+        missing = [name for name in self.file.assignment if name not in weights]
+        if missing:
+            raise UsageError(f"--plan {self.args.plan}: {missing[0]} is not one of the weights llama.cpp runs as "
+                             "a matmul in this model; the plan is corrupt")
+        sides, notices = {}, []
+        for pipeline in dict.fromkeys(self.file.assignment.values()):
+            backend, told = npu_side(self.args.backend, self.settings.with_changes(pipeline=pipeline))
+            sides[pipeline] = NpuMatmuls(backend, self.model)
+            self.backend_name = backend.name
+            notices += [n for n in told if n not in notices]
+        self.notices = notices
+        return Candidate(f"plan:{self.args.plan}", tuple(self.file.assignment),
+                         side=PerWeightSide(self.file.assignment, sides))
+
+    def verdict(self, quality) -> list:
+        """The re-verification: this run's mean KL divergence against the budget and the plan's own figure."""
+        budget = self.file.budget
+        recorded = self.file.measured.get("kld", {}).get("mean") if isinstance(self.file.measured.get("kld"),
+                                                                               dict) else None
+        within = "within" if quality.kld_mean <= budget else "EXCEEDS"
+        line = (f"plan re-verified: mean KL divergence {quality.kld_mean:.4g} {within} the plan's budget "
+                f"{budget:g}")
+        if isinstance(recorded, (int, float)):
+            line += f" (recorded when planned: {recorded:.4g} on {self.file.measured.get('chunks', '?')} chunk(s))"
+        return [line]
+
+    def options(self) -> dict:
+        """What the report shows as the NPU side's options: the plan file, the pipelines it uses, its settings."""
+        used = sorted(set(self.file.assignment.values()))
+        return {"plan": self.args.plan, "pipelines": ",".join(used) or "none", "seed": self.settings.seed,
+                "w8_calib": self.settings.w8_calib}
 
 
 def decode_steps(update):
