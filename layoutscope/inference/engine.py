@@ -285,6 +285,10 @@ class Engine:
         """Stop the decode under way (from another thread: the TUI's esc); it raises KeyboardInterrupt."""
         self._cancel.set()
 
+    def resume(self) -> None:
+        """Forget a cancel that arrived between decodes, so the next decode runs (a new job starts)."""
+        self._cancel.clear()
+
     # -- the callbacks (called by C during llama_decode) -----------------
     def _on_node(self, address, ask, _user_data) -> bool:
         try:

@@ -81,6 +81,12 @@ class OffloadSession:
         if self._engine is not None:
             self._engine.cancel()
 
+    def resume(self) -> None:
+        """Allow evaluations again after :meth:`cancel` (call it when a new job starts, e.g. the TUI's next run)."""
+        self._cancelled.clear()
+        if self._engine is not None:
+            self._engine.resume()
+
     def side(self, pipeline: str) -> NpuMatmuls:
         """The NPU side of ``pipeline`` (made once; its notices join :attr:`notices`)."""
         side = self._sides.get(pipeline)

@@ -40,6 +40,8 @@ class EvalContext:
     seed: int = 0
     #: The ``--hybrid`` tensor → pipeline table (:class:`~layoutscope.inference.hybrid.HybridPlan`), if any.
     hybrid: Optional[object] = None
+    #: ``--plan``'s re-verification: the file, its budget, the figure it recorded, this run's, and the verdict.
+    plan_check: Optional[dict] = None
 
 
 def last_within(sweep: list, bound: float) -> Optional[int]:
@@ -109,6 +111,8 @@ def as_dict(run: EvalRun, context: EvalContext) -> dict:
     }
     if context.hybrid is not None:
         data["hybrid"] = context.hybrid.to_dict()
+    if context.plan_check is not None:
+        data["plan"] = context.plan_check
     if seeds:
         data["seeds"] = seed_spread(main, seeds, context.seed)
     if sweep:

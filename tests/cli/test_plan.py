@@ -70,6 +70,8 @@ def test_eval_plan_re_verifies_bit_for_bit(work, planned):
     assert data["kld"]["mean"] == report["plan"]["measured"]["kld"]["mean"]
     assert sorted(data["npu"]["selected"]) == sorted(report["plan"]["assignment"])
     assert any(n.startswith("plan re-verified: mean KL divergence") and "within" in n for n in data["notices"])
+    assert data["plan"] == {"file": "plan.json", "kld_budget": 0.02, "within_budget": True,
+                            "kld_mean": data["kld"]["mean"], "recorded_kld_mean": data["kld"]["mean"]}
 
 
 def test_the_rknpu_hybrid_line_runs_the_same_plan(work, planned):

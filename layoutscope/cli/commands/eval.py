@@ -46,7 +46,8 @@ def run(args) -> int:
     context = EvalContext(model=args.file, text=outcome.text_label, scoring=args.score, engine=facts.to_dict(),
                           backend=backend_name, options=options, weights=weights,
                           kld_ok=args.kld_ok, notices=notices, seed=settings.seed,
-                          hybrid=hybrid.plan if hybrid is not None and args.plan is None else None)
+                          hybrid=hybrid.plan if hybrid is not None and args.plan is None else None,
+                          plan_check=hybrid.check(result.results[0].quality) if args.plan is not None else None)
     outputs.export("--csv", lambda stream: write_weights_csv(stream, result))
     data = as_dict(result, context)
     outputs.export_json(data)
@@ -149,16 +150,23 @@ class _Planned:
         return Candidate(f"plan:{self.args.plan}", tuple(self.file.assignment),
                          side=PerWeightSide(self.file.assignment, sides))
 
+    def check(self, quality) -> dict:
+        """The re-verification as data: the file, its budget, the figure it recorded, this run's, the verdict."""
+        kld = self.file.measured.get("kld")
+        recorded = kld.get("mean") if isinstance(kld, dict) else None
+        return {"file": self.args.plan, "kld_budget": self.file.budget,
+                "recorded_kld_mean": recorded if isinstance(recorded, (int, float)) else None,
+                "kld_mean": quality.kld_mean, "within_budget": bool(quality.kld_mean <= self.file.budget)}
+
     def verdict(self, quality) -> list:
         """The re-verification: this run's mean KL divergence against the budget and the plan's own figure."""
-        budget = self.file.budget
-        recorded = self.file.measured.get("kld", {}).get("mean") if isinstance(self.file.measured.get("kld"),
-                                                                               dict) else None
-        within = "within" if quality.kld_mean <= budget else "EXCEEDS"
+        check = self.check(quality)
+        within = "within" if check["within_budget"] else "EXCEEDS"
         line = (f"plan re-verified: mean KL divergence {quality.kld_mean:.4g} {within} the plan's budget "
-                f"{budget:g}")
-        if isinstance(recorded, (int, float)):
-            line += f" (recorded when planned: {recorded:.4g} on {self.file.measured.get('chunks', '?')} chunk(s))"
+                f"{check['kld_budget']:g}")
+        if check["recorded_kld_mean"] is not None:
+            line += (f" (recorded when planned: {check['recorded_kld_mean']:.4g} on "
+                     f"{self.file.measured.get('chunks', '?')} chunk(s))")
         return [line]
 
     def options(self) -> dict:
