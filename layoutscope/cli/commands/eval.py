@@ -80,16 +80,12 @@ class _Hybrid:
         self.backend_name = None
 
     def __call__(self, weights):
-        from layoutscope.inference.evaluate import Candidate, NpuMatmuls
+        from layoutscope.inference.evaluate import Candidate
         from layoutscope.inference.hybrid import UNCONFIRMED, HybridSide, assign
 
         self.plan = assign(self.model, self.args.hybrid, self.args.hybrid_hadamard, matmul=weights)
-        sides, notices = {}, []
-        for pipeline in dict.fromkeys(self.plan.offloaded.values()):
-            backend, told = npu_side(self.args.backend, self.settings.with_changes(pipeline=pipeline))
-            sides[pipeline] = NpuMatmuls(backend, self.model)
-            self.backend_name = backend.name
-            notices += [n for n in told if n not in notices]
+        sides, self.backend_name, notices = pipeline_sides(self.args.backend, self.settings, self.model,
+                                                           self.plan.offloaded.values())
         self.notices = notices + [f"UNCONFIRMED: {UNCONFIRMED}"]
         return Candidate(f"hybrid:{self.args.hybrid}", tuple(self.plan.offloaded), side=HybridSide(self.plan, sides))
 
@@ -134,19 +130,14 @@ class _Planned:
 
     def __call__(self, weights):
         from layoutscope.errors import UsageError
-        from layoutscope.inference.evaluate import Candidate, NpuMatmuls, PerWeightSide
+        from layoutscope.inference.evaluate import Candidate, PerWeightSide
 
         missing = [name for name in self.file.assignment if name not in weights]
         if missing:
             raise UsageError(f"--plan {self.args.plan}: {missing[0]} is not one of the weights llama.cpp runs as "
                              "a matmul in this model; the plan is corrupt")
-        sides, notices = {}, []
-        for pipeline in dict.fromkeys(self.file.assignment.values()):
-            backend, told = npu_side(self.args.backend, self.settings.with_changes(pipeline=pipeline))
-            sides[pipeline] = NpuMatmuls(backend, self.model)
-            self.backend_name = backend.name
-            notices += [n for n in told if n not in notices]
-        self.notices = notices
+        sides, self.backend_name, self.notices = pipeline_sides(self.args.backend, self.settings, self.model,
+                                                                self.file.assignment.values())
         return Candidate(f"plan:{self.args.plan}", tuple(self.file.assignment),
                          side=PerWeightSide(self.file.assignment, sides))
 
@@ -174,6 +165,19 @@ class _Planned:
         used = sorted(set(self.file.assignment.values()))
         return {"plan": self.args.plan, "pipelines": ",".join(used) or "none", "seed": self.settings.seed,
                 "w8_calib": self.settings.w8_calib}
+
+
+def pipeline_sides(requested: str, settings, model, pipelines) -> tuple:
+    """``(pipeline -> NpuMatmuls, the NPU side's name, notices)`` for each of ``pipelines`` (each once)."""
+    from layoutscope.inference.evaluate import NpuMatmuls
+
+    sides, name, notices = {}, None, []
+    for pipeline in dict.fromkeys(pipelines):
+        backend, told = npu_side(requested, settings.with_changes(pipeline=pipeline))
+        sides[pipeline] = NpuMatmuls(backend, model)
+        name = backend.name
+        notices += [n for n in told if n not in notices]
+    return sides, name, notices
 
 
 def decode_steps(update):
