@@ -9,8 +9,11 @@ The whole plan is measured after every addition, never predicted from the
 single-unit figures (errors compound through the layers). Additions are tried
 in batches: the rest of the list at once first, halved on a failure and
 doubled after a success, so a plan where everything fits costs one pass and a
-unit that breaks the budget is isolated in log2(n) passes; it is then left out
-and the next one tried, until :data:`PATIENCE` units in a row have failed.
+unit that breaks the budget is isolated in log2(n) passes. That unit is then
+tried on its dearer pipelines (those not already measured over budget alone),
+cheapest first: a layer that INT4 cannot carry inside the plan may still go
+as INT8. A unit no pipeline fits is left out and the next one tried, until
+:data:`PATIENCE` units in a row have failed.
 """
 
 from __future__ import annotations
@@ -28,11 +31,26 @@ PATIENCE = 3
 
 @dataclass(frozen=True)
 class Choice:
-    """A unit with the pipeline the plan gives it, and its KL divergence when offloaded alone."""
+    """A unit with the pipeline the plan gives it, and its KL divergence when offloaded alone (NaN: not measured).
+
+    ``fallbacks`` are the dearer pipelines to try when the plan cannot take
+    the unit on ``pipeline``; ``instead_of`` names the cheaper ones that the
+    whole plan's measurement refused.
+    """
 
     unit: Unit
     pipeline: str
     alone: float
+    fallbacks: tuple = ()
+    instead_of: tuple = ()
+
+    def next_pipeline(self, alone: dict) -> Optional["Choice"]:
+        """The same unit on its next fallback pipeline (None when there is none)."""
+        if not self.fallbacks:
+            return None
+        pipeline = self.fallbacks[0]
+        return Choice(self.unit, pipeline, alone.get(pipeline, float("nan")), self.fallbacks[1:],
+                      self.instead_of + (self.pipeline,))
 
 
 @dataclass(frozen=True)
@@ -69,15 +87,23 @@ def order(sensitivity: Sequence[UnitSensitivity], pipelines: Sequence[str], budg
         pipeline = row.cheapest_within(pipelines, budget)
         if pipeline is None:
             over.append(row)
-        else:
-            choices.append(Choice(row.unit, pipeline, row.kld(pipeline)))
+            continue
+        dearer = pipelines[list(pipelines).index(pipeline) + 1:]
+        fallbacks = tuple(p for p in dearer if p not in row.measured or row.kld(p) <= budget)
+        choices.append(Choice(row.unit, pipeline, row.kld(pipeline), fallbacks))
     choices.sort(key=lambda c: (c.alone / max(1, c.unit.size(objective)), -c.unit.size(objective)))
     return choices, over
 
 
 def grow(session, choices: Sequence[Choice], budget: float,
-         progress=lambda step, done, total: None) -> GreedyResult:
-    """Add ``choices`` in order while the measured mean KL divergence of the whole plan stays within ``budget``."""
+         progress=lambda step, done, total: None, alone: Optional[dict] = None) -> GreedyResult:
+    """Add ``choices`` in order while the measured mean KL divergence of the whole plan stays within ``budget``.
+
+    ``alone`` (unit label -> pipeline -> mean KL divergence alone) fills in
+    the single-unit figure of a fallback pipeline where it was measured.
+    """
+    alone = alone or {}
+    choices = list(choices)
     result = GreedyResult()
     position, batch, failures = 0, len(choices), 0
     while position < len(choices):
@@ -97,6 +123,8 @@ def grow(session, choices: Sequence[Choice], budget: float,
             batch, failures = batch * 2, 0
         elif batch > 1:
             batch //= 2
+        elif (dearer := trial[0].next_pipeline(alone.get(trial[0].unit.label, {}))) is not None:
+            choices[position] = dearer
         else:
             result.rejected.append((trial[0], quality.kld_mean))
             position += 1

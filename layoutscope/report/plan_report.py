@@ -77,7 +77,8 @@ def _verdicts(result: PlanResult) -> dict:
     budget = result.options.budget
     out = {}
     for c in result.greedy.chosen:
-        out[c.unit.label] = f"planned: {c.pipeline}"
+        out[c.unit.label] = f"planned: {c.pipeline}" + (
+            f" (the plan refused it on {', '.join(c.instead_of)})" if c.instead_of else "")
     for c, kld in result.greedy.rejected:
         out[c.unit.label] = f"left out: the plan with it measured KLD {_figure(kld, '.3g')} > {budget:g}"
     for c in result.greedy.untried:

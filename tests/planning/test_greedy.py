@@ -133,3 +133,28 @@ def test_units_by_layer_keep_the_head_apart():
     assert [(u.label, u.names, u.size("bytes")) for u in layers] == [
         ("output", ("output.weight",), 10), ("blk.0", ("blk.0.a", "blk.0.b"), 3), ("blk.1", ("blk.1.a",), 3)]
     assert [u.label for u in make_units(facts, "weight")] == [f.name for f in facts]
+
+
+def test_a_unit_the_plan_refuses_on_int4_goes_as_int8_when_the_plan_takes_that():
+    us = units(3)
+    factor = {"W4A4_STANDARD": 1.0, "W4A4_HADAMARD": 0.8, "W8A8_STANDARD": 0.01}
+    costs = {"blk.0": 0.004, "blk.1": 0.004, "blk.2": 0.004}
+    session = FakeSession(additive(costs, factor))
+    pipelines = ["W4A4_STANDARD", "W4A4_HADAMARD", "W8A8_STANDARD"]
+    table = measure(session, us, pipelines, budget=0.01)  # every unit fits alone on W4A4_STANDARD
+    choices, _ = order(table, pipelines, 0.01, "bytes")
+    assert [c.fallbacks for c in choices] == [("W4A4_HADAMARD", "W8A8_STANDARD")] * 3
+    result = grow(session, choices, 0.01)
+    planned = {c.unit.label: c.pipeline for c in result.chosen}
+    # two INT4 units use 0.008; the third fits neither as INT4 (0.012) nor as rotated INT4 (0.0112), but as INT8
+    assert sorted(planned.values()) == ["W4A4_STANDARD", "W4A4_STANDARD", "W8A8_STANDARD"]
+    upgraded = next(c for c in result.chosen if c.pipeline == "W8A8_STANDARD")
+    assert upgraded.instead_of == ("W4A4_STANDARD", "W4A4_HADAMARD")
+    assert not result.rejected and result.quality.kld_mean == pytest.approx(0.00804)
+
+
+def test_fallbacks_skip_pipelines_measured_over_budget_alone():
+    unit = units(1)[0]
+    row = UnitSensitivity(unit, {"A": SimpleNamespace(kld_mean=0.001), "B": SimpleNamespace(kld_mean=0.5)})
+    choices, _ = order([row], ["A", "B", "C"], 0.01, "bytes")
+    assert choices[0].pipeline == "A" and choices[0].fallbacks == ("C",)
