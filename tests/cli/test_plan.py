@@ -172,3 +172,22 @@ def test_a_plan_for_the_tiny_model_is_refused_for_another_model(work, planned):
     assert_clean(result)
     assert result.returncode == 2
     assert "whose tensor table differs" in result.stderr
+
+
+def test_ctrl_c_stops_the_search_with_no_plan(work):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "layoutscope", "plan", "tiny.gguf", "--unit", "weight", "-o", "cut.json", "--json",
+         *FAST], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NO_COLOR": "1", "PYTHONWARNINGS": "default"})
+    line = proc.stderr.readline()  # the first evaluation is done: the search is under way
+    assert line.startswith("sensitivity"), (line, proc.poll())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "no plan" in err
+    assert out == "" and not (work / "cut.json").exists()
