@@ -133,7 +133,7 @@ class PerWeightSide:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One candidate run: its label, its sweep point (k leading layers) if any, and its NPU-side weights."""
+    """One candidate run: its label, its sweep point (k leading layers, or a pipeline) if any, its NPU-side weights."""
 
     label: str
     selected: tuple[str, ...]
@@ -141,6 +141,8 @@ class Candidate:
     #: Another NPU side for this candidate alone (e.g. the same pipeline with another sign seed), and its seed.
     side: Optional[object] = field(default=None, compare=False)
     seed: Optional[int] = None
+    #: The pipeline this candidate is the ``--sweep pipelines`` point of.
+    pipeline: Optional[str] = None
 
 
 def sweep_first_k(weights: Sequence[str], n_layer: int) -> list[Candidate]:
