@@ -95,6 +95,18 @@ def test_integer_products_are_exact_where_float32_would_not_be():
     assert any("wrap" in u for u in wrap.details["unconfirmed"])
 
 
+@pytest.mark.parametrize("k", [1024, 1056], ids=["float32-products", "float64-products"])
+def test_integer_products_stay_exact_on_both_sides_of_float32_s_24_bits(k):
+    # 127²·1024 fits float32's 24-bit mantissa, so float32 BLAS computes it; 127²·1055 + 127·126 = 17,015,097
+    # is odd and past 2**24, which float32 cannot hold: that segment must go through float64.
+    weight = ArrayWeight(np.full((8, k), 127, dtype=np.float32))
+    x = np.full((3, k), 127, dtype=np.float32)
+    x[:, 1] = 126
+    result = CommunityBackend("W8A8_STANDARD").matmul(weight, x)
+    assert (result.raw == 127 * 127 * (k - 1) + 127 * 126).all()
+    assert result.raw.dtype == np.int64
+
+
 def test_integer_product_equals_an_int64_matmul_of_the_codes():
     rng = np.random.default_rng(4)
     w = rng.integers(-127, 128, size=(64, 2048)).astype(np.float32)
