@@ -321,7 +321,7 @@ def _pipeline_list(text: str, label: str) -> tuple:
     for part in str(text).split(","):
         if part.strip().lower() == "classic":
             raise UsageError(f"{label}: 'classic' is layoutscope's own scheme, not a community pipeline; "
-                             f"plan chooses among {', '.join(PIPELINES)}")
+                             f"choose among {', '.join(PIPELINES)}")
         name = options.pipeline(part, label)
         if name not in names:
             names.append(name)
@@ -343,8 +343,7 @@ def _add_plan(sub, common, report) -> None:
     plan.add_argument("--kld-budget", type=_checked(options.positive_float, "--kld-budget", example="0.01"),
                       default=0.01, metavar="X",
                       help="the bound on the whole plan's mean KL divergence (default 0.01)")
-    plan.add_argument("--pipelines", type=_checked(_pipeline_list, "--pipelines"), default=None, metavar="LIST",
-                      help="comma-separated community pipelines to choose from (default: all six)")
+    add_pipeline_list(plan, "comma-separated community pipelines to choose from (default: all six)")
     plan.add_argument("--objective", default="bytes", metavar="{bytes,macs}",
                       type=_checked(options.choice, "--objective", choices=("bytes", "macs")),
                       help="what to maximise on the NPU: weight bytes (default) or multiply-accumulates")
@@ -368,6 +367,12 @@ def _add_plan(sub, common, report) -> None:
                       type=_checked(options.choice, "--fail-on", choices=("infeasible",)),
                       help="exit 3 when no plan fits the budget (default: report it and exit 0)")
     plan.set_defaults(run="plan")
+
+
+def add_pipeline_list(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--pipelines LIST``: community pipeline names, comma-separated (declared once: plan, eval's sweep)."""
+    parser.add_argument("--pipelines", type=_checked(_pipeline_list, "--pipelines"), default=None, metavar="LIST",
+                        help=help_text)
 
 
 def add_any_type(parser: argparse.ArgumentParser) -> None:
@@ -395,8 +400,14 @@ def _add_eval(sub, common, report) -> None:
                 "cpu (ggml's own result on the same input: the null test, KL divergence 0)")
     add_setting(ev, "npu_core")
     add_setting(ev, "threads", default=None, help="threads for llama.cpp and ggml's CPU matmul (default: every core)")
-    ev.add_argument("--sweep", default=None, type=_checked(options.choice, "--sweep", choices=("first-k",)),
-                    metavar="first-k", help="also run k = 0..L leading layers on the NPU side; table and plot against k")
+    ev.add_argument("--sweep", default=None,
+                    type=_checked(options.choice, "--sweep", choices=("first-k", "pipelines")),
+                    metavar="{first-k,pipelines}",
+                    help="first-k: also run k = 0..L leading layers on the NPU side (table and plot against k); "
+                    "pipelines: also run each community pipeline on every weight the backend would offload "
+                    "(the table its README publishes for one model, for yours)")
+    add_pipeline_list(ev, "with --sweep pipelines: the pipelines to run, comma-separated (default: all six)")
+    add_any_type(ev)
     ev.add_argument("--seeds", type=_count("--seeds", 1, 64, example="5"), default=1, metavar="N",
                     help="HADAMARD pipelines: also run seeds --seed+1 .. --seed+N-1 and report the spread of the "
                     "end-to-end figures (how much a board run can vary; default 1)")

@@ -359,7 +359,8 @@ class EvalOutcome:
 
 def eval_model(model, request: EvalRequest, backend, progress: Progress = lambda step, done, total: None,
                candidates_only: bool = False, seeded: Sequence[tuple] = (),
-               hybrid: Optional[Callable[[list], Candidate]] = None) -> EvalOutcome:
+               hybrid: Optional[Callable[[list], Candidate]] = None,
+               more: Optional[Callable[[list], list]] = None) -> EvalOutcome:
     """Load ``model`` (a :class:`~layoutscope.gguf.Model`) into llama.cpp and evaluate ``request`` with ``backend``.
 
     The candidates are the ``--npu`` selection, then the sweep's points; with
@@ -367,7 +368,8 @@ def eval_model(model, request: EvalRequest, backend, progress: Progress = lambda
     wants the sweep alone). ``seeded`` holds ``(seed, backend)`` pairs: the
     selection again on each of those backends (``--seeds``). ``hybrid`` makes
     the main candidate from llama.cpp's matmul weights instead of ``--npu``
-    (``--hybrid``: each weight on its own pipeline's side).
+    (``--hybrid``: each weight on its own pipeline's side). ``more`` makes
+    further candidates from the selected weights (``--sweep pipelines``).
     """
     from layoutscope.inference.selection import select
     from layoutscope.inference.text import chunks, read_text
@@ -385,5 +387,7 @@ def eval_model(model, request: EvalRequest, backend, progress: Progress = lambda
                        for seed, other in seeded]
         if request.sweep == "first-k":
             candidates += sweep_first_k(weights, facts.n_layer)
+        if more is not None:
+            candidates += more(list(selected))
         run = evaluate(engine, todo, candidates, NpuMatmuls(backend, model), progress)
     return EvalOutcome(run, facts, weights, label)

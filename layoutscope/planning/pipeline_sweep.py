@@ -25,6 +25,8 @@ class PipelineSweep:
     candidates: tuple[Candidate, ...]
     offloaded: tuple[WeightFacts, ...]
     kept: tuple[tuple[WeightFacts, str], ...]
+    #: Whether the types the backend keeps on the CPU were offloaded anyway (a what-if).
+    any_type: bool = False
 
     @property
     def pipelines(self) -> tuple[str, ...]:
@@ -43,7 +45,7 @@ def pipeline_sweep(model, weights: Sequence[str], side_for: Callable[[str], obje
     names = tuple(w.name for w in chosen)
     candidates = tuple(Candidate(pipeline, names, side=side_for(pipeline), pipeline=pipeline)
                        for pipeline in dict.fromkeys(pipelines))
-    return PipelineSweep(candidates, tuple(chosen), tuple(kept))
+    return PipelineSweep(candidates, tuple(chosen), tuple(kept), any_type)
 
 
 def sweep_rows(results: Sequence, reference_ppl: Optional[float] = None) -> list[dict]:

@@ -1,7 +1,7 @@
 """The ``eval`` report: JSON data, the text a user reads, and the per-weight CSV.
 
 The main candidate is the ``--npu`` selection; a ``--sweep first-k`` adds one
-row per k. Per layer, "entire" is the hidden state against the reference (the
+row per k, a ``--sweep pipelines`` one row per community pipeline. Per layer, "entire" is the hidden state against the reference (the
 error accumulated up to there); per weight, "single" is its NPU-side output
 against llama.cpp's on the same input (the error it adds by itself).
 """
@@ -42,6 +42,9 @@ class EvalContext:
     hybrid: Optional[object] = None
     #: ``--plan``'s re-verification: the file, its budget, the figure it recorded, this run's, and the verdict.
     plan_check: Optional[dict] = None
+    #: ``--sweep pipelines``: what each pipeline offloaded and what stayed on the CPU
+    #: (:class:`~layoutscope.planning.pipeline_sweep.PipelineSweep`), if any.
+    pipelines: Optional[object] = None
 
 
 def last_within(sweep: list, bound: float) -> Optional[int]:
@@ -55,10 +58,11 @@ def last_within(sweep: list, bound: float) -> Optional[int]:
 
 
 def split_results(run: EvalRun) -> tuple:
-    """``(main, sweep points, seed runs)``: the ``--npu`` selection first, then the others by kind."""
+    """``(main, first-k sweep points, seed runs, pipeline sweep points)``: the ``--npu`` selection, then the others."""
     rest = run.results[1:]
     return (run.results[0], [r for r in rest if r.candidate.k is not None],
-            [r for r in rest if r.candidate.seed is not None])
+            [r for r in rest if r.candidate.seed is not None],
+            [r for r in rest if r.candidate.pipeline is not None])
 
 
 def seed_spread(main: CandidateResult, seeds: list, first_seed: int) -> dict:
@@ -87,7 +91,7 @@ def _weights(result: CandidateResult) -> list:
 
 def as_dict(run: EvalRun, context: EvalContext) -> dict:
     """The JSON report (the keys the issue fixes, and more)."""
-    main, sweep, seeds = split_results(run)
+    main, sweep, seeds, by_pipeline = split_results(run)
     q = main.quality
     data = {
         "model": context.model,
@@ -120,7 +124,24 @@ def as_dict(run: EvalRun, context: EvalContext) -> dict:
                           "top1_agreement": r.quality.top1_agreement, "ppl": r.quality.ppl_candidate,
                           "weights": len(r.candidate.selected)} for r in sweep]
         data["sweep_kld_ok"] = {"bound": context.kld_ok, "last_k": last_within(sweep, context.kld_ok)}
+    if context.pipelines is not None:
+        data.update(_pipelines_dict(by_pipeline, context))
     return data
+
+
+def _pipelines_dict(results: list, context: EvalContext) -> dict:
+    """``--sweep pipelines`` as data: a row per pipeline, what was offloaded and kept, the pipelines within bound."""
+    from layoutscope.planning.pipeline_sweep import sweep_rows, within
+
+    sweep = context.pipelines
+    rows = sweep_rows(results)
+    return {"pipelines": rows,
+            "pipelines_offload": {
+                "weights": [w.name for w in sweep.offloaded],
+                "bytes": sum(w.bytes for w in sweep.offloaded),
+                "kept": [{"tensor": w.name, "type": w.type, "why": why} for w, why in sweep.kept],
+                "any_type": sweep.any_type},
+            "pipelines_kld_ok": {"bound": context.kld_ok, "within": within(rows, context.kld_ok)}}
 
 
 def _figure(x: float, spec: str = ".4g") -> str:
@@ -129,7 +150,7 @@ def _figure(x: float, spec: str = ".4g") -> str:
 
 def as_text(run: EvalRun, context: EvalContext, written: list = (), top: int = 10) -> str:
     """The report a user reads: the verdict first, then where the error enters and where it grows."""
-    main, sweep, seeds = split_results(run)
+    main, sweep, seeds, by_pipeline = split_results(run)
     q = main.quality
     selected = main.candidate.selected
     out = [f"model: {printable(context.model)}",
@@ -191,6 +212,8 @@ def as_text(run: EvalRun, context: EvalContext, written: list = (), top: int = 1
         last = last_within(sweep, context.kld_ok)
         out += ["", (f"the first {last} layer(s) stay within mean KL divergence {context.kld_ok:g} (--kld-ok)"
                      if last is not None else f"even k = 0 exceeds --kld-ok {context.kld_ok:g}")]
+    if context.pipelines is not None:
+        out += ["", *_pipelines_text(by_pipeline, context)]
     out += ["", f"time: reference {run.reference_seconds:.2f} s, candidate {main.seconds:.2f} s, "
                 f"one-time requantization {run.requantize_seconds:.2f} s"]
     if context.hybrid is not None:
@@ -200,6 +223,48 @@ def as_text(run: EvalRun, context: EvalContext, written: list = (), top: int = 1
     out += [f"note: {n}" for n in context.notices]
     out += list(written)
     return "\n".join(out) + "\n"
+
+
+def _kept_summary(kept) -> str:
+    """``108 weights (Q4_K ×96, Q5_0 ×12)``: what stayed on the CPU, counted by type."""
+    from collections import Counter
+
+    types = Counter(w.type for w, _ in kept)
+    return f"{len(kept)} weight(s) ({', '.join(f'{t} ×{n}' for t, n in sorted(types.items()))})"
+
+
+def _pipelines_text(results: list, context: EvalContext) -> list:
+    """``--sweep pipelines``: the table the community backend's README publishes for one model, for this one."""
+    from layoutscope.planning.pipeline_sweep import sweep_rows, within
+
+    sweep = context.pipelines
+    rows = sweep_rows(results)
+    offloaded = len(sweep.offloaded)
+    head = (f"sweep: each community pipeline on the {offloaded} weight(s) the backend would offload "
+            f"({_bytes_text(sum(w.bytes for w in sweep.offloaded))})")
+    if sweep.any_type:
+        head += "; --any-type: every type offloaded, including those the backend keeps on the CPU (a what-if)"
+    out = [head]
+    if sweep.kept:
+        out.append(f"kept on the CPU: {_kept_summary(sweep.kept)}: the backend offloads only F16, Q8_0, Q6_K and "
+                   "Q4_0 weights (--any-type offloads them anyway, as a what-if)")
+    out.append(f"{'pipeline':<16}  {'weights':>7}  {'KLD mean':>10}  {'KLD p99':>10}  {'top-1':>7}  {'PPL':>9}  "
+               f"{'ΔPPL':>9}")
+    for row in rows:
+        out.append(f"{row['pipeline']:<16}  {row['weights']:>7}  {_figure(row['kld_mean']):>10}  "
+                   f"{_figure(row['kld_p99']):>10}  {_figure(100 * row['top1_agreement'], '.2f'):>6}%  "
+                   f"{_figure(row['ppl']):>9}  {_figure(row['delta_ppl'], '+.4g'):>9}")
+    ok = within(rows, context.kld_ok)
+    out.append(f"within mean KL divergence {context.kld_ok:g} (--kld-ok): {', '.join(ok)}" if ok else
+               f"no pipeline keeps the mean KL divergence within {context.kld_ok:g} (--kld-ok) on these weights")
+    if any("HADAMARD" in row["pipeline"] for row in rows):
+        out.append(f"HADAMARD rows use sign seed {context.seed}; the board seeds its signs with tensor addresses, "
+                   "so a board run is one draw (eval --pipeline W8A8_HADAMARD --seeds N shows the spread)")
+    return out
+
+
+def _bytes_text(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 1024:.1f} KiB"
 
 
 def write_weights_csv(stream: TextIO, run: EvalRun) -> int:

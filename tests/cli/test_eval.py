@@ -118,6 +118,21 @@ REFUSALS = [
             ("--hybrid", "drop --npu")),
     Refusal("hybrid-with-pipeline", ("eval", "tiny.gguf", "--hybrid", "default", "--pipeline", "W8A8_STANDARD",
                                      *FAST), 2, ("--hybrid", "drop --pipeline")),
+    Refusal("hybrid-hadamard-without-default", ("eval", "tiny.gguf", "--hybrid", "W8A8_STANDARD",
+                                                "--hybrid-hadamard", *FAST), 2,
+            ("--hybrid-hadamard", "add --hybrid default", "write W8A8_HADAMARD in it")),
+    Refusal("hybrid-hadamard-alone", ("eval", "tiny.gguf", "--hybrid-hadamard", *FAST), 2,
+            ("--hybrid-hadamard", "add --hybrid default")),
+    Refusal("pipelines-without-sweep", ("eval", "tiny.gguf", "--pipelines", "W8A8_STANDARD", *FAST), 2,
+            ("--pipelines", "add --sweep pipelines")),
+    Refusal("any-type-without-sweep", ("eval", "tiny.gguf", "--any-type", *FAST), 2,
+            ("--any-type", "add --sweep pipelines")),
+    Refusal("sweep-unknown-pipeline", ("eval", "tiny.gguf", "--sweep", "pipelines", "--pipelines",
+                                       "W8A8_STANDARD,W3A3_STANDARD", *FAST), 2, ("--pipelines", "W3A3_STANDARD")),
+    Refusal("sweep-classic", ("eval", "tiny.gguf", "--sweep", "pipelines", "--pipelines", "classic", *FAST), 2,
+            ("--pipelines", "not a community pipeline")),
+    Refusal("sweep-with-hybrid", ("eval", "tiny.gguf", "--sweep", "pipelines", "--hybrid", "default", *FAST), 2,
+            ("--hybrid", "drop --sweep")),
 ]
 
 

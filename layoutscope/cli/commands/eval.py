@@ -23,6 +23,7 @@ def run(args) -> int:
     from layoutscope.report.eval_report import EvalContext, as_dict, as_text, write_weights_csv
 
     settings = RunSettings.from_args(args)
+    _refuse_strays(args)
     with Model(args.file) as model:
         outputs = Outputs(args, models=model.paths, inputs=[args.text] if args.text not in (None, "-") else [])
         if args.plan is not None:
@@ -35,10 +36,14 @@ def run(args) -> int:
         ctx, chunks = (args.ctx, args.chunks) if args.plan is None else hybrid.chunking()
         request = EvalRequest(text=args.text, ctx=ctx, chunks=chunks, scoring=args.score, npu=args.npu,
                               sweep=args.sweep, threads=args.threads)
+        swept = _PipelinesSweep(args, settings, model) if args.sweep == "pipelines" else None
         with Progress("evaluating") as update:
-            outcome = eval_model(model, request, backend, decode_steps(update), seeded=seeded, hybrid=hybrid)
+            outcome = eval_model(model, request, backend, decode_steps(update), seeded=seeded, hybrid=hybrid,
+                                 more=swept)
         if hybrid is not None:
             notices = hybrid.notices + hybrid.verdict(outcome.run.results[0].quality)
+        if swept is not None:
+            notices = notices + [n for n in swept.notices if n not in notices]
     result, facts, weights = outcome.run, outcome.facts, outcome.weights
     backend_name, options = backend.name, _options(backend, settings)
     if hybrid is not None:
@@ -47,6 +52,7 @@ def run(args) -> int:
                           backend=backend_name, options=options, weights=weights,
                           kld_ok=args.kld_ok, notices=notices, seed=settings.seed,
                           hybrid=hybrid.plan if hybrid is not None and args.plan is None else None,
+                          pipelines=swept.sweep if swept is not None else None,
                           plan_check=hybrid.check(result.results[0].quality) if args.plan is not None else None)
     outputs.export("--csv", lambda stream: write_weights_csv(stream, result))
     data = as_dict(result, context)
@@ -58,6 +64,40 @@ def run(args) -> int:
               "the report holds the chunks finished", file=sys.stderr)
         return interrupts.exit_code()
     return 0
+
+
+def _refuse_strays(args) -> None:
+    """Options that only mean something with another one: refused in one line rather than ignored."""
+    from layoutscope.errors import UsageError
+
+    if args.sweep != "pipelines":
+        for given, option in ((args.pipelines is not None, "--pipelines"), (args.any_type, "--any-type")):
+            if given:
+                raise UsageError(f"{option} chooses what --sweep pipelines runs: add --sweep pipelines, "
+                                 f"or drop {option}")
+    if args.hybrid_hadamard and args.hybrid != "default":
+        raise UsageError("--hybrid-hadamard changes the backend's default mapping by type: add --hybrid default "
+                         "(a pattern names each pipeline itself: write W8A8_HADAMARD in it), or drop "
+                         "--hybrid-hadamard")
+
+
+class _PipelinesSweep:
+    """``--sweep pipelines``: one more candidate per community pipeline, made once llama.cpp's weights are known."""
+
+    def __init__(self, args, settings, model):
+        from layoutscope.backend.community.pipelines import PIPELINE_NAMES
+
+        self.args, self.settings, self.model = args, settings, model
+        self.pipelines = args.pipelines or PIPELINE_NAMES
+        self.sweep = None
+        self.notices: list = []
+
+    def __call__(self, selected: list) -> list:
+        from layoutscope.planning.pipeline_sweep import pipeline_sweep
+
+        sides, _, self.notices = pipeline_sides(self.args.backend, self.settings, self.model, self.pipelines)
+        self.sweep = pipeline_sweep(self.model, selected, sides.__getitem__, self.pipelines, self.args.any_type)
+        return list(self.sweep.candidates)
 
 
 class _Hybrid:
