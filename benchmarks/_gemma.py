@@ -106,3 +106,16 @@ def gemma_path() -> str:
 
 if __name__ == "__main__":
     print(gemma_path())
+
+
+def run_per_model(script: str, tiny: str, tiny_only: bool) -> None:
+    """Run ``script`` again with this command line plus ``--model PATH``, once per model, each in a child process.
+
+    The models are ``tiny`` (the bundled sample), then Gemma-3 270M unless
+    ``tiny_only``. A child per model keeps each one's peak RSS its own.
+    """
+    paths = [os.path.normpath(tiny)] + ([] if tiny_only else [gemma_path()])
+    passed = [a for a in sys.argv[1:] if a != "--tiny-only"]
+    for path in paths:
+        subprocess.run([sys.executable, os.path.abspath(script), *passed, "--model", path], check=True,
+                       stderr=subprocess.DEVNULL)

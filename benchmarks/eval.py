@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -161,15 +160,9 @@ def main() -> int:
     if args.model:
         run_one(args.model, args.tokens, args.threads, args.repeat)
         return 0
-    paths = [os.path.normpath(TINY)]
-    if not args.tiny_only:
-        from _gemma import gemma_path
+    from _gemma import run_per_model
 
-        paths.append(gemma_path())
-    for path in paths:
-        subprocess.run([sys.executable, os.path.abspath(__file__), "--model", path, "--tokens", str(args.tokens),
-                        "--threads", str(args.threads), "--repeat", str(args.repeat)],
-                       check=True, stderr=subprocess.DEVNULL)
+    run_per_model(__file__, TINY, args.tiny_only)
     return 0
 
 

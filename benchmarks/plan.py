@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -96,15 +95,9 @@ def main() -> int:
     if args.model:
         run_one(args.model, args)
         return 0
-    paths = [os.path.normpath(TINY)]
-    if not args.tiny_only:
-        from _gemma import gemma_path
+    from _gemma import run_per_model
 
-        paths.append(gemma_path())
-    passed = [a for a in sys.argv[1:] if a != "--tiny-only"]
-    for path in paths:
-        subprocess.run([sys.executable, os.path.abspath(__file__), *passed, "--model", path], check=True,
-                       stderr=subprocess.DEVNULL)
+    run_per_model(__file__, TINY, args.tiny_only)
     return 0
 
 
