@@ -119,3 +119,18 @@ def run_per_model(script: str, tiny: str, tiny_only: bool) -> None:
     for path in paths:
         subprocess.run([sys.executable, os.path.abspath(script), *passed, "--model", path], check=True,
                        stderr=subprocess.DEVNULL)
+
+
+def per_model_parser(description: str, timed: bool = True):
+    """The options every per-model benchmark takes: ``--tiny-only``, the hidden ``--model``; ``timed`` adds
+    ``--tokens``, ``--threads`` and ``--repeat`` (one chunk of the bundled text, timed best of N)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    if timed:
+        parser.add_argument("--tokens", type=int, default=128, help="chunk length (M of every matmul)")
+        parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp's threads")
+        parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--tiny-only", action="store_true", help="skip the real model (no download)")
+    parser.add_argument("--model", help=argparse.SUPPRESS)  # one model, in this process
+    return parser

@@ -22,7 +22,6 @@ busy machine slows both sides alike. Each model runs in a child process.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -99,19 +98,14 @@ def run_one(path: str, pattern: str, tokens: int, threads: int, repeat: int) -> 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from _gemma import per_model_parser, run_per_model
+
+    parser = per_model_parser(__doc__.splitlines()[0])
     parser.add_argument("--pattern", default="default", help="the RKNPU_HYBRID pattern (default: 'default')")
-    parser.add_argument("--tokens", type=int, default=128, help="chunk length (M of every matmul)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp's threads")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--tiny-only", action="store_true", help="skip the real model (no download)")
-    parser.add_argument("--model", help=argparse.SUPPRESS)  # one model, in this process
     args = parser.parse_args()
     if args.model:
         run_one(args.model, args.pattern, args.tokens, args.threads, args.repeat)
         return 0
-    from _gemma import run_per_model
-
     run_per_model(__file__, TINY, args.tiny_only)
     return 0
 

@@ -13,7 +13,6 @@ line's length. Each model runs in a child process of its own (its own peak RSS).
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import sys
@@ -81,7 +80,9 @@ def run_one(path: str, args) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from _gemma import per_model_parser, run_per_model
+
+    parser = per_model_parser(__doc__.splitlines()[0], timed=False)
     parser.add_argument("--chunks", type=int, default=1)
     parser.add_argument("--ctx", type=int, default=None, help="tokens per chunk (default 512, or the model's)")
     parser.add_argument("--unit", default="layer", choices=("layer", "weight"))
@@ -89,14 +90,10 @@ def main() -> int:
     parser.add_argument("--kld-budget", type=float, default=0.01)
     parser.add_argument("--any-type", action="store_true", help="also plan the types the backend keeps on the CPU")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--tiny-only", action="store_true", help="skip the real model (no download)")
-    parser.add_argument("--model", help=argparse.SUPPRESS)  # one model, in this process
     args = parser.parse_args()
     if args.model:
         run_one(args.model, args)
         return 0
-    from _gemma import run_per_model
-
     run_per_model(__file__, TINY, args.tiny_only)
     return 0
 
