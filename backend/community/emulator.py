@@ -44,7 +44,7 @@ class CommunityWeight:
 
     codes: list
     scale: np.ndarray
-    values: np.ndarray
+    values: Optional[np.ndarray]
     signs: Optional[np.ndarray]
     clipped: int = 0
 
@@ -109,8 +109,13 @@ class CommunityBackend(Backend):
     # -- weight side -------------------------------------------------------------------------------------
 
     def prepare(self, weight: TensorLike, values: "np.ndarray | None" = None,
-                checkpoint: "Checkpoint | None" = None) -> PreparedCommunity:
-        """Dequantize (unless ``values`` are given), rotate, calibrate and quantize ``weight`` once."""
+                checkpoint: "Checkpoint | None" = None, keep_values: bool = True) -> PreparedCommunity:
+        """Dequantize (unless ``values`` are given), rotate, calibrate and quantize ``weight`` once.
+
+        ``keep_values=False`` keeps the codes and scales only (``values`` and
+        ``requantized.values`` are None): all a run that only multiplies needs,
+        without two float copies of the weight.
+        """
         weight.require_data("requantize")
         t0 = time.perf_counter()
         w = np.ascontiguousarray(weight.dequantize() if values is None else values, dtype=_F32)
@@ -128,7 +133,8 @@ class CommunityBackend(Backend):
                 scales.append(np.ones(n, dtype=_F32))
                 continue
             scale = self._weight_scale(seg, block_scales)
-            q = round_half_away((seg * (_F32(1) / scale)[:, None]).astype(np.float64))
+            # Rounding the float32 quotient itself: its truncation and fraction are exact, as in float64.
+            q = round_half_away(seg * (_F32(1) / scale)[:, None])
             if p.bits == 4:
                 q = np.clip(q, -7, 7)
             else:
@@ -137,9 +143,9 @@ class CommunityBackend(Backend):
             codes.append(q.astype(np.int8))
             scales.append(scale)
         scale = np.stack(scales)
-        equivalent = self._equivalent(codes, scale, signs, k)
+        equivalent = self._equivalent(codes, scale, signs, k) if keep_values else None
         rw = CommunityWeight(codes, scale, equivalent, signs, clipped)
-        return PreparedCommunity(weight, w, rw, time.perf_counter() - t0, block_scales)
+        return PreparedCommunity(weight, w if keep_values else None, rw, time.perf_counter() - t0, block_scales)
 
     def _weight_scale(self, seg: np.ndarray, block_scales: list) -> np.ndarray:
         """float32 (N,) scales of one K segment: per channel, or one per core block copied to its columns."""

@@ -134,7 +134,7 @@ def expand_scale(scale: np.ndarray, scheme: Scheme, rows: int, k: int) -> np.nda
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
-    """Round half away from zero (C ``round``) on a float64 array; ``x`` is consumed.
+    """Round half away from zero (C ``round``) on a float array (float32 or float64); ``x`` is consumed.
 
     ``x + 0.5`` would round 0.49999999999999994 up; the fraction left after
     truncation is exact, so comparing it with ±0.5 is not.

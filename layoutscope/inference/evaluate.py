@@ -19,7 +19,6 @@ chunk: the result is a valid partial report (``complete`` False).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -98,7 +97,7 @@ class NpuMatmuls:
         prepared = self._prepared.get(name)
         if prepared is None:
             t0 = time.perf_counter()
-            prepared = dataclasses.replace(self.backend.prepare(self._model.tensor(name)), values=None)
+            prepared = self.backend.prepare(self._model.tensor(name), keep_values=False)
             self.requantize_seconds += time.perf_counter() - t0
             self._prepared[name] = prepared
         return prepared

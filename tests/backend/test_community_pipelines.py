@@ -177,3 +177,16 @@ def test_clipped_int8_weights_clamp_saturate_or_wrap():
     assert codes == {"clamp": [127, 127, 127], "saturate": [127, 127, 127], "wrap": [-4, -2, 127]}
     neg = CommunityBackend("W8A8_STANDARD", w8_calib="percentile", clipped_weights="saturate")
     assert neg.prepare(ArrayWeight(-w)).requantized.codes[0][0, :3].tolist() == [-128, -128, -127]
+
+
+@pytest.mark.parametrize("name", PIPELINE_NAMES)
+def test_a_weight_prepared_without_float_copies_multiplies_bit_for_bit_the_same(name):
+    rng = np.random.default_rng(11)
+    weight = ArrayWeight(rng.standard_normal((96, 160)).astype(np.float32))
+    x = rng.standard_normal((5, 160)).astype(np.float32)
+    backend = CommunityBackend(name, seed=3)
+    full, lean = backend.prepare(weight), backend.prepare(weight, keep_values=False)
+    assert lean.values is None and lean.requantized.values is None and full.requantized.values is not None
+    for a, b in zip(full.requantized.codes, lean.requantized.codes):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(backend.matmul_prepared(full, x).y, backend.matmul_prepared(lean, x).y)

@@ -223,13 +223,14 @@ class Preparing:
         self.prepared: dict[str, int] = {}
         self._tensors: dict = {}
 
-    def prepare(self, tensor):
+    def prepare(self, tensor, keep_values=True):
         self.prepared[tensor.name] = self.prepared.get(tensor.name, 0) + 1
         self._tensors[tensor.name] = tensor
-        return _Prepared(tensor.name, np.zeros(3))
+        # A run that only multiplies asks for the codes alone: no float copies of the weight are kept.
+        return _Prepared(tensor.name, np.zeros(3) if keep_values else None)
 
     def matmul_prepared(self, prepared, x):
-        assert prepared.values is None  # the float copy is dropped once prepared
+        assert prepared.values is None  # the run asked for no float copy
         return self._cpu.matmul(self._tensors[prepared.name], x)
 
 
