@@ -73,6 +73,10 @@ def test_o_opens_the_screen_with_the_layers_and_the_unconfirmed_note(tiny_llama_
             assert "no assignment yet" in result_line(offload)
             # Nothing is tagged in the tree before there is an assignment.
             assert app.main_screen.query_one(TensorTree).tag_of("blk.0.attn_q.weight") is None
+            await press(app, pilot, "question_mark")
+            assert "Offload: the first-k sweep" in screen(app)
+            await press(app, pilot, "escape")
+            assert app.screen is offload
             await press(app, pilot, "escape")
             assert app.screen is app.main_screen
     run(body())

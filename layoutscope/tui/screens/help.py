@@ -20,7 +20,7 @@ KEYS = (
     ("m", "run the matmul for the current tensor (esc cancels)"),
     ("d", "diagnose which known bug explains an observed Y.npy"),
     ("S", "the Scan screen: every matmul weight, worst first"),
-    ("O", "the Offload screen: sweeps, sensitivity, a plan, toggles"),
+    ("O", "the Offload screen: sweeps, sensitivity, a plan"),
     ("x", "export CSV: the comparison (Values: side by side)"),
     ("s", "settings; results made with others turn stale (?)"),
     ("g", "go to (row, col)"),

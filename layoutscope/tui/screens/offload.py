@@ -141,8 +141,9 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
         if self.about is not None:
             a = self.about
             backend = (self.session.backend_name if self.session is not None else "") or self.main.settings.backend
-            line += (f" · {a['facts'].n_layer} layers, {len(a['weights'])} weights · {a['tokens']} tokens "
-                     f"({a['chunks']} chunk{'s' if a['chunks'] != 1 else ''}) · {backend}")
+            chunks = f" in {a['chunks']} chunks" if a["chunks"] != 1 else ""
+            line += (f" · {a['facts'].n_layer} layers, {len(a['weights'])} weights · {a['tokens']} tok{chunks} · "
+                     f"{backend}")
         self.query_one("#offload-title", Static).update(Text(printable(line), style="bold"), layout=False)
 
     def _stage(self, line: str, error: bool = False, dim: bool = False) -> None:
@@ -255,7 +256,8 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
                  f"{low:.0e}..{high:.0e}"]
         for r in rows:
             lines.append(f"{r['pipeline']:<15} {kld_text(r['kld_mean']):>8} {kld_text(r['kld_p99']):>8} "
-                         f"{percent(r['top1_agreement']):>6} {r['delta_ppl']:>+8.3f}  │{bar(r['kld_mean'], low, high, 16)}")
+                         f"{percent(r['top1_agreement']):>6} {r['delta_ppl']:>+8.3f}  "
+                         f"│{bar(r['kld_mean'], low, high, 16)}")
         return lines
 
     def _sensitivity_lines(self) -> list[str]:
@@ -471,8 +473,8 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
         self.view = "first-k"
         self._show_plot()
         last = rows[-1]
-        self._stage(f"first-k done: k=0..{last['k']} on {last['pipeline']} · all layers: KLD mean "
-                    f"{kld_text(last['kld_mean'])}, top-1 {percent(last['top1_agreement'])}", dim=True)
+        self._stage(f"first-k done on {last['pipeline']} · k={last['k']}: KLD {kld_text(last['kld_mean'])}, "
+                    f"top-1 {percent(last['top1_agreement'])}", dim=True)
 
     def _finished_pipelines(self, rows: list) -> None:
         self.pipelines = rows
