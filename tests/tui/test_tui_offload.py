@@ -314,3 +314,52 @@ def test_enter_goes_to_the_layer_s_first_weight_in_the_main_screen(tiny_llama_pa
             assert app.main_screen.current == "blk.1.ffn_down.weight"
             assert app.main_screen.query_one(TensorTree).current() == "blk.1.ffn_down.weight"
     run(body())
+
+
+def test_quitting_during_a_job_cancels_it_and_frees_the_session(tiny_llama_path, monkeypatch):
+    from layoutscope.planning.session import OffloadSession
+
+    real = OffloadSession.evaluate
+    started = threading.Event()
+    closed = []
+
+    def evaluate(self, candidates, progress=lambda step, done, total: None):
+        started.set()
+        self._cancelled.wait(timeout=30)
+        return real(self, candidates, progress)
+
+    real_close = OffloadSession.close
+
+    def close(self):
+        closed.append(self._engine is not None)
+        real_close(self)
+
+    monkeypatch.setattr(OffloadSession, "evaluate", evaluate)
+    monkeypatch.setattr(OffloadSession, "close", close)
+
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SETTINGS)
+        async with app.run_test(size=(80, 24)) as pilot:
+            offload = await open_offload(app, pilot)
+            await pilot.press("l")
+            while not started.is_set():
+                await pilot.pause(0.05)
+            await pilot.press("ctrl+q")
+        return offload
+
+    offload = run(body())
+    assert offload.session is None and closed == [True]
+
+
+def test_a_settings_change_says_the_figures_are_from_the_earlier_settings(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SETTINGS)
+        async with app.run_test(size=(80, 24)) as pilot:
+            offload = await open_offload(app, pilot)
+            await press(app, pilot, "escape")
+            app.main_screen.apply_settings(SETTINGS.with_changes(seed=7))
+            await press(app, pilot, "O")
+            assert "the settings changed" in stage(offload)
+            await press(app, pilot, "r")
+            assert offload.session.settings.seed == 7 and "KLD mean 0" in result_line(offload)
+    run(body())

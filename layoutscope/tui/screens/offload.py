@@ -134,6 +134,11 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
     def on_unmount(self) -> None:
         self.shutdown()
 
+    def on_screen_resume(self) -> None:
+        if self.session is not None and self.session_fingerprint != self.main.settings.fingerprint:
+            self._stage("the settings changed: the next job reloads the model with them; the figures shown were "
+                        "measured with the earlier ones", error=True)
+
     # -- display --------------------------------------------------------------------------------------------
     def _show_title(self) -> None:
         path = os.path.basename(self.main.path)
@@ -282,7 +287,10 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
     # -- actions ----------------------------------------------------------------------------------------------
     def _start(self, job: str, compute, *args, what: str = "") -> None:
         if self.about is None and job != "open":
-            self._stage("the model is still loading in llama.cpp (or failed to: see above)", error=True)
+            if self.busy:
+                self._stage("the model is still loading in llama.cpp: a moment", error=True)
+            else:  # loading failed: try again (the settings may have changed since)
+                self._start("open", jobs.open_job, what="loading the model in llama.cpp")
             return
         if not self.start_job(job, compute, *args):
             self._stage("a job is running: esc cancels it first", error=True)
@@ -306,7 +314,7 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
             self._start("sensitivity", jobs.sensitivity_job, self.about["units"], self.budget,
                         what="per-layer sensitivity")
         else:
-            self._start("sensitivity", None)
+            self._start("sensitivity", None)  # says the model is loading (or loads it again)
 
     def action_plan(self) -> None:
         """The planner: the most bytes on the NPU within the budget, verified."""

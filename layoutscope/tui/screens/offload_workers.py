@@ -107,6 +107,11 @@ class OffloadWorkers:
         return self._busy
 
     @property
+    def session_fingerprint(self):
+        """The fingerprint of the settings the open session was made with."""
+        return self._session_fingerprint
+
+    @property
     def session(self):
         """The open session (None before the first job, or after :meth:`shutdown`)."""
         return self._session
