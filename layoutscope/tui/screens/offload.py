@@ -30,6 +30,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.worker import Worker, WorkerState
 
 from layoutscope.errors import printable
 from layoutscope.planning.costs import CHEAPEST_FIRST
@@ -39,7 +40,7 @@ from layoutscope.tui.screens import offload_workers as jobs
 from layoutscope.tui.screens.help import OFFLOAD_KEYS, HelpScreen
 from layoutscope.tui.screens.offload_workers import OffloadWorkers
 from layoutscope.tui.screens.prompt import PromptScreen
-from layoutscope.tui.survival import Survives
+from layoutscope.tui.survival import Survives, failure_line
 from layoutscope.tui.widgets.plot import Plot, bar, bar_chart, kld_text, log_range, side_by_side
 from layoutscope.tui.widgets.tensor_tree import pipeline_tag, tag_style
 
@@ -452,6 +453,14 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
         return plan_for(self.main.model, self.assignment, settings, self.budget, figures, details).to_dict()
 
     # -- message handlers ---------------------------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The workers catch what a job raises; this is for a bug outside that (still one line, never fatal).
+        if event.state == WorkerState.ERROR:
+            self._set_running(False)
+            line = failure_line(event.worker.error, event.worker.group)
+            self._stage(line, error=True)
+            self.main.set_status(line, error=True)
+
     def on_offload_progress(self, message: msg.OffloadProgress) -> None:
         self.query_one("#offload-progress", ProgressBar).update(total=message.total, progress=message.done)
         self._stage(f"{message.job}: {message.label} · {message.done} of {message.total} decodes (esc cancels)")
