@@ -1,4 +1,4 @@
-"""The Textual app: one main screen over one model file, the Scan screen, and the command palette."""
+"""The Textual app: one main screen over one model file, the Scan and Offload screens, and the command palette."""
 
 from __future__ import annotations
 
@@ -27,11 +27,14 @@ class LayoutscopeApp(Survives, App):
         return self.main_screen
 
     def get_system_commands(self, screen):
-        """Textual's commands, plus opening the Scan screen and diagnosing the current tensor."""
+        """Textual's commands, plus opening the Scan and Offload screens and diagnosing the current tensor."""
         yield from super().get_system_commands(screen)
         main = self.main_screen
         yield SystemCommand("scan: every matmul weight, worst first (S)",
                             "NPU side vs CPU for each weight, with the current settings", main.action_scan)
+        yield SystemCommand("offload: which layers go to the NPU, on which pipeline (O)",
+                            "first-k and pipelines sweeps, per-layer sensitivity, a plan; measured in llama.cpp",
+                            main.action_offload)
         yield SystemCommand("diagnose: which known bug explains an observed output (d)",
                             "rank the known layout bugs against a .npy your backend produced", main.action_diagnose)
 

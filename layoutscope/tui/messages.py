@@ -1,4 +1,4 @@
-"""Messages that thread workers post; handlers on the main and Scan screens own every state change.
+"""Messages that thread workers post; handlers on the main, Scan and Offload screens own every state change.
 
 Each message is a dataclass whose fields are what its handler reads
 (Textual's :class:`~textual.message.Message` sets itself up in
@@ -171,5 +171,35 @@ class DiagnoseFailed(Message):
     """A diagnosis failed (a missing or mis-shaped .npy) or was cancelled; ``line`` says why."""
 
     tensor: str
+    line: str
+    cancelled: bool = False
+
+
+@dataclass
+class OffloadProgress(Message):
+    """An Offload job's evaluation reached ``done`` of ``total`` decodes; ``label`` names the step."""
+
+    job: str
+    label: str
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OffloadProgress)
+
+
+@dataclass
+class OffloadFinished(Message):
+    """An Offload job finished: ``job`` names it (``open``, ``first-k``, ``pipelines``…), ``result`` is its outcome."""
+
+    job: str
+    result: Any
+
+
+@dataclass
+class OffloadFailed(Message):
+    """An Offload job failed or was cancelled; ``line`` says why."""
+
+    job: str
     line: str
     cancelled: bool = False

@@ -143,3 +143,37 @@ def test_diagnose_results(tmp_path, tiny_llama_path):
         snapshot(tiny_llama_path, "diagnose_results", steps)
     finally:
         os.chdir(cwd)
+
+
+def test_offload_after_the_first_k_sweep(tiny_llama_path):
+    async def steps(app, pilot):
+        await settle(app, pilot)
+        await pilot.press("O")
+        await settle(app, pilot)
+        await pilot.press("f")
+    snapshot(tiny_llama_path, "offload_first_k", steps)
+
+
+def test_offload_sensitivity_without_colour(tiny_llama_path, monkeypatch):
+    # The bars, the "!" over the budget and the pipeline tags carry the data with NO_COLOR.
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def steps(app, pilot):
+        await settle(app, pilot)
+        await pilot.press("O")
+        await settle(app, pilot)
+        await pilot.press("l")
+        await settle(app, pilot)
+        await pilot.press("t")
+    snapshot(tiny_llama_path, "offload_sensitivity_no_color", steps)
+
+
+def test_tree_tagged_by_the_offload_plan(tiny_llama_path):
+    async def steps(app, pilot):
+        await settle(app, pilot)
+        await pilot.press("O")
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        await pilot.press("escape")
+    snapshot(tiny_llama_path, "tree_offload_tags", steps)

@@ -20,6 +20,7 @@ KEYS = (
     ("m", "run the matmul for the current tensor (esc cancels)"),
     ("d", "diagnose which known bug explains an observed Y.npy"),
     ("S", "the Scan screen: every matmul weight, worst first"),
+    ("O", "the Offload screen: sweeps, sensitivity, a plan"),
     ("x", "export CSV: the comparison (Values: side by side)"),
     ("s", "settings; results made with others turn stale (?)"),
     ("g", "go to (row, col)"),
@@ -34,12 +35,25 @@ KEYS = (
 )
 
 
-def key_table() -> Table:
+#: The Offload screen's keys, shown first in its help.
+OFFLOAD_KEYS = (
+    ("f", "Offload: the first-k sweep (k leading layers on the NPU)"),
+    ("p / l", "Offload: the pipelines sweep / each layer's sensitivity"),
+    ("a", "Offload: plan within the KLD budget (0.01), verified"),
+    ("t / T", "Offload: the layer / the weight to the next pipeline"),
+    ("r", "Offload: measure the assignment (KLD, p99, top-1, ΔPPL)"),
+    ("w / v", "Offload: show each layer's weights / the next plot"),
+    ("x", "Offload: export plan.json and the sweeps (JSON, CSV)"),
+    ("enter / esc", "Offload: go to the tensor / cancel the job, back"),
+)
+
+
+def key_table(keys=KEYS) -> Table:
     """The keys as a two-column table."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    for keys, what in KEYS:
+    for keys, what in keys:
         table.add_row(keys, what)
     return table
 
@@ -49,7 +63,12 @@ class HelpScreen(Survives, ModalScreen):
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
+    def __init__(self, first: tuple = ()) -> None:
+        super().__init__()
+        #: A screen's own keys, listed before the app's.
+        self.first = first
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Static("layoutscope keys", id="help-title")
-            yield Static(key_table())
+            yield Static(key_table(tuple(self.first) + KEYS))

@@ -60,6 +60,7 @@ class MainScreen(Survives, MainWorkers, Screen):
         Binding("m", "matmul", "matmul"),
         Binding("d", "diagnose", "diagnose", show=False),
         Binding("S", "scan", "scan"),
+        Binding("O", "offload", "offload", show=False),
         Binding("x", "export_current", "csv"),
         Binding("s", "settings", "settings"),
         Binding("question_mark", "help", "help"),
@@ -98,6 +99,7 @@ class MainScreen(Survives, MainWorkers, Screen):
         #: The settings each stored comparison and diagnosis was made with.
         self.made_with: dict[tuple, RunSettings] = {}
         self._scan_screen = None
+        self._offload_screen = None
         self._observed_path = ""
         self._input_path = ""
         self._sbs: "OrderedDict[tuple, object]" = OrderedDict()
@@ -147,6 +149,8 @@ class MainScreen(Survives, MainWorkers, Screen):
     def on_unmount(self) -> None:
         if self._scan_screen is not None:
             self._scan_screen.stop()  # else the app would wait for the scan to finish before exiting
+        if self._offload_screen is not None:
+            self._offload_screen.shutdown()  # cancels a running evaluation; llama.cpp's model is freed
         gc.unfreeze()
         if self.model is not None:
             self.model.close()
@@ -712,6 +716,23 @@ class MainScreen(Survives, MainWorkers, Screen):
             self._scan_screen = ScanScreen(self)
             self.app.install_screen(self._scan_screen, "scan")
         self.app.push_screen("scan")
+
+    def action_offload(self) -> None:
+        """Open the Offload screen (kept once made: its session, sweeps and assignment survive leaving it)."""
+        if self.model is None:
+            self.set_status(f"still opening {self.path}: the Offload screen needs the model", error=True)
+            return
+        if self._offload_screen is None:
+            from layoutscope.tui.screens.offload import OffloadScreen
+
+            self._offload_screen = OffloadScreen(self)
+            self.app.install_screen(self._offload_screen, "offload")
+        self.app.push_screen("offload")
+
+    def show_plan(self, tags: dict) -> None:
+        """Tag each matmul weight in the tree with its pipeline (``{name: "W8S"}``, ``CPU`` for the rest)."""
+        self.query_one(TensorTree).set_plan(tags)
+        self._fit_sidebar()
 
     def record_scan_row(self, row, bands: tuple, settings: RunSettings) -> None:
         """Record a scan's row in the VerdictStore (source ``scan``, made with ``settings``) and recolour its tree label."""

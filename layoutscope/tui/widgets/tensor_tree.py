@@ -1,5 +1,9 @@
 """The tensor tree: tensors grouped by layer, each with a type badge, shape and last verdict; and its filter box.
 
+Once the Offload screen has an assignment, each matmul weight also shows
+where it runs: a short pipeline tag (``W8S`` = W8A8_STANDARD, ``W4H`` =
+W4A4_HADAMARD, ``CPU``), readable without colour.
+
 The sidebar holding them is as wide as the widest label needs, within a share
 of the screen (:func:`sidebar_width`); ``<`` / ``>`` move it by a few columns.
 """
@@ -29,6 +33,25 @@ VERDICT_LOOK = {
     # A verdict made under other settings (another mm, scheme, input, threshold...): shown, never trusted.
     "stale": ("?", "dim"),
 }
+
+
+#: Colour of each pipeline tag's family (the tag's letters carry the pipeline; colour only repeats them).
+TAG_STYLE = {"W4": "magenta", "W8": "cyan", "W16": "blue", "CPU": "dim"}
+#: Columns a pipeline tag takes (``W16H``).
+TAG_WIDTH = 4
+
+
+def pipeline_tag(pipeline: Optional[str]) -> str:
+    """``W8A8_STANDARD`` → ``W8S``, ``W16A16_HADAMARD`` → ``W16H``; no pipeline (None, "", "CPU") → ``CPU``."""
+    if not pipeline or pipeline == "CPU":
+        return "CPU"
+    bits, _, kind = pipeline.partition("_")
+    return bits.split("A")[0] + (kind[:1] or "?")
+
+
+def tag_style(tag: str) -> str:
+    """The colour of a pipeline tag's family."""
+    return TAG_STYLE.get(tag if tag == "CPU" else tag[:-1], "")
 
 
 #: The sidebar's width before the file is open, and the least it gets from its content: what it has at
@@ -113,6 +136,8 @@ class TensorTree(Survives, Tree):
         self._fingerprint: Optional[tuple] = None
         self._content_width = 0
         self._announce_drawn = False
+        #: Weight name → pipeline tag, once the Offload screen has an assignment (None before).
+        self._tags: Optional[dict] = None
 
     def populate(self, groups: list, verdicts, fingerprint: Optional[tuple] = None) -> None:
         """Show ``groups`` (``[(label, [Tensor])]``) with verdicts from a VerdictStore, judged against ``fingerprint``."""
@@ -177,6 +202,17 @@ class TensorTree(Survives, Tree):
         if keep is not None:
             self.show(keep)
 
+    def set_plan(self, tags: Optional[dict]) -> None:
+        """Show each weight's pipeline tag (``{name: "W8S"}``; None hides the tags) and relabel every leaf."""
+        self._tags = dict(tags) if tags is not None else None
+        self._content_width = max((self._line_width(label, tensors) for label, tensors in self._groups), default=0)
+        for name, node in self._leaves.items():
+            node.set_label(self._label(self._tensors[name]))
+
+    def tag_of(self, name: str) -> Optional[str]:
+        """The pipeline tag shown for ``name`` (None when no assignment is shown or it is not a matmul weight)."""
+        return None if self._tags is None else self._tags.get(name)
+
     def set_fingerprint(self, fingerprint: Optional[tuple]) -> None:
         """Judge verdicts against new settings: marks made under other settings turn stale (``?``)."""
         self._fingerprint = fingerprint
@@ -190,7 +226,12 @@ class TensorTree(Survives, Tree):
         # ".weight" is on nearly every name; dropping it leaves room for the shape.
         name = printable((t.role if t.layer is not None else t.name).removesuffix(".weight"))
         current = key not in (None, "stale")
-        text = Text.assemble((marker + " ", style), (f"{t.type_name:<5}", "bold"), " ", (name, style if current else ""))
+        text = Text.assemble((marker + " ", style), (f"{t.type_name:<5}", "bold"), " ")
+        if self._tags is not None:
+            # Before the name, so the narrow sidebar at 80 columns clips the shape, never the tag.
+            tag = self._tags.get(t.name, "")
+            text.append(f"{tag:<{TAG_WIDTH}} ", style=tag_style(tag) if tag else "")
+        text.append(name, style=style if current else "")
         text.append(f" {shape_text(t.ne)}", style="dim")
         return text
 
