@@ -707,27 +707,26 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     def action_scan(self) -> None:
         """Open the Scan screen (kept once made, so a running scan and its results survive leaving it)."""
-        if self.model is None:
-            self.set_status(f"still opening {self.path}: the scan needs the model", error=True)
-            return
-        if self._scan_screen is None:
-            from layoutscope.tui.screens.scan import ScanScreen
-
-            self._scan_screen = ScanScreen(self)
-            self.app.install_screen(self._scan_screen, "scan")
-        self.app.push_screen("scan")
+        self._open_kept("scan", "the scan needs the model")
 
     def action_offload(self) -> None:
         """Open the Offload screen (kept once made: its session, sweeps and assignment survive leaving it)."""
-        if self.model is None:
-            self.set_status(f"still opening {self.path}: the Offload screen needs the model", error=True)
-            return
-        if self._offload_screen is None:
-            from layoutscope.tui.screens.offload import OffloadScreen
+        self._open_kept("offload", "the Offload screen needs the model")
 
-            self._offload_screen = OffloadScreen(self)
-            self.app.install_screen(self._offload_screen, "offload")
-        self.app.push_screen("offload")
+    def _open_kept(self, name: str, needs: str) -> None:
+        """Push the screen installed as ``name``, made on first use (imported then: neither is in the first frame)."""
+        if self.model is None:
+            self.set_status(f"still opening {self.path}: {needs}", error=True)
+            return
+        if not self.app.is_screen_installed(name):
+            if name == "scan":
+                from layoutscope.tui.screens.scan import ScanScreen as Kept
+            else:
+                from layoutscope.tui.screens.offload import OffloadScreen as Kept
+            screen = Kept(self)
+            setattr(self, f"_{name}_screen", screen)
+            self.app.install_screen(screen, name)
+        self.app.push_screen(name)
 
     def show_plan(self, tags: dict) -> None:
         """Tag each matmul weight in the tree with its pipeline (``{name: "W8S"}``, ``CPU`` for the rest)."""
