@@ -57,7 +57,9 @@ def percentile_amax(rows: np.ndarray, percent: float = MSE_PERCENTILE) -> np.nda
 
 def max_amax(rows: np.ndarray) -> np.ndarray:
     """Per row, the largest |w| (float32, (R,))."""
-    return np.abs(np.atleast_2d(rows)).max(axis=1).astype(_F32)
+    rows = np.atleast_2d(rows)
+    # max(max w, −min w) is max |w| exactly (negation is exact; NaN propagates alike), without an |w| copy.
+    return np.maximum(rows.max(axis=1), -rows.min(axis=1)).astype(_F32)
 
 
 def int8_cast(rounded: np.ndarray, cast: str = "wrap") -> np.ndarray:
