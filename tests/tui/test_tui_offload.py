@@ -363,3 +363,26 @@ def test_a_settings_change_says_the_figures_are_from_the_earlier_settings(tiny_l
             await press(app, pilot, "r")
             assert offload.session.settings.seed == 7 and "KLD mean 0" in result_line(offload)
     run(body())
+
+
+def test_b_sets_the_budget_the_marks_and_the_plan_use_and_refuses_a_bad_one(tiny_llama_path):
+    async def body():
+        app = LayoutscopeApp(tiny_llama_path, settings=SETTINGS)
+        async with app.run_test(size=(80, 24)) as pilot:
+            offload = await open_offload(app, pilot)
+            await press(app, pilot, "l")
+            assert table_rows(offload)[0][2].endswith("!")  # blk.0 on W4A4_STANDARD: over 0.01
+            await press(app, pilot, "b")
+            app.screen.query_one("Input").value = "0"
+            await press(app, pilot, "enter")
+            # The CLI's words for plan --kld-budget 0.
+            assert offload.budget == 0.01 and stage(offload) == "budget '0': expected a finite number above 0, e.g. 0.01"
+            await press(app, pilot, "b")
+            app.screen.query_one("Input").value = "10"
+            await press(app, pilot, "enter")
+            assert offload.budget == 10 and "KLD budget 10" in stage(offload)
+            assert not any(cell.endswith("!") for row in table_rows(offload) for cell in row[2:])
+            await press(app, pilot, "a")
+            assert "within KLD 10 (verified)" in stage(offload)
+            assert len(offload.assignment) == 29  # everything fits such a budget
+    run(body())

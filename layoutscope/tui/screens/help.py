@@ -39,7 +39,7 @@ KEYS = (
 OFFLOAD_KEYS = (
     ("f", "Offload: the first-k sweep (k leading layers on the NPU)"),
     ("p / l", "Offload: the pipelines sweep / each layer's sensitivity"),
-    ("a", "Offload: plan within the KLD budget (0.01), verified"),
+    ("a / b", "Offload: plan within the KLD budget, verified / set the budget (0.01)"),
     ("t / T", "Offload: the layer / the weight to the next pipeline"),
     ("r", "Offload: measure the assignment (KLD, p99, top-1, ΔPPL)"),
     ("w / v", "Offload: show each layer's weights / the next plot"),

@@ -77,6 +77,7 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
         Binding("p", "pipelines", "pipes"),
         Binding("l", "sensitivity", "layers"),
         Binding("a", "plan", "plan"),
+        Binding("b", "budget", "budget", show=False),
         Binding("t", "toggle", "toggle"),
         Binding("T", "toggle_tensor", "toggle tensor", show=False),
         Binding("r", "evaluate", "eval"),
@@ -376,6 +377,29 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
         names = [name for name, _ in VIEWS]
         self.view = names[(names.index(self.view) + 1) % len(names)]
         self._show_plot()
+
+    def action_budget(self) -> None:
+        """Ask for the KLD budget of the planner, the sensitivity bars and the table's ``!`` marks."""
+        from layoutscope.errors import UsageError
+        from layoutscope.measure.settings import positive_float
+
+        def chosen(text) -> None:
+            if text is None or not text.strip():
+                return
+            try:
+                # The CLI's own check and words (plan --kld-budget).
+                self.budget = positive_float(text.strip(), "budget", example="0.01")
+            except UsageError as exc:
+                self._stage(str(exc), error=True)
+                return
+            self._stage(f"KLD budget {self.budget:g}: a plans within it (figures measured stay; "
+                        "a plan made before is not re-made)")
+            self._fill_table()
+            self._show_plot()
+
+        self.app.push_screen(PromptScreen("the mean KL divergence budget of a plan:", f"{self.budget:g}",
+                                          "a positive number, e.g. 0.01 · enter sets it · esc cancels"),
+                             self.guard(chosen))
 
     def action_escape(self) -> None:
         """Cancel the running job, or go back to the main screen."""
