@@ -187,19 +187,28 @@ def test_a_toggle_and_r_measure_the_new_assignment(tiny_llama_path):
     run(body())
 
 
-def test_escape_cancels_a_running_job_and_the_screen_stays_usable(tiny_llama_path, monkeypatch):
+def hold_sweeps(monkeypatch) -> threading.Event:
+    """Make every sweep (an evaluation of several candidates) wait until the session is cancelled.
+
+    Returns the event set when a sweep has started waiting.
+    """
     from layoutscope.planning.session import OffloadSession
 
     real = OffloadSession.evaluate
     started = threading.Event()
 
     def evaluate(self, candidates, progress=lambda step, done, total: None):
-        if len(candidates) > 1:  # the sweep (not a single evaluation): waits until esc cancels it
+        if len(candidates) > 1:
             started.set()
             self._cancelled.wait(timeout=30)
         return real(self, candidates, progress)
 
     monkeypatch.setattr(OffloadSession, "evaluate", evaluate)
+    return started
+
+
+def test_escape_cancels_a_running_job_and_the_screen_stays_usable(tiny_llama_path, monkeypatch):
+    started = hold_sweeps(monkeypatch)
 
     async def body():
         app = LayoutscopeApp(tiny_llama_path, settings=SETTINGS)
@@ -319,22 +328,14 @@ def test_enter_goes_to_the_layer_s_first_weight_in_the_main_screen(tiny_llama_pa
 def test_quitting_during_a_job_cancels_it_and_frees_the_session(tiny_llama_path, monkeypatch):
     from layoutscope.planning.session import OffloadSession
 
-    real = OffloadSession.evaluate
-    started = threading.Event()
+    started = hold_sweeps(monkeypatch)  # the sensitivity below evaluates every layer in one batch
     closed = []
-
-    def evaluate(self, candidates, progress=lambda step, done, total: None):
-        started.set()
-        self._cancelled.wait(timeout=30)
-        return real(self, candidates, progress)
-
     real_close = OffloadSession.close
 
     def close(self):
         closed.append(self._engine is not None)
         real_close(self)
 
-    monkeypatch.setattr(OffloadSession, "evaluate", evaluate)
     monkeypatch.setattr(OffloadSession, "close", close)
 
     async def body():
