@@ -122,6 +122,12 @@ class CommunityBackend(Backend):
         n, k = w.shape
         signs = self.signs(weight, k)
         rotated = self._rotate(w, signs)
+        # Scratch we may overwrite: a rotation's fresh output, or a fresh dequantization nobody keeps.
+        # (Preparing a 262k-row head held four float copies of it before; now two.)
+        scratch = signs is not None or (not keep_values and values is None and rotated.flags.owndata
+                                        and rotated.flags.writeable)
+        if signs is not None and not keep_values:
+            w = None  # the rotated copy is all that is needed from here
         p, o = self.pipeline, self.options
         codes, scales, block_scales, clipped = [], [], [], 0
         for k0, k1 in self.k_bounds(k):
@@ -134,11 +140,11 @@ class CommunityBackend(Backend):
                 continue
             scale = self._weight_scale(seg, block_scales)
             # Rounding the float32 quotient itself: its truncation and fraction are exact, as in float64.
-            q = round_half_away(seg * (_F32(1) / scale)[:, None])
+            q = round_half_away(np.multiply(seg, (_F32(1) / scale)[:, None], out=seg if scratch else None))
             if p.bits == 4:
-                q = np.clip(q, -7, 7)
+                np.clip(q, -7, 7, out=q)
             else:
-                clipped += int(np.count_nonzero(np.abs(q) > 127))
+                clipped += int(np.count_nonzero(q > 127)) + int(np.count_nonzero(q < -127))
                 q = _clip_int8(q, o.clipped_weights)
             codes.append(q.astype(np.int8))
             scales.append(scale)
@@ -305,9 +311,9 @@ def _scale_of(amax: np.ndarray, qmax: int) -> np.ndarray:
 def _clip_int8(q: np.ndarray, mode: str) -> np.ndarray:
     """INT8 weight codes past ±127: clamped to ±127, saturated to [−128, 127], or wrapped mod 256."""
     if mode == "clamp":
-        return np.clip(q, -127, 127)
+        return np.clip(q, -127, 127, out=q)
     if mode == "saturate":
-        return np.clip(q, -128, 127)
+        return np.clip(q, -128, 127, out=q)
     return (q.astype(np.int64) + 128) % 256 - 128
 
 

@@ -190,3 +190,18 @@ def test_a_weight_prepared_without_float_copies_multiplies_bit_for_bit_the_same(
     for a, b in zip(full.requantized.codes, lean.requantized.codes):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(backend.matmul_prepared(full, x).y, backend.matmul_prepared(lean, x).y)
+
+
+@pytest.mark.parametrize("name", PIPELINE_NAMES)
+@pytest.mark.parametrize("keep_values", [True, False])
+def test_preparing_never_writes_into_the_weight_or_the_values_given(name, keep_values):
+    # Preparing quantizes in place where it owns the buffer (a rotation's output): never the caller's arrays.
+    rng = np.random.default_rng(12)
+    values = rng.standard_normal((64, 96)).astype(np.float32)
+    weight = ArrayWeight(values.copy())
+    given = values.copy()
+    backend = CommunityBackend(name, seed=1)
+    backend.prepare(weight, keep_values=keep_values)
+    backend.prepare(weight, values=given, keep_values=keep_values)
+    np.testing.assert_array_equal(weight.dequantize(), values)
+    np.testing.assert_array_equal(given, values)
