@@ -200,8 +200,9 @@ class CommunityBackend(Backend):
         n = rw.scale.shape[1]
         rotated = self._rotate(x, rw.signs)
         hdiv = _F32(self.hdiv(k))
+        # Few (M, N) arrays at a time: with a 262k-token vocabulary and M = 512 each one is 0.5–1 GiB.
         y = np.zeros((m, n), dtype=_F32)
-        raw = np.zeros((m, n), dtype=np.int64) if p.integer else None
+        raw = None
         act_scales, overflows = [], 0
         for s, (k0, k1) in enumerate(self.k_bounds(k)):
             if checkpoint is not None:
@@ -215,16 +216,22 @@ class CommunityBackend(Backend):
                 act_scales.append(s_a)
                 product = _exact_product(a_codes, rw.codes[s], p.qmax)
                 if p.bits == 4:
-                    overflows += int(np.count_nonzero(np.abs(product) > 32767))
+                    overflows += int(np.count_nonzero(product > 32767)) + int(np.count_nonzero(product < -32767))
                     product = _int16(product, o.int4_overflow)
-                raw += product.astype(np.int64)
-                c = product.astype(_F32)
+                whole = product.astype(np.int64)
+                raw = whole if raw is None else np.add(raw, whole, out=raw)
+                del whole
+                c = product if product.dtype == _F32 else product.astype(_F32)
+                del product
                 s_b = rw.scale[s][None, :]
                 if o.rescale_order == "org":
                     factor = s_b * (s_a[:, None] / hdiv)
                 else:
                     factor = (s_a[:, None] * s_b) / hdiv
-            y += c * factor  # float32, K segments in order (0 + first term is the first term)
+            np.multiply(c, factor, out=c)
+            del factor
+            y += c  # float32, K segments in order (0 + first term is the first term)
+            del c
         details = self._details(prepared, m, k, n, act_scales, overflows, time.perf_counter() - t0)
         return MatmulResult(y, details, raw=raw)
 

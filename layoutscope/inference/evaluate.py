@@ -31,6 +31,10 @@ from layoutscope.inference.selection import first_layers
 from layoutscope.inference.text import Chunk
 
 
+#: Elements converted to float64 at a time by :meth:`ErrorTally.add` (16 MiB).
+TALLY_ELEMENTS = 1 << 21
+
+
 class ErrorTally:
     """Sums over many rows of a candidate B against a reference A, for a pooled NMSE and cosine."""
 
@@ -42,14 +46,21 @@ class ErrorTally:
 
     def add(self, candidate: np.ndarray, reference: np.ndarray) -> None:
         """Add rows (same shape in both)."""
-        b = np.asarray(candidate, dtype=np.float64)
-        a = np.asarray(reference, dtype=np.float64)
-        d = b - a
-        self.err2 += float(np.vdot(d, d))
-        self.ref2 += float(np.vdot(a, a))
-        self.dot += float(np.vdot(a, b))
-        self.cand2 += float(np.vdot(b, b))
-        self.rows += a.shape[0] if a.ndim > 1 else 1
+        reference = np.asarray(reference)
+        self.rows += reference.shape[0] if reference.ndim > 1 else 1
+        width = reference.shape[-1] if reference.ndim else 1
+        b_rows = np.asarray(candidate).reshape(-1, width)
+        a_rows = reference.reshape(-1, width)
+        # Blocks of rows in float64: an output head's (512, 262144) would be 1 GiB per float64 copy.
+        step = max(1, TALLY_ELEMENTS // max(1, width))
+        for start in range(0, a_rows.shape[0], step):
+            b = b_rows[start:start + step].astype(np.float64)
+            a = a_rows[start:start + step].astype(np.float64)
+            self.ref2 += float(np.vdot(a, a))
+            self.dot += float(np.vdot(a, b))
+            self.cand2 += float(np.vdot(b, b))
+            np.subtract(b, a, out=b)
+            self.err2 += float(np.vdot(b, b))
 
     def merge(self, other: "ErrorTally") -> None:
         """Add another tally's sums."""

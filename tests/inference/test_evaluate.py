@@ -264,6 +264,22 @@ def test_error_tally_matches_numpy_and_merges_like_one_tally():
     assert parts.nmse == pytest.approx(whole.nmse, rel=1e-12) and parts.cosine == pytest.approx(whole.cosine)
 
 
+def test_error_tally_in_blocks_of_rows_sums_the_same(monkeypatch):
+    from layoutscope.inference import evaluate as evaluating
+
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((7, 9)).astype(np.float32)
+    b = a + rng.normal(0, 0.1, a.shape).astype(np.float32)
+    whole = ErrorTally()
+    whole.add(b, a)
+    monkeypatch.setattr(evaluating, "TALLY_ELEMENTS", 20)  # two rows of 9 per block: 4 blocks, the last short
+    blocked = ErrorTally()
+    blocked.add(b, a)
+    assert blocked.rows == whole.rows == 7
+    for name in ("err2", "ref2", "dot", "cand2"):
+        assert getattr(blocked, name) == pytest.approx(getattr(whole, name), rel=1e-12)
+
+
 def test_error_tally_edge_cases():
     empty = ErrorTally()
     assert empty.nmse == 0.0 and empty.cosine == 1.0
