@@ -10,7 +10,6 @@ fails is remembered rather than raised, so the report still reaches stdout
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Callable, Iterable, Optional, TextIO
 
@@ -75,8 +74,7 @@ class Outputs:
 
 
 def write_json(stream: TextIO, data) -> None:
-    """``data`` as indented JSON and a newline; non-finite numbers are the strings "inf", "-inf", "nan"."""
-    from layoutscope.measure.jsonable import jsonable
+    """``data`` as indented JSON and a newline (:func:`layoutscope.measure.jsonable.write_json`)."""
+    from layoutscope.measure.jsonable import write_json as write
 
-    stream.write(json.dumps(jsonable(data), indent=2, allow_nan=False))
-    stream.write("\n")
+    write(stream, data)

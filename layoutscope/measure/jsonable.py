@@ -1,4 +1,4 @@
-"""Turn nested results (dataclass dicts, numpy scalars, non-finite floats) into JSON-ready data."""
+"""Turn nested results (dataclass dicts, numpy scalars, non-finite floats) into JSON-ready data, and write it."""
 
 from __future__ import annotations
 
@@ -23,3 +23,11 @@ def jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def write_json(stream, data) -> None:
+    """``data`` as indented JSON and a newline; non-finite numbers are the strings "inf", "-inf", "nan"."""
+    import json
+
+    stream.write(json.dumps(jsonable(data), indent=2, allow_nan=False))
+    stream.write("\n")

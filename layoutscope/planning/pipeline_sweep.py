@@ -11,7 +11,7 @@ reason, unless ``any_type`` asks what-if.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 from layoutscope.backend.community.pipelines import PIPELINE_NAMES
 from layoutscope.inference.evaluate import Candidate
@@ -48,19 +48,17 @@ def pipeline_sweep(model, weights: Sequence[str], side_for: Callable[[str], obje
     return PipelineSweep(candidates, tuple(chosen), tuple(kept), any_type)
 
 
-def sweep_rows(results: Sequence, reference_ppl: Optional[float] = None) -> list[dict]:
+def sweep_rows(results: Sequence) -> list[dict]:
     """Per pipeline (a :class:`~layoutscope.inference.evaluate.CandidateResult` each) the published table's figures.
 
-    ``reference_ppl`` is llama.cpp's own perplexity over the same positions
-    (taken from the results when not given): ΔPPL is measured against it.
+    ΔPPL is against llama.cpp's own perplexity over the same positions.
     """
     rows = []
     for result in results:
         q = result.quality
-        reference = q.ppl_reference if reference_ppl is None else reference_ppl
         rows.append({"pipeline": result.candidate.pipeline, "weights": len(result.candidate.selected),
                      "kld_mean": q.kld_mean, "kld_p99": q.kld_p99, "top1_agreement": q.top1_agreement,
-                     "ppl": q.ppl_candidate, "delta_ppl": q.ppl_candidate - reference})
+                     "ppl": q.ppl_candidate, "delta_ppl": q.ppl_candidate - q.ppl_reference})
     return rows
 
 

@@ -1,9 +1,10 @@
 """The ``eval`` report: JSON data, the text a user reads, and the per-weight CSV.
 
 The main candidate is the ``--npu`` selection; a ``--sweep first-k`` adds one
-row per k, a ``--sweep pipelines`` one row per community pipeline. Per layer, "entire" is the hidden state against the reference (the
-error accumulated up to there); per weight, "single" is its NPU-side output
-against llama.cpp's on the same input (the error it adds by itself).
+row per k, a ``--sweep pipelines`` one row per community pipeline. Per
+layer, "entire" is the hidden state against the reference (the error
+accumulated up to there); per weight, "single" is its NPU-side output against
+llama.cpp's on the same input (the error it adds by itself).
 """
 
 from __future__ import annotations
@@ -225,29 +226,22 @@ def as_text(run: EvalRun, context: EvalContext, written: list = (), top: int = 1
     return "\n".join(out) + "\n"
 
 
-def _kept_summary(kept) -> str:
-    """``108 weights (Q4_K ×96, Q5_0 ×12)``: what stayed on the CPU, counted by type."""
-    from collections import Counter
-
-    types = Counter(w.type for w, _ in kept)
-    return f"{len(kept)} weight(s) ({', '.join(f'{t} ×{n}' for t, n in sorted(types.items()))})"
-
-
 def _pipelines_text(results: list, context: EvalContext) -> list:
     """``--sweep pipelines``: the table the community backend's README publishes for one model, for this one."""
     from layoutscope.planning.pipeline_sweep import sweep_rows, within
+    from layoutscope.report.plan_report import kept_line
+    from layoutscope.report.summary import human_bytes
 
     sweep = context.pipelines
     rows = sweep_rows(results)
     offloaded = len(sweep.offloaded)
     head = (f"sweep: each community pipeline on the {offloaded} weight(s) the backend would offload "
-            f"({_bytes_text(sum(w.bytes for w in sweep.offloaded))})")
+            f"({human_bytes(sum(w.bytes for w in sweep.offloaded))})")
     if sweep.any_type:
         head += "; --any-type: every type offloaded, including those the backend keeps on the CPU (a what-if)"
     out = [head]
     if sweep.kept:
-        out.append(f"kept on the CPU: {_kept_summary(sweep.kept)}: the backend offloads only F16, Q8_0, Q6_K and "
-                   "Q4_0 weights (--any-type offloads them anyway, as a what-if)")
+        out.append(kept_line(sweep.kept, "offloads"))
     out.append(f"{'pipeline':<16}  {'weights':>7}  {'KLD mean':>10}  {'KLD p99':>10}  {'top-1':>7}  {'PPL':>9}  "
                f"{'ΔPPL':>9}")
     for row in rows:
@@ -261,10 +255,6 @@ def _pipelines_text(results: list, context: EvalContext) -> list:
         out.append(f"HADAMARD rows use sign seed {context.seed}; the board seeds its signs with tensor addresses, "
                    "so a board run is one draw (eval --pipeline W8A8_HADAMARD --seeds N shows the spread)")
     return out
-
-
-def _bytes_text(count: int) -> str:
-    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 1024:.1f} KiB"
 
 
 def write_weights_csv(stream: TextIO, run: EvalRun) -> int:

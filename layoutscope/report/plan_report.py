@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, TextIO
 
+from layoutscope.backend.community.eligibility import ELIGIBLE_TYPES
 from layoutscope.errors import printable
 from layoutscope.planning.planner import PlanResult
 from layoutscope.report.summary import human_bytes
@@ -35,6 +36,18 @@ class PlanContext:
     settings: dict
     chunks: int
     notices: list = field(default_factory=list)
+
+
+def kept_line(kept, verb: str) -> str:
+    """``kept on the CPU: 108 weights (27 Q4_K, 81 Q5_0): …``: the weights left out by type, and why.
+
+    ``kept`` holds ``(WeightFacts, why)`` pairs; ``verb`` says what ``--any-type``
+    would do with them in this command (``plans``, ``offloads``).
+    """
+    types = Counter(w.type for w, _ in kept)
+    listed = ", ".join(f"{n} {t}" for t, n in sorted(types.items()))
+    return (f"kept on the CPU: {len(kept)} weights ({listed}): the community backend offloads only "
+            f"{', '.join(ELIGIBLE_TYPES)} (--any-type {verb} them anyway, as a what-if)")
 
 
 def _figure(x: float, spec: str = ".4g") -> str:
@@ -133,10 +146,7 @@ def as_text(result: PlanResult, context: PlanContext, model, written: list = ())
            f"plan: mean KL divergence ≤ {options.budget:g} · per {options.unit} · maximising {options.objective} · "
            f"NPU side {context.backend} · pipelines {', '.join(options.pipelines)} (cheapest first)"]
     if result.kept:
-        types = Counter(w.type for w, _ in result.kept)
-        listed = ", ".join(f"{n} {t}" for t, n in sorted(types.items()))
-        out.append(f"kept on the CPU: {len(result.kept)} weights ({listed}): the community backend offloads only "
-                   "F16, Q8_0, Q6_K and Q4_0 (--any-type plans them anyway, as a what-if)")
+        out.append(kept_line(result.kept, "plans"))
     out.append("")
     unit, pipeline, kld = result.minimum
     if not result.feasible:

@@ -98,8 +98,6 @@ class MainScreen(Survives, MainWorkers, Screen):
         self.diagnoses: dict[str, tuple] = {}
         #: The settings each stored comparison and diagnosis was made with.
         self.made_with: dict[tuple, RunSettings] = {}
-        self._scan_screen = None
-        self._offload_screen = None
         self._observed_path = ""
         self._input_path = ""
         self._sbs: "OrderedDict[tuple, object]" = OrderedDict()
@@ -147,10 +145,10 @@ class MainScreen(Survives, MainWorkers, Screen):
         self._open(self.path)
 
     def on_unmount(self) -> None:
-        if self._scan_screen is not None:
-            self._scan_screen.stop()  # else the app would wait for the scan to finish before exiting
-        if self._offload_screen is not None:
-            self._offload_screen.shutdown()  # cancels a running evaluation; llama.cpp's model is freed
+        if self.app.is_screen_installed("scan"):
+            self.app.get_screen("scan").stop()  # else the app would wait for the scan to finish before exiting
+        if self.app.is_screen_installed("offload"):
+            self.app.get_screen("offload").shutdown()  # cancels a running evaluation; llama.cpp's model is freed
         gc.unfreeze()
         if self.model is not None:
             self.model.close()
@@ -707,25 +705,23 @@ class MainScreen(Survives, MainWorkers, Screen):
 
     def action_scan(self) -> None:
         """Open the Scan screen (kept once made, so a running scan and its results survive leaving it)."""
-        self._open_kept("scan", "the scan needs the model")
+        from layoutscope.tui.screens.scan import ScanScreen
+
+        self._open_kept("scan", ScanScreen, "the scan needs the model")
 
     def action_offload(self) -> None:
         """Open the Offload screen (kept once made: its session, sweeps and assignment survive leaving it)."""
-        self._open_kept("offload", "the Offload screen needs the model")
+        from layoutscope.tui.screens.offload import OffloadScreen
 
-    def _open_kept(self, name: str, needs: str) -> None:
-        """Push the screen installed as ``name``, made on first use (imported then: neither is in the first frame)."""
+        self._open_kept("offload", OffloadScreen, "the Offload screen needs the model")
+
+    def _open_kept(self, name: str, screen_class, needs: str) -> None:
+        """Push the screen installed as ``name``, made (``screen_class(self)``) and installed on first use."""
         if self.model is None:
             self.set_status(f"still opening {self.path}: {needs}", error=True)
             return
         if not self.app.is_screen_installed(name):
-            if name == "scan":
-                from layoutscope.tui.screens.scan import ScanScreen as Kept
-            else:
-                from layoutscope.tui.screens.offload import OffloadScreen as Kept
-            screen = Kept(self)
-            setattr(self, f"_{name}_screen", screen)
-            self.app.install_screen(screen, name)
+            self.app.install_screen(screen_class(self), name)
         self.app.push_screen(name)
 
     def show_plan(self, tags: dict) -> None:

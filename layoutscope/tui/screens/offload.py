@@ -17,7 +17,6 @@ and its session survive going back to the main screen.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter
@@ -435,14 +434,13 @@ class OffloadScreen(Survives, OffloadWorkers, Screen):
 
     def _export_files(self) -> dict:
         """Suffix → a function writing that file, for what was measured (the plan when there is an assignment)."""
-        from layoutscope.measure.jsonable import jsonable
+        from layoutscope.measure.jsonable import write_json
         from layoutscope.report.offload_tables import FIRST_K_COLUMNS, PIPELINES_COLUMNS, SENSITIVITY_COLUMNS, \
             sensitivity_rows, sweeps_dict, write_rows_csv
         from layoutscope.report.plan_report import quality_dict
 
         def as_json(data):
-            text = json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"
-            return lambda stream: stream.write(text)
+            return lambda stream: write_json(stream, data)
 
         files: dict = {}
         measured = None
